@@ -1,0 +1,3 @@
+from vmsres.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""One function per wire action. Each takes the validated parameters and returns the Result."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vmsres.service.accounts import Principal
+from vmsres.service.services import Services
+from vmsres.spec import ACTIONS
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    principal: Principal
+    services: Services
+    request_id: str
+    # scheme://host[:port] as the client reached us; for URLs we hand back.
+    base_url: str
+
+
+Handler = Callable[[ActionContext, dict[str, Any]], Awaitable[Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def action(name: str) -> Callable[[Handler], Handler]:
+    if name not in ACTIONS:
+        raise KeyError(f"{name} is not declared in vmsres.spec")
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def load_handlers() -> dict[str, Handler]:
+    from vmsres.actions import resources  # noqa: F401  (registers its handlers)
+
+    return HANDLERS

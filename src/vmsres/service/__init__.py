@@ -1,0 +1,1 @@
+"""Service rules: accounts, review, TTS validation. Knows no HTTP; talks to the stores."""

@@ -1,0 +1,127 @@
+"""Accounts, access keys and authentication of a request's key."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vmsres.errors import AccessDenied, InvalidAccessKeyId
+from vmsres.service.review import ReviewPolicy, parse_policy
+from vmsres.store.accounts import AccountStore
+from vmsres.store.database import Row
+
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+BOOTSTRAP_ACCOUNT = "default"
+
+
+class AccountError(Exception):
+    """A management request that cannot be done (unknown account, duplicate name, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified request acts for."""
+
+    account_id: int
+    account_name: str
+    access_key: str
+    review_policy: ReviewPolicy | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyForVerification:
+    principal: Principal
+    secret_key: str
+
+
+def new_access_key() -> str:
+    return "AKLT" + secrets.token_urlsafe(33).replace("-", "A").replace("_", "B")
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(30)
+
+
+class AccountService:
+    def __init__(self, store: AccountStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    async def create_account(self, name: str) -> Row:
+        if not ACCOUNT_NAME.fullmatch(name):
+            raise AccountError("an account name is 1-64 letters, digits, '_', '.' or '-', starting alphanumeric")
+        if await self.store.account_by_name(name) is not None:
+            raise AccountError(f"account {name!r} already exists")
+        await self.store.create_account(name, self._now())
+        return await self._account(name)
+
+    async def ensure_account(self, name: str) -> Row:
+        row = await self.store.account_by_name(name)
+        return row if row is not None else await self.create_account(name)
+
+    async def _account(self, name: str) -> Row:
+        row = await self.store.account_by_name(name)
+        if row is None:
+            raise AccountError(f"no account named {name!r}")
+        return row
+
+    async def list_accounts(self) -> list[Row]:
+        return await self.store.list_accounts()
+
+    async def set_review_policy(self, name: str, policy: str | None) -> None:
+        account = await self._account(name)
+        await self.store.set_review_policy(account["id"], None if policy is None else parse_policy(policy))
+
+    async def create_key(
+        self, account_name: str, access_key: str | None = None, secret_key: str | None = None
+    ) -> tuple[str, str]:
+        account = await self._account(account_name)
+        access_key = access_key or new_access_key()
+        secret_key = secret_key or new_secret_key()
+        if await self.store.lookup_key(access_key) is not None:
+            raise AccountError(f"access key {access_key} already exists")
+        await self.store.create_key(account["id"], access_key, secret_key, self._now())
+        return access_key, secret_key
+
+    async def ensure_key(self, account_name: str, access_key: str, secret_key: str) -> bool:
+        """Create the key unless it exists; True when it was created. An existing key is left as is."""
+        if await self.store.lookup_key(access_key) is not None:
+            return False
+        await self.ensure_account(account_name)
+        await self.create_key(account_name, access_key, secret_key)
+        return True
+
+    async def list_keys(self, account_name: str | None = None) -> list[Row]:
+        if account_name is not None:
+            await self._account(account_name)
+        return await self.store.list_keys(account_name)
+
+    async def set_key_enabled(self, access_key: str, enabled: bool) -> None:
+        if not await self.store.set_key_enabled(access_key, enabled):
+            raise AccountError(f"no access key {access_key}")
+
+    async def delete_key(self, access_key: str) -> None:
+        if not await self.store.delete_key(access_key):
+            raise AccountError(f"no access key {access_key}")
+
+    async def key_for_verification(self, access_key: str) -> KeyForVerification:
+        """The secret to verify a request with; raises for unknown or disabled keys and accounts."""
+        row = await self.store.lookup_key(access_key)
+        if row is None or not row["enabled"]:
+            raise InvalidAccessKeyId()
+        if not row["account_enabled"]:
+            raise AccessDenied()
+        policy = row["review_policy"]
+        principal = Principal(
+            account_id=row["account_id"],
+            account_name=row["account_name"],
+            access_key=row["access_key"],
+            review_policy=parse_policy(policy) if policy else None,
+        )
+        return KeyForVerification(principal, row["secret_key"])

@@ -1,0 +1,1 @@
+"""The wire protocol: ASGI entry, signature check, parameter merging, the response envelope."""

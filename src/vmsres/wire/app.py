@@ -1,0 +1,212 @@
+"""The ASGI application: the signed OpenAPI endpoint at ``/``, health checks, mounted sub-apps."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from vmsres import API_VERSION, SERVICE
+from vmsres.actions import ActionContext, Handler, load_handlers
+from vmsres.errors import (
+    InternalError,
+    InvalidAction,
+    InvalidParameter,
+    MethodNotAllowed,
+    MissingAction,
+    NotFound,
+    RequestEntityTooLarge,
+    VmsError,
+)
+from vmsres.service.services import Services
+from vmsres.signing import parse_authorization, parse_query, verify_signature
+from vmsres.spec import ACTIONS
+from vmsres.wire.asgi import (
+    ASGIApp,
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    read_body,
+    send_response,
+)
+from vmsres.wire.envelope import DEFAULT_REGION, error_body, new_request_id, success_body
+
+MAX_BODY_BYTES = 1024 * 1024
+access_log = logging.getLogger("vmsres.access")
+error_log = logging.getLogger("vmsres.error")
+_RESERVED = ("Action", "Version")
+
+
+@dataclass
+class WireConfig:
+    max_body_bytes: int = MAX_BODY_BYTES
+    # Extra ASGI apps by path prefix ("/upload/", "/admin/", ...), tried in order.
+    mounts: list[tuple[str, ASGIApp]] = field(default_factory=list)
+
+
+def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
+    """Parameters carried by the body: JSON object, form data, or nothing (``{}``, ``[]``, empty)."""
+    stripped = body.strip()
+    if not stripped:
+        return {}
+    if "application/x-www-form-urlencoded" in content_type and stripped[:1] not in (b"{", b"["):
+        try:
+            text = stripped.decode("utf-8")
+            return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict"))
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidParameter("Body", "The form body is not valid UTF-8 form data.") from None
+    try:
+        decoded = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("Body", "The body is not valid UTF-8 JSON.") from None
+    if isinstance(decoded, dict):
+        return decoded
+    if decoded == []:
+        return {}
+    raise InvalidParameter("Body", "The body must be a JSON object.")
+
+
+def query_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        params.setdefault(key, value)  # the first of repeated keys wins
+    return params
+
+
+class VmsApp:
+    def __init__(self, services: Services, config: WireConfig | None = None) -> None:
+        self.services = services
+        self.config = config or WireConfig()
+        self.handlers: dict[str, Handler] = load_handlers()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path == "/":
+                await self.wire(scope, receive, send)
+            elif path == "/healthz":
+                await send_response(send, 200, b'{"status":"ok"}')
+            elif path == "/readyz":
+                await self.readyz(send)
+            else:
+                for prefix, app in self.config.mounts:
+                    if path.startswith(prefix):
+                        await app(scope, receive, send)
+                        return
+                await self._send_error(send, new_request_id(), "", DEFAULT_REGION, NotFound())
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.services.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def readyz(self, send: Send) -> None:
+        problem = await self.services.readiness()
+        if problem is None:
+            await send_response(send, 200, b'{"status":"ready"}')
+        else:
+            await send_response(send, 503, orjson.dumps({"status": "not ready", "reason": problem}))
+
+    async def wire(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = new_request_id()
+        action_name = ""
+        region = DEFAULT_REGION
+        account = ""
+        status = 500
+        code = ""
+        try:
+            pairs = parse_query(scope["query_string"].decode("latin-1"))
+            query = query_parameters(pairs)
+            action_name = query.get("Action", "")
+            method = scope["method"]
+            if method not in ("GET", "POST"):
+                raise MethodNotAllowed()
+            if not action_name:
+                raise MissingAction()
+            spec = ACTIONS.get(action_name)
+            handler = self.handlers.get(action_name)
+            if spec is None or handler is None or query.get("Version") != API_VERSION:
+                raise InvalidAction()
+            if method not in spec.methods:
+                raise InvalidAction(f"{action_name} does not accept {method}.")
+            headers = header_map(scope)
+            try:
+                body = await read_body(receive, self.config.max_body_bytes)
+            except BodyTooLarge:
+                raise RequestEntityTooLarge() from None
+
+            authorization = parse_authorization(headers.get("authorization"))
+            region = authorization.region
+            key = await self.services.accounts.key_for_verification(authorization.access_key)
+            raw_path = scope.get("raw_path")
+            verify_signature(
+                authorization,
+                key.secret_key,
+                method=method,
+                path=raw_path.decode("latin-1") if raw_path else scope["path"],
+                query_pairs=pairs,
+                headers=headers,
+                body=body,
+                service=SERVICE,
+            )
+            account = key.principal.account_name
+
+            raw = {k: v for k, v in query.items() if k not in _RESERVED}
+            raw.update(body_parameters(body, headers.get("content-type", "")))
+            params = spec.parse(raw)
+            context = ActionContext(key.principal, self.services, request_id, base_url(scope, headers))
+            result = await handler(context, params)
+            payload = success_body(request_id, action_name, region, result)
+            status = 200
+            await send_response(send, 200, payload, headers=[(b"x-tt-logid", request_id.encode())])
+        except VmsError as error:
+            status, code = error.http_status, error.code
+            await self._send_error(send, request_id, action_name, region, error)
+        except Exception:
+            error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
+            code = InternalError.code
+            await self._send_error(send, request_id, action_name, region, InternalError())
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    orjson.dumps(
+                        {
+                            "RequestId": request_id,
+                            "Action": action_name[:64],
+                            "account": account,
+                            "status": status,
+                            "code": code,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        }
+                    ).decode()
+                )
+
+    async def _send_error(
+        self, send: Send, request_id: str, action: str, region: str, error: VmsError
+    ) -> None:
+        body = error_body(request_id, action[:64], region, error)
+        await send_response(send, error.http_status, body, headers=[(b"x-tt-logid", request_id.encode())])
+
+
+def base_url(scope: Scope, headers: Mapping[str, str]) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"

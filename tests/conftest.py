@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import RunningServer, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A real server on loopback, shared by the tests of one module (they use distinct names)."""
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server(tmp_path / "data")
+    yield running
+    running.stop()
+
+
+def official_vms_service(server: RunningServer, ak: str | None = None, sk: str | None = None) -> Any:
+    """The `volcengine` SDK's VmsService pointed at ``server``.
+
+    VmsService is a process-wide singleton and constructing it resets host and keys, so every
+    caller configures it again.
+    """
+    from volcengine.vms.VmsService import VmsService
+
+    service = VmsService()
+    service.set_host(server.host_port)
+    service.set_scheme("http")
+    service.set_ak(ak or server.access_key)
+    service.set_sk(sk or server.secret_key)
+    return service
+
+
+def generated_vms_api(server: RunningServer, ak: str | None = None, sk: str | None = None) -> Any:
+    """The generated SDK (`volcenginesdk-vms`) pointed at ``server``."""
+    import volcenginesdkcore
+    import volcenginesdkvms
+
+    configuration = volcenginesdkcore.Configuration()
+    configuration.ak = ak or server.access_key
+    configuration.sk = sk or server.secret_key
+    configuration.region = "cn-north-1"
+    configuration.host = server.host_port
+    configuration.scheme = "http"
+    return volcenginesdkvms.VMSApi(volcenginesdkcore.ApiClient(configuration))
+
+
+@pytest.fixture
+def vms(server: RunningServer) -> Any:
+    return official_vms_service(server)
+
+
+@pytest.fixture
+def vms_api(server: RunningServer) -> Any:
+    return generated_vms_api(server)
