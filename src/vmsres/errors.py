@@ -216,7 +216,9 @@ class ResourceKeyIsNotExist(VmsError):
     code = "RESOURCE_KEY_IS_NOT_EXIST"
     http_status = 404
     default_message = "The resource key does not exist."
-    when = "No resource with that ResourceKey belongs to the caller's account (another account's key included)."
+    when = (
+        "No resource with that ResourceKey belongs to the caller's account (another account's key included)."
+    )
 
 
 class ResourceKeyIsNone(VmsError):

@@ -1,0 +1,27 @@
+"""The generated parts of docs/ match the code they describe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vmsres import docgen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("relative", sorted(docgen.SECTIONS))
+def test_generated_sections_are_current(relative: str) -> None:
+    text = (ROOT / relative).read_text()
+    assert docgen.render(text, dict(docgen.SECTIONS[relative])) == text, (
+        f"{relative} is stale: run `.venv/bin/python -m vmsres.docgen`"
+    )
+
+
+def test_every_error_code_is_documented() -> None:
+    text = (ROOT / "docs/errors.md").read_text()
+    from vmsres.errors import ERRORS
+
+    for code in ERRORS:
+        assert f"| {code} |" in text
