@@ -31,6 +31,16 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get(DATABASE_URL_ENV),
         help="a database URL instead of the embedded SQLite file",
     )
+    parser.add_argument(
+        "--blob-url",
+        default=os.environ.get("VMSRES_BLOB_URL"),
+        help="where audio lives: a folder (default DATA_DIR/blobs) or s3://bucket/prefix",
+    )
+    parser.add_argument(
+        "--s3-endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL"),
+        help="endpoint of an S3-compatible server (default: AWS_ENDPOINT_URL)",
+    )
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +63,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="review policy for new resources (default auto)",
     )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.add_argument(
+        "--public-url",
+        default=os.environ.get("VMSRES_PUBLIC_URL"),
+        help="scheme://host[:port] clients reach this server at, for upload/download URLs "
+        "(default: the host the client used)",
+    )
+    serve.add_argument(
+        "--fetch-allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a host FetchResource may download from even if it resolves to a private "
+        "or loopback address (repeatable)",
+    )
+    serve.add_argument(
+        "--gc-interval",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="how often to collect expired uploads and orphaned blobs (0: never)",
+    )
+
+    gc = commands.add_parser("gc", help="collect expired uploads and orphaned blobs now")
+    _store_options(gc)
+    _json_option(gc)
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="subcommand", required=True
@@ -96,11 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        blob_url=args.blob_url,
+        s3_endpoint_url=args.s3_endpoint_url,
+    )
+
+
 def _open(args: argparse.Namespace) -> Services:
-    settings = Settings(data_dir=args.data_dir, database_url=args.database_url)
+    settings = _settings(args)
     if settings.database_url is None:
         settings.ensure_data_dir()
-    return open_services(settings.resolved_database_url())
+    return open_services(settings)
 
 
 def _print(args: argparse.Namespace, data: Any, human: str) -> None:
@@ -179,7 +223,13 @@ async def _review(args: argparse.Namespace, services: Services) -> None:
     )
 
 
+async def _gc(args: argparse.Namespace, services: Services) -> None:
+    report = vars(await services.ingest.collect_garbage())
+    _print(args, report, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.items()))
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Services], Awaitable[None]]] = {
+    "gc": _gc,
     "accounts": _accounts,
     "keys": _keys,
     "review": _review,
@@ -199,17 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from vmsres.server import serve
 
-        serve(
-            Settings(
-                data_dir=args.data_dir,
-                database_url=args.database_url,
-                host=args.host,
-                port=args.port,
-                workers=args.workers,
-                review=args.review,
-                log_level=args.log_level,
-            )
-        )
+        settings = _settings(args)
+        settings.host, settings.port, settings.workers = args.host, args.port, args.workers
+        settings.review, settings.log_level = args.review, args.log_level
+        settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
+        settings.gc_interval_seconds = args.gc_interval
+        serve(settings)
         return 0
     try:
         asyncio.run(_run_store_command(args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -13,14 +14,31 @@ import orjson
 from vmsres.service.services import open_services
 from vmsres.settings import SETTINGS_ENV, Settings
 from vmsres.wire.app import VmsApp, WireConfig
+from vmsres.wire.transfer import transfer_mounts
 
 BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
 BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
 
 
 def create_app(settings: Settings) -> VmsApp:
-    services = open_services(settings.resolved_database_url(), settings.review, run_migrations=False)
-    return VmsApp(services, WireConfig(max_body_bytes=settings.max_body_bytes))
+    services = open_services(settings, run_migrations=False)
+
+    async def collect_garbage_forever() -> None:
+        while True:
+            await asyncio.sleep(settings.gc_interval_seconds)
+            try:
+                report = await services.ingest.collect_garbage()
+                if report.expired_uploads or report.staging_blobs or report.orphan_blobs:
+                    logging.getLogger("vmsres").info(orjson.dumps({"event": "gc", **vars(report)}).decode())
+            except Exception:
+                logging.getLogger("vmsres.error").exception("garbage collection failed")
+
+    config = WireConfig(
+        max_body_bytes=settings.max_body_bytes,
+        mounts=[*transfer_mounts(services.ingest)],
+        background=[collect_garbage_forever] if settings.gc_interval_seconds > 0 else [],
+    )
+    return VmsApp(services, config)
 
 
 def create_app_from_env() -> VmsApp:
@@ -55,7 +73,7 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
 
     Returns the credentials to print when a new key was made on first start.
     """
-    services = open_services(settings.resolved_database_url(), settings.review)
+    services = open_services(settings)
     try:
         access_key = os.environ.get(BOOTSTRAP_ACCESS_KEY_ENV)
         secret_key = os.environ.get(BOOTSTRAP_SECRET_KEY_ENV)
@@ -72,8 +90,6 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
 
 
 def serve(settings: Settings) -> None:
-    import asyncio
-
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 

@@ -25,10 +25,20 @@ class Settings:
     review: ReviewPolicy = "auto"
     log_level: str = "info"
     max_body_bytes: int = 1024 * 1024
+    # Where audio lives: a folder (default DATA_DIR/blobs) or s3://bucket/prefix.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # The scheme://host[:port] clients reach us at, for upload and download URLs we hand out.
+    public_url: str | None = None
+    fetch_allow_hosts: list[str] = field(default_factory=list)
+    gc_interval_seconds: int = 300
     extra: dict[str, object] = field(default_factory=dict)
 
     def resolved_database_url(self) -> str:
         return self.database_url or database_url_for_dir(self.data_dir)
+
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or str(Path(self.data_dir).resolve() / "blobs")
 
     def to_env(self) -> str:
         return orjson.dumps(dataclasses.asdict(self)).decode()

@@ -45,7 +45,7 @@ class Param:
     default: Any = None
     minimum: int | None = None
     maximum: int | None = None
-    choices: tuple[int, ...] | None = None
+    choices: tuple[int | str, ...] | None = None
     max_length: int | None = None
     # A blank string counts as absent (so a required parameter reports it as missing).
     blank_is_missing: bool = False
@@ -80,6 +80,8 @@ class Param:
             raise InvalidParameter(self.name, f"It must be at most {self.max_length} characters.")
         if "\x00" in raw:
             raise InvalidParameter(self.name, "It must not contain NUL characters.")
+        if self.choices is not None and raw not in self.choices:
+            raise InvalidParameter(self.name, f"It must be one of {', '.join(map(str, self.choices))}.")
         return raw
 
 
@@ -316,6 +318,26 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         ),
         "`{ResourceKey, Name, Suffix}`",
         mutating=True,
+    ),
+)
+
+ACTION_SPECS += (
+    ActionSpec(
+        "GetResourceDownloadUrl",
+        "Get a signed URL (valid 10 minutes) to download a resource's original audio or its 8 kHz "
+        "telephony rendition.",
+        (
+            _resource_key(),
+            Param(
+                "Rendition",
+                "str",
+                "`original` (as uploaded) or `telephony` (8 kHz mono WAV).",
+                default="original",
+                choices=("original", "telephony"),
+            ),
+        ),
+        "`{Url, ExpiresAt}` (ExpiresAt in epoch seconds)",
+        extension=True,
     ),
 )
 

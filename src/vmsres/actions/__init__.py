@@ -36,6 +36,6 @@ def action(name: str) -> Callable[[Handler], Handler]:
 
 
 def load_handlers() -> dict[str, Handler]:
-    from vmsres.actions import resources  # noqa: F401  (registers its handlers)
+    from vmsres.actions import audio, resources  # noqa: F401  (they register their handlers)
 
     return HANDLERS

@@ -7,7 +7,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from vmsres.errors import InvalidParameter, ResourceKeyIsNotExist
+from vmsres.blobs import BlobStore, delete_quietly
+from vmsres.errors import ResourceKeyIsNotExist
 from vmsres.service.accounts import Principal
 from vmsres.service.review import (
     STATE_APPROVED,
@@ -36,10 +37,12 @@ class ResourceService:
     def __init__(
         self,
         store: ResourceStore,
+        blobs: BlobStore,
         default_policy: ReviewPolicy = "auto",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.blobs = blobs
         self.default_policy = default_policy
         self.clock = clock
 
@@ -85,8 +88,13 @@ class ResourceService:
             raise ResourceKeyIsNotExist()
 
     async def delete(self, principal: Principal, resource_key: str) -> None:
-        if not await self.store.delete(principal.account_id, resource_key):
+        """The row goes first, then its audio: a crash in between leaves only unreferenced blobs."""
+        deleted = await self.store.delete(principal.account_id, resource_key)
+        if deleted is None:
             raise ResourceKeyIsNotExist()
+        for key in (deleted["blob_key"], deleted["rendition_key"]):
+            if key:
+                await delete_quietly(self.blobs, key)
 
     async def review(self, resource_key: str, approve: bool, reason: str | None, reviewer: str) -> Row:
         """An operator's decision; works across accounts (it is not reachable from the wire API)."""
@@ -100,8 +108,3 @@ class ResourceService:
         if row is None:
             raise ReviewError(f"no resource {resource_key}")
         return row
-
-
-def check_type(type_: int, allowed: tuple[int, ...], parameter: str = "Type") -> None:
-    if type_ not in allowed:
-        raise InvalidParameter(parameter, f"It must be one of {', '.join(map(str, allowed))}.")

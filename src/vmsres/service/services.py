@@ -6,20 +6,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmsres.blobs import BlobStore, open_blob_store
 from vmsres.service.accounts import AccountService
+from vmsres.service.ingest import IngestService
 from vmsres.service.resources import ResourceService
-from vmsres.service.review import ReviewPolicy
+from vmsres.settings import Settings
 from vmsres.store import migrate
 from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Database, open_database
 from vmsres.store.resources import ResourceStore
+from vmsres.store.uploads import UploadStore
 
 
 @dataclass
 class Services:
     db: Database
+    blobs: BlobStore
     accounts: AccountService
     resources: ResourceService
+    ingest: IngestService
 
     async def readiness(self) -> str | None:
         """None when the store answers and its schema is current; otherwise what is wrong."""
@@ -30,24 +35,43 @@ class Services:
             return f"store unreachable: {type(exc).__name__}"
         if revision != migrate.head_revision():
             return f"schema at {revision}, expected {migrate.head_revision()}"
+        try:
+            await self.blobs.check()
+        except Exception as exc:
+            return f"blob storage unreachable: {type(exc).__name__}"
         return None
 
     async def close(self) -> None:
+        await self.blobs.close()
         await self.db.close()
 
 
 def open_services(
-    database_url: str,
-    review_policy: ReviewPolicy = "auto",
+    settings: Settings,
     *,
     run_migrations: bool = True,
     clock: Callable[[], float] = time.time,
 ) -> Services:
+    database_url = settings.resolved_database_url()
     if run_migrations:
         migrate.upgrade(database_url)
     db = open_database(database_url)
+    blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
+    resource_store = ResourceStore(db)
+    resources = ResourceService(resource_store, blobs, settings.review, clock=clock)
+    ingest = IngestService(
+        resource_store,
+        UploadStore(db),
+        blobs,
+        resources.policy_for,
+        public_url=settings.public_url,
+        fetch_allow_hosts=frozenset(h.lower() for h in settings.fetch_allow_hosts),
+        clock=clock,
+    )
     return Services(
         db=db,
+        blobs=blobs,
         accounts=AccountService(AccountStore(db), clock=clock),
-        resources=ResourceService(ResourceStore(db), review_policy, clock=clock),
+        resources=resources,
+        ingest=ingest,
     )

@@ -28,6 +28,10 @@ Row = dict[str, Any]
 Params = Mapping[str, Any]
 
 
+class UniqueViolation(Exception):
+    """An insert or update hit a unique constraint (the same for every driver)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledStatement:
     sql: str
@@ -93,7 +97,12 @@ class SqliteDatabase:
 
     def _run(self, stmt: ClauseElement, params: Params) -> sqlite3.Cursor:
         compiled = self._statements.get(stmt)
-        return self._conn.execute(compiled.sql, compiled.arguments(params))
+        try:
+            return self._conn.execute(compiled.sql, compiled.arguments(params))
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                raise UniqueViolation(str(exc)) from exc
+            raise
 
     async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
         cursor = self._run(stmt, params)

@@ -32,7 +32,47 @@ RECORD_COLUMNS = (
     resources.c.reject_reason,
     resources.c.reviewed_by,
     resources.c.created_at,
+    resources.c.file_name,
+    resources.c.source_url,
+    resources.c.sha256,
+    resources.c.size_bytes,
+    resources.c.blob_key,
+    resources.c.rendition_key,
 )
+INSERT_COLUMNS = (
+    "resource_key",
+    "account_id",
+    "type",
+    "state",
+    "name",
+    "name_folded",
+    "suffix",
+    "duration",
+    "remark",
+    "tts_content",
+    "tts_options",
+    "reject_reason",
+    "reviewed_by",
+    "reviewed_at",
+    "created_at",
+    "updated_at",
+    "file_name",
+    "source_url",
+    "audio_format",
+    "codec",
+    "sample_rate",
+    "channels",
+    "duration_ms",
+    "size_bytes",
+    "sha256",
+    "blob_key",
+    "rendition_key",
+)
+_INSERT_DEFAULTS: dict[str, Any] = {c: None for c in INSERT_COLUMNS} | {
+    "remark": "",
+    "suffix": "",
+    "duration": 0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,28 +138,13 @@ def _count_statement(has_state: bool, has_keyword: bool) -> Select[Any]:
     return _where(sa.select(sa.func.count()).select_from(resources), has_state, has_keyword)
 
 
-_insert = resources.insert().values(
-    {
-        c: sa.bindparam(c)
-        for c in (
-            "resource_key",
-            "account_id",
-            "type",
-            "state",
-            "name",
-            "name_folded",
-            "suffix",
-            "duration",
-            "remark",
-            "tts_content",
-            "tts_options",
-            "reject_reason",
-            "reviewed_by",
-            "reviewed_at",
-            "created_at",
-            "updated_at",
-        )
-    }
+_insert = resources.insert().values({c: sa.bindparam(c) for c in INSERT_COLUMNS})
+_by_file_name = sa.select(*RECORD_COLUMNS).where(
+    resources.c.account_id == sa.bindparam("account_id"),
+    resources.c.file_name == sa.bindparam("file_name"),
+)
+_all_blob_keys = sa.select(resources.c.blob_key, resources.c.rendition_key).where(
+    resources.c.blob_key.is_not(None)
 )
 _by_key = sa.select(*RECORD_COLUMNS).where(
     resources.c.account_id == sa.bindparam("account_id"),
@@ -148,9 +173,14 @@ _rename = (
         name=sa.bindparam("name"), name_folded=sa.bindparam("name_folded"), updated_at=sa.bindparam("now")
     )
 )
-_delete = resources.delete().where(
-    resources.c.account_id == sa.bindparam("account_id"),
-    resources.c.resource_key == sa.bindparam("resource_key"),
+# RETURNING hands back the blob keys, so the audio can be removed after the row is gone.
+_delete = (
+    resources.delete()
+    .where(
+        resources.c.account_id == sa.bindparam("account_id"),
+        resources.c.resource_key == sa.bindparam("resource_key"),
+    )
+    .returning(resources.c.blob_key, resources.c.rendition_key)
 )
 _set_state = (
     resources.update()
@@ -188,20 +218,18 @@ class ResourceStore:
     async def get_any_account(self, resource_key: str) -> Row | None:
         return await self.db.fetch_one(_by_key_any_account, {"resource_key": resource_key})
 
+    async def get_by_file_name(self, account_id: int, file_name: str) -> Row | None:
+        return await self.db.fetch_one(_by_file_name, {"account_id": account_id, "file_name": file_name})
+
+    async def referenced_blob_keys(self) -> set[str]:
+        rows = await self.db.fetch_all(_all_blob_keys)
+        return {key for row in rows for key in (row["blob_key"], row["rendition_key"]) if key}
+
     async def insert(self, values: dict[str, Any], executor: Executor | None = None) -> None:
-        values = {
-            "reject_reason": None,
-            "reviewed_by": None,
-            "reviewed_at": None,
-            "tts_content": None,
-            "tts_options": None,
-            "remark": "",
-            "suffix": "",
-            "duration": 0,
-            **values,
-        }
+        values = {**_INSERT_DEFAULTS, **values}
         values["name_folded"] = fold_name(values["name"])
-        values.setdefault("updated_at", values["created_at"])
+        if values["updated_at"] is None:
+            values["updated_at"] = values["created_at"]
         await (executor or self.db).execute(_insert, values)
 
     async def rename(self, account_id: int, resource_key: str, name: str, now: int) -> bool:
@@ -214,9 +242,10 @@ class ResourceStore:
         }
         return await self.db.execute(_rename, params) > 0
 
-    async def delete(self, account_id: int, resource_key: str, executor: Executor | None = None) -> bool:
+    async def delete(self, account_id: int, resource_key: str) -> Row | None:
+        """Delete the row; returns its blob keys (None when there was no such resource)."""
         params = {"account_id": account_id, "resource_key": resource_key}
-        return await (executor or self.db).execute(_delete, params) > 0
+        return await self.db.fetch_one(_delete, params)
 
     async def set_state(
         self, resource_key: str, state: int, reject_reason: str | None, reviewed_by: str, now: int

@@ -65,6 +65,46 @@ resources = sa.Table(
     sa.Column("reviewed_at", sa.BigInteger, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+    # Audio resources: the FileName (upload) or Name (fetch) that made them, unique per account,
+    # and what analysis measured. NULL for TTS templates.
+    sa.Column("file_name", sa.String(256), nullable=True),
+    sa.Column("source_url", sa.Text, nullable=True),
+    sa.Column("audio_format", sa.String(8), nullable=True),
+    sa.Column("codec", sa.String(32), nullable=True),
+    sa.Column("sample_rate", sa.Integer, nullable=True),
+    sa.Column("channels", sa.Integer, nullable=True),
+    sa.Column("duration_ms", sa.BigInteger, nullable=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("blob_key", sa.String(512), nullable=True),
+    sa.Column("rendition_key", sa.String(512), nullable=True),
     sa.Index("ix_resources_listing", "account_id", "type", "created_at", "id"),
     sa.Index("ix_resources_listing_state", "account_id", "type", "state", "created_at", "id"),
+    sa.Index("uq_resources_account_id_file_name", "account_id", "file_name", unique=True),
+)
+
+# One row per upload URL handed out. The token in the URL names the row by its nonce; the row
+# says whether bytes arrived, and the staging blob holds them until commit or collection.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("file_name", sa.String(256), nullable=False),
+    # issued -> uploaded -> committed; collected once expired and never committed.
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("staging_key", sa.String(512), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_uploads_account_id_file_name", "account_id", "file_name"),
+    sa.Index("ix_uploads_expires_at", "expires_at"),
+)
+
+# Secrets every server process of one deployment must share (e.g. the upload-token key).
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +27,7 @@ from vmsres.errors import (
 from vmsres.service.services import Services
 from vmsres.signing import parse_authorization, parse_query, verify_signature
 from vmsres.spec import ACTIONS
+from vmsres.wire.access_log import log_request
 from vmsres.wire.asgi import (
     ASGIApp,
     BodyTooLarge,
@@ -39,7 +41,6 @@ from vmsres.wire.asgi import (
 from vmsres.wire.envelope import DEFAULT_REGION, error_body, new_request_id, success_body
 
 MAX_BODY_BYTES = 1024 * 1024
-access_log = logging.getLogger("vmsres.access")
 error_log = logging.getLogger("vmsres.error")
 _RESERVED = ("Action", "Version")
 
@@ -49,6 +50,8 @@ class WireConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     # Extra ASGI apps by path prefix ("/upload/", "/admin/", ...), tried in order.
     mounts: list[tuple[str, ASGIApp]] = field(default_factory=list)
+    # Long-running jobs of the process (garbage collection, ...), started with the server.
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
@@ -106,11 +109,16 @@ class VmsApp:
             await self.lifespan(receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
+        tasks: list[asyncio.Task[None]] = []
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                tasks = [asyncio.create_task(job()) for job in self.config.background]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 await self.services.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -183,19 +191,7 @@ class VmsApp:
             code = InternalError.code
             await self._send_error(send, request_id, action_name, region, InternalError())
         finally:
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    orjson.dumps(
-                        {
-                            "RequestId": request_id,
-                            "Action": action_name[:64],
-                            "account": account,
-                            "status": status,
-                            "code": code,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        }
-                    ).decode()
-                )
+            log_request(request_id, action_name, account, status, code, started)
 
     async def _send_error(
         self, send: Send, request_id: str, action: str, region: str, error: VmsError
