@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import mimetypes
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ ALL_TYPES = (0, 1, 2)
 # Bytes per progress report while uploading.
 UPLOAD_CHUNK = 64 * 1024
 ProgressCallback = Callable[[int, int], None]
+_REGION = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class ClientCore:
@@ -51,6 +53,9 @@ class ClientCore:
         )
         self.endpoint = Endpoint.parse(endpoint or DEFAULT_ENDPOINT)
         self.region = region or DEFAULT_REGION
+        # It travels in the Authorization header's "/"-separated credential scope.
+        if not _REGION.fullmatch(self.region):
+            raise ValueError(f"region must be letters, digits, '.', '_' or '-', got {self.region!r}")
         self.retry = retry if retry is not None else RetryPolicy()
         self.validate = validate
         self.clock = clock
