@@ -23,7 +23,10 @@ from vmsres.errors import (
 
 Kind = Literal["int", "str", "json_object"]
 Location = Literal["query", "body"]
-Transport = Literal["json", "query", "get"]
+# json: a JSON body. query: the query string and an empty form body. query_json: the query string
+# and the body `{}` as application/json (OpenDeleteResource goes through the SDK's JSON handler with
+# an empty dict). get: a GET with the query string and no body.
+Transport = Literal["json", "query", "query_json", "get"]
 
 NAME_MAX_LENGTH = 128
 REMARK_MAX_LENGTH = 512
@@ -283,7 +286,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "Delete a resource and its audio.",
         (_resource_key(),),
         "`{ResourceKey}`",
-        transport="query",
+        transport="query_json",
         mutating=True,
     ),
     ActionSpec(
