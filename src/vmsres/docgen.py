@@ -16,6 +16,7 @@ from vmsres.spec import ACTION_SPECS, Param
 _TRANSPORT = {
     "json": "POST, JSON body",
     "query": "POST, query string (empty form body)",
+    "query_json": "POST, query string (`{}` JSON body)",
     "get": "GET, query string",
 }
 

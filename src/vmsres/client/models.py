@@ -125,6 +125,12 @@ class UploadUrl(WireRecord):
 
 
 @dataclass(frozen=True, slots=True)
+class DownloadUrl(WireRecord):
+    url: str = ""
+    expires_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResource(WireRecord):
     """What CommitResourceUpload and FetchResource answer."""
 

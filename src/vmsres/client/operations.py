@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from vmsres.client.models import (
     DeletedResource,
+    DownloadUrl,
     Resource,
     ResourcePage,
     ResourceRef,
@@ -115,6 +116,11 @@ def commit_resource_upload(file_name: str, type: int | None = None) -> Operation
 @_documented("FetchResource")
 def fetch_resource(url: str, name: str, type: int | None = None) -> Operation[StoredResource]:
     return _operation("FetchResource", StoredResource.from_wire, locals())
+
+
+@_documented("GetResourceDownloadUrl")
+def get_resource_download_url(resource_key: str, rendition: str | None = None) -> Operation[DownloadUrl]:
+    return _operation("GetResourceDownloadUrl", DownloadUrl.from_wire, locals())
 
 
 # Action name -> its function; a KeyError here at import means an action lacks its function.

@@ -133,6 +133,7 @@ class Client:
     get_resource_upload_url = _method(ops.get_resource_upload_url)
     commit_resource_upload = _method(ops.commit_resource_upload)
     fetch_resource = _method(ops.fetch_resource)
+    get_resource_download_url = _method(ops.get_resource_download_url)
 
     # --- Helpers ----------------------------------------------------------------------------
 
