@@ -6,11 +6,17 @@ import logging
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from vmsres.service.services import open_services
+from vmsres.admin.app import create_admin_app
+from vmsres.service.admin import AdminOps
+from vmsres.service.events import Actor
+from vmsres.service.review import ReviewRules
+from vmsres.service.services import Services, open_services
+from vmsres.service.webhooks import DispatchConfig, Dispatcher
 from vmsres.settings import SETTINGS_ENV, Settings
 from vmsres.wire.app import VmsApp, WireConfig
 
@@ -18,9 +24,37 @@ BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
 BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
 
 
+def _open(settings: Settings, run_migrations: bool) -> Services:
+    return open_services(
+        settings.resolved_database_url(),
+        settings.review,
+        run_migrations=run_migrations,
+        rules=ReviewRules.from_dict(settings.review_rules or {}),
+        webhook_max_age_seconds=settings.webhook_max_age_seconds,
+    )
+
+
 def create_app(settings: Settings) -> VmsApp:
-    services = open_services(settings.resolved_database_url(), settings.review, run_migrations=False)
-    return VmsApp(services, WireConfig(max_body_bytes=settings.max_body_bytes))
+    services = _open(settings, run_migrations=False)
+    config = WireConfig(max_body_bytes=settings.max_body_bytes)
+    if settings.admin_token:
+        config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token)))
+    dispatcher = Dispatcher(
+        services.event_store,
+        DispatchConfig(
+            poll_seconds=settings.webhook_poll_seconds,
+            retry_base_seconds=settings.webhook_retry_base_seconds,
+            retry_max_seconds=settings.webhook_retry_max_seconds,
+        ),
+    )
+
+    async def start_dispatcher() -> None:
+        services.events.wakeup = dispatcher.wake
+        dispatcher.start()
+
+    config.on_startup.append(start_dispatcher)
+    config.on_shutdown.append(dispatcher.stop)
+    return VmsApp(services, config)
 
 
 def create_app_from_env() -> VmsApp:
@@ -55,8 +89,12 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
 
     Returns the credentials to print when a new key was made on first start.
     """
-    services = open_services(settings.resolved_database_url(), settings.review)
+    services = _open(settings, run_migrations=True)
     try:
+        if settings.fixtures:
+            # Once, in the parent process: workers would each load it and race.
+            data = orjson.loads(Path(settings.fixtures).read_bytes())
+            await AdminOps(services, Actor("system", name="fixtures")).load_fixtures(data)
         access_key = os.environ.get(BOOTSTRAP_ACCESS_KEY_ENV)
         secret_key = os.environ.get(BOOTSTRAP_SECRET_KEY_ENV)
         if access_key and secret_key:

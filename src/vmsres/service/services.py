@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmsres.service.accounts import AccountService
+from vmsres.service.events import DEFAULT_MAX_AGE_SECONDS, EventService
 from vmsres.service.resources import ResourceService
-from vmsres.service.review import ReviewPolicy
+from vmsres.service.review import ReviewPolicy, ReviewRules
 from vmsres.store import migrate
 from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Database, open_database
+from vmsres.store.events import EventStore
 from vmsres.store.resources import ResourceStore
 
 
@@ -20,6 +22,12 @@ class Services:
     db: Database
     accounts: AccountService
     resources: ResourceService
+    events: EventService
+    event_store: EventStore
+    clock: Callable[[], float] = time.time
+
+    def now(self) -> int:
+        return int(self.clock())
 
     async def readiness(self) -> str | None:
         """None when the store answers and its schema is current; otherwise what is wrong."""
@@ -42,12 +50,19 @@ def open_services(
     *,
     run_migrations: bool = True,
     clock: Callable[[], float] = time.time,
+    rules: ReviewRules | None = None,
+    webhook_max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
 ) -> Services:
     if run_migrations:
         migrate.upgrade(database_url)
     db = open_database(database_url)
+    event_store = EventStore(db)
+    events = EventService(event_store, clock=clock, max_age_seconds=webhook_max_age_seconds)
     return Services(
         db=db,
         accounts=AccountService(AccountStore(db), clock=clock),
-        resources=ResourceService(ResourceStore(db), review_policy, clock=clock),
+        resources=ResourceService(ResourceStore(db), review_policy, clock=clock, rules=rules, events=events),
+        events=events,
+        event_store=event_store,
+        clock=clock,
     )

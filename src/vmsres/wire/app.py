@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +23,8 @@ from vmsres.errors import (
     RequestEntityTooLarge,
     VmsError,
 )
+from vmsres.service.accounts import Principal
+from vmsres.service.events import Actor
 from vmsres.service.services import Services
 from vmsres.signing import parse_authorization, parse_query, verify_signature
 from vmsres.spec import ACTIONS
@@ -49,6 +51,9 @@ class WireConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     # Extra ASGI apps by path prefix ("/upload/", "/admin/", ...), tried in order.
     mounts: list[tuple[str, ASGIApp]] = field(default_factory=list)
+    # Run at lifespan startup and shutdown (background tasks such as the webhook dispatcher).
+    on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
@@ -109,8 +114,12 @@ class VmsApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                for hook in self.config.on_startup:
+                    await hook()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for hook in self.config.on_shutdown:
+                    await hook()
                 await self.services.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -130,6 +139,9 @@ class VmsApp:
         account = ""
         status = 500
         code = ""
+        spec = None
+        principal: Principal | None = None
+        params: dict[str, Any] = {}
         try:
             pairs = parse_query(scope["query_string"].decode("latin-1"))
             query = query_parameters(pairs)
@@ -166,6 +178,7 @@ class VmsApp:
                 service=SERVICE,
             )
             account = key.principal.account_name
+            principal = key.principal
 
             raw = {k: v for k, v in query.items() if k not in _RESERVED}
             raw.update(body_parameters(body, headers.get("content-type", "")))
@@ -174,13 +187,19 @@ class VmsApp:
             result = await handler(context, params)
             payload = success_body(request_id, action_name, region, result)
             status = 200
+            if spec.mutating:
+                await self._audit(spec.name, principal, params, result, request_id, "ok")
             await send_response(send, 200, payload, headers=[(b"x-tt-logid", request_id.encode())])
         except VmsError as error:
             status, code = error.http_status, error.code
+            if spec is not None and spec.mutating:
+                await self._audit(spec.name, principal, params, None, request_id, error.code)
             await self._send_error(send, request_id, action_name, region, error)
         except Exception:
             error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
             code = InternalError.code
+            if spec is not None and spec.mutating:
+                await self._audit(spec.name, principal, params, None, request_id, code)
             await self._send_error(send, request_id, action_name, region, InternalError())
         finally:
             if access_log.isEnabledFor(logging.INFO):
@@ -196,6 +215,30 @@ class VmsApp:
                         }
                     ).decode()
                 )
+
+    async def _audit(
+        self,
+        action: str,
+        principal: Principal | None,
+        params: Mapping[str, Any],
+        result: Any,
+        request_id: str,
+        outcome: str,
+    ) -> None:
+        """Written before the response goes out, so a client that got its answer finds the entry."""
+        resource = params.get("ResourceKey") or (
+            result.get("ResourceKey") if isinstance(result, dict) else None
+        )
+        actor = Actor(
+            "key",
+            principal.account_name if principal else None,
+            principal.access_key if principal else None,
+        )
+        try:
+            await self.services.events.audit(actor, action, resource, request_id, outcome)
+        except Exception:
+            # A lost audit line must not turn a done change into an error the client would retry.
+            error_log.exception("audit write failed for %s (RequestId %s)", action, request_id)
 
     async def _send_error(
         self, send: Send, request_id: str, action: str, region: str, error: VmsError
