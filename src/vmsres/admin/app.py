@@ -56,6 +56,22 @@ class ForceState(BaseModel):
     Reason: str | None = Field(default=None, max_length=2000)
 
 
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def admin_ops(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> AdminOps:
+    given = credentials.credentials.encode() if credentials else b""
+    if not hmac.compare_digest(given, request.app.state.token):
+        raise HTTPException(401, "a valid admin token is needed", headers={"WWW-Authenticate": "Bearer"})
+    return AdminOps(request.app.state.services, Actor("admin"))
+
+
+# Module level: routes annotate with it, and postponed annotations resolve in module globals.
+Ops = Annotated[AdminOps, Depends(admin_ops)]
+
+
 def create_admin_app(services: Services, token: str) -> FastAPI:
     app = FastAPI(
         title="vmsres admin API",
@@ -66,19 +82,8 @@ def create_admin_app(services: Services, token: str) -> FastAPI:
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
     )
-    bearer = HTTPBearer(auto_error=False)
-    expected = token.encode()
-
-    async def admin(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> AdminOps:
-        given = credentials.credentials.encode() if credentials else b""
-        if not hmac.compare_digest(given, expected):
-            raise HTTPException(401, "a valid admin token is needed", headers={"WWW-Authenticate": "Bearer"})
-        return AdminOps(services, Actor("admin"))
-
-    Ops = Annotated[AdminOps, Depends(admin)]
-
+    app.state.services = services
+    app.state.token = token.encode()
     # One handler for the whole family: Starlette picks it by the error's class hierarchy.
     for error_type in ADMIN_ERRORS:
 
