@@ -77,3 +77,20 @@ def test_rules_file_json_and_toml_with_word_file(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"max_seconds": 3}))
     with pytest.raises(ValueError, match="unknown review rule"):
         load_rules_file(tmp_path / "bad.json")
+
+
+def test_audio_decision_uses_the_accounts_policy_and_the_servers_rules(tmp_path: Path) -> None:
+    import asyncio
+
+    from vmsres.service.accounts import Principal
+    from vmsres.service.services import open_services
+
+    services = open_services(f"sqlite:///{tmp_path / 'db.sqlite'}", "auto", rules=RULES)
+    try:
+        strict = Principal(1, "a", "AK", "auto-then-manual")
+        assert services.resources.audio_decision(strict, "ok", 10, False).state == STATE_REVIEWING
+        assert services.resources.audio_decision(strict, "ok", 10, True).reviewed_by == "auto:audio-silence"
+        default = Principal(1, "a", "AK", None)
+        assert services.resources.audio_decision(default, "ok", 10, False).state == STATE_APPROVED
+    finally:
+        asyncio.run(services.close())
