@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.audio_factory import make_mp3, make_ogg, make_wav, require_ffmpeg
+from tests.audio_factory import make_mp3, make_ogg, make_silence, make_wav, require_ffmpeg
 from tests.conftest import generated_vms_api, official_vms_service
 from tests.s3_server import create_bucket, s3_env_vars, start_moto_server
 from tests.servers import RunningServer, start_server
@@ -302,3 +302,23 @@ def test_garbage_collection_of_expired_uploads(tmp_path: Path) -> None:
     assert asyncio.run(collect(0)).expired_uploads == 0
     assert asyncio.run(collect(2 * 3600)).expired_uploads == 1
     assert not [p for p in (tmp_path / "data" / "blobs" / "staging").rglob("*") if p.is_file()]
+
+
+def test_review_rules_apply_to_uploaded_audio(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", ["--review", "auto-then-manual", "--min-audio-seconds", "2"])
+    try:
+        outcomes = {}
+        for name, data in (
+            ("speech.wav", make_wav(3.0)),
+            ("silence.wav", make_silence(3.0)),
+            ("short.wav", make_wav(1.0)),
+        ):
+            assert upload(server, name, data, tmp_path)[0]
+            key = commit(server, name).json()["Result"]["ResourceKey"]
+            outcomes[name] = record(server, 0, key)
+        # Clearly bad is rejected at once with its reason; the rest waits for an operator.
+        assert outcomes["speech.wav"]["State"] == 0
+        assert outcomes["silence.wav"]["State"] == 2 and outcomes["silence.wav"]["RejectReason"]
+        assert outcomes["short.wav"]["State"] == 2 and outcomes["short.wav"]["RejectReason"]
+    finally:
+        server.stop()

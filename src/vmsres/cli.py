@@ -7,17 +7,22 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
-from vmsres.service.accounts import AccountError
-from vmsres.service.resources import ReviewError
-from vmsres.service.review import REVIEW_POLICIES
+from vmsres.admin.app import ADMIN_TOKEN_ENV
+from vmsres.admin.remote import RemoteError, RemoteOps
+from vmsres.service.admin import ADMIN_ERRORS, AdminOps
+from vmsres.service.events import Actor
+from vmsres.service.review import REVIEW_POLICIES, ReviewRules, load_rules_file, load_word_list
 from vmsres.service.services import Services, open_services
 from vmsres.settings import Settings
 
 DATABASE_URL_ENV = "VMSRES_DATABASE_URL"
+ENDPOINT_ENV = "VMSRES_ENDPOINT"
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -41,16 +46,28 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("AWS_ENDPOINT_URL"),
         help="endpoint of an S3-compatible server (default: AWS_ENDPOINT_URL)",
     )
+    parser.add_argument(
+        "--endpoint",
+        default=os.environ.get(ENDPOINT_ENV),
+        help="a running server's URL: work through its admin API instead of on a store",
+    )
+    parser.add_argument(
+        "--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV), help="the admin token, with --endpoint"
+    )
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vmsres", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _sub(group: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(name, help=text)
+    _store_options(parser)
+    _json_option(parser)
+    return parser
 
+
+def _serve_parser(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the server")
     _store_options(serve)
     serve.add_argument("--host", default="127.0.0.1")
@@ -62,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="review policy for new resources (default auto)",
     )
+    rules = serve.add_argument_group("review rules (override the rules file)")
+    rules.add_argument("--review-rules", help="a JSON or TOML file of review rules")
+    rules.add_argument("--banned-words", help="a file of banned words for TTS content, one a line")
+    rules.add_argument("--banned-name-words", help="a file of banned words for names, one a line")
+    rules.add_argument("--max-tts-chars", type=int)
+    rules.add_argument("--min-audio-seconds", type=float)
+    rules.add_argument("--max-audio-seconds", type=float)
+    rules.add_argument("--name-pattern", help="a regular expression every name must match")
+    serve.add_argument("--fixtures", help="a JSON fixtures file to load at startup")
+    hooks = serve.add_argument_group("webhooks")
+    hooks.add_argument("--webhook-retry-base", type=float, default=2.0, help="first retry delay, seconds")
+    hooks.add_argument("--webhook-retry-max", type=float, default=600.0, help="longest retry delay, seconds")
+    hooks.add_argument("--webhook-max-age", type=float, default=24 * 3600.0, help="give up after, seconds")
+    hooks.add_argument("--webhook-poll", type=float, default=1.0, help="how often to look for due deliveries")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.add_argument(
         "--public-url",
@@ -89,45 +120,77 @@ def build_parser() -> argparse.ArgumentParser:
     _store_options(gc)
     _json_option(gc)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmsres", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(commands)
+
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="subcommand", required=True
     )
-    create = accounts.add_parser("create", help="create an account")
+    create = _sub(accounts, "create", "create an account")
     create.add_argument("name")
-    _store_options(create)
-    _json_option(create)
-    listing = accounts.add_parser("list", help="list accounts")
-    _store_options(listing)
-    _json_option(listing)
+    create.add_argument("--review-policy", choices=REVIEW_POLICIES)
+    _sub(accounts, "list", "list accounts")
+    policy = _sub(accounts, "set-policy", "set an account's review policy ('default': the server's)")
+    policy.add_argument("name")
+    policy.add_argument("policy", choices=(*REVIEW_POLICIES, "default"))
+    hook = _sub(accounts, "set-webhook", "set an account's webhook URL (prints the secret once)")
+    hook.add_argument("name")
+    hook.add_argument("--url", help="absent: remove the webhook")
+    hook.add_argument("--secret", help="absent: one is generated")
+    reset = _sub(accounts, "reset", "test control: delete every resource of an account")
+    reset.add_argument("name")
 
     keys = commands.add_parser("keys", help="manage access keys").add_subparsers(
         dest="subcommand", required=True
     )
-    create = keys.add_parser("create", help="create a key (prints AccessKey and SecretKey)")
+    create = _sub(keys, "create", "create a key (prints AccessKey and SecretKey)")
     create.add_argument("--account", required=True)
-    _store_options(create)
-    _json_option(create)
-    listing = keys.add_parser("list", help="list keys (never their secrets)")
+    listing = _sub(keys, "list", "list keys (never their secrets)")
     listing.add_argument("--account")
-    _store_options(listing)
-    _json_option(listing)
-    for name, text in (("disable", "disable a key"), ("enable", "enable a key"), ("delete", "delete a key")):
-        sub = keys.add_parser(name, help=text)
-        sub.add_argument("access_key")
-        _store_options(sub)
+    for name, text in (
+        ("disable", "disable a key"),
+        ("enable", "enable a key"),
+        ("delete", "delete a key"),
+        ("rotate", "give a key a new SecretKey (printed once)"),
+    ):
+        _sub(keys, name, text).add_argument("access_key")
 
     review = commands.add_parser("review", help="decide reviews").add_subparsers(
         dest="subcommand", required=True
     )
-    approve = review.add_parser("approve", help="approve a resource (State 1)")
-    approve.add_argument("resource_key")
-    reject = review.add_parser("reject", help="reject a resource (State 2)")
-    reject.add_argument("resource_key")
+    approve = _sub(review, "approve", "approve resources (State 1)")
+    approve.add_argument("resource_keys", nargs="+", metavar="resource_key")
+    reject = _sub(review, "reject", "reject resources (State 2)")
+    reject.add_argument("resource_keys", nargs="+", metavar="resource_key")
     reject.add_argument("--reason", required=True)
     for sub in (approve, reject):
         sub.add_argument("--reviewer", default=os.environ.get("USER", "cli"))
-        _store_options(sub)
-        _json_option(sub)
+    queue = _sub(review, "queue", "resources waiting for review, oldest first")
+    queue.add_argument("--account")
+    queue.add_argument("--type", type=int, choices=(0, 1, 2))
+    queue.add_argument("--limit", type=int, default=100)
+    force = _sub(review, "force", "test control: put a resource in any State")
+    force.add_argument("resource_key")
+    force.add_argument("--state", type=int, choices=(0, 1, 2), required=True)
+    force.add_argument("--reason")
+
+    audit = _sub(commands, "audit", "the audit trail, newest first")
+    audit.add_argument("--account")
+    audit.add_argument("--resource")
+    audit.add_argument("--action")
+    audit.add_argument("--limit", type=int, default=100)
+    deliveries = _sub(commands, "deliveries", "webhook deliveries, newest first")
+    deliveries.add_argument("--account")
+    deliveries.add_argument("--state", choices=("pending", "delivered", "failed"))
+    deliveries.add_argument("--limit", type=int, default=100)
+    fixtures = commands.add_parser("fixtures", help="test fixtures").add_subparsers(
+        dest="subcommand", required=True
+    )
+    load = _sub(fixtures, "load", "load a JSON fixtures file")
+    load.add_argument("file")
     return parser
 
 
@@ -160,88 +223,159 @@ def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
-async def _accounts(args: argparse.Namespace, services: Services) -> None:
-    if args.subcommand == "create":
-        row = await services.accounts.create_account(args.name)
-        _print(args, {"Name": row["name"]}, f"created account {row['name']}")
+Ops = AdminOps | RemoteOps
+
+
+async def _accounts(args: argparse.Namespace, ops: Ops) -> None:
+    sub = args.subcommand
+    if sub == "create":
+        row = await ops.create_account(args.name, args.review_policy)
+        _print(args, row, f"created account {row['Name']}")
+    elif sub == "list":
+        data = await ops.list_accounts()
+        rows = [(d["Name"], d["Enabled"], d["ReviewPolicy"] or "-") for d in data]
+        _print(args, data, _table(rows, ("NAME", "ENABLED", "REVIEW")))
+    elif sub == "set-policy":
+        row = await ops.set_review_policy(args.name, None if args.policy == "default" else args.policy)
+        _print(args, row, f"{row['Name']}: review {row['ReviewPolicy'] or 'server default'}")
+    elif sub == "set-webhook":
+        hook = await ops.set_webhook(args.name, args.url, args.secret)
+        human = f"webhook of {args.name} removed"
+        if hook["Url"]:
+            human = f"Url: {hook['Url']}\nSecret: {hook['Secret']}"
+        _print(args, hook, human)
     else:
-        rows = await services.accounts.list_accounts()
-        data = [
-            {"Name": r["name"], "Enabled": bool(r["enabled"]), "ReviewPolicy": r["review_policy"]}
-            for r in rows
-        ]
-        _print(
-            args,
-            data,
-            _table(
-                [(d["Name"], d["Enabled"], d["ReviewPolicy"] or "-") for d in data],
-                ("NAME", "ENABLED", "REVIEW"),
-            ),
-        )
+        done = await ops.reset_account(args.name)
+        _print(args, done, f"deleted {len(done['DeletedResourceKeys'])} resources of {args.name}")
 
 
-async def _keys(args: argparse.Namespace, services: Services) -> None:
-    if args.subcommand == "create":
-        access_key, secret_key = await services.accounts.create_key(args.account)
-        _print(
-            args,
-            {"AccessKey": access_key, "SecretKey": secret_key},
-            f"AccessKey: {access_key}\nSecretKey: {secret_key}",
-        )
-    elif args.subcommand == "list":
-        rows = await services.accounts.list_keys(args.account)
-        data = [
-            {"AccessKey": r["access_key"], "Account": r["account_name"], "Enabled": bool(r["enabled"])}
-            for r in rows
-        ]
-        _print(
-            args,
-            data,
-            _table(
-                [(d["AccessKey"], d["Account"], d["Enabled"]) for d in data],
-                ("ACCESS KEY", "ACCOUNT", "ENABLED"),
-            ),
-        )
-    elif args.subcommand == "delete":
-        await services.accounts.delete_key(args.access_key)
-        print(f"deleted {args.access_key}")
+async def _keys(args: argparse.Namespace, ops: Ops) -> None:
+    sub = args.subcommand
+    if sub == "create":
+        key = await ops.create_key(args.account)
+        _print(args, key, f"AccessKey: {key['AccessKey']}\nSecretKey: {key['SecretKey']}")
+    elif sub == "list":
+        data = await ops.list_keys(args.account)
+        rows = [(d["AccessKey"], d["Account"], d["Enabled"]) for d in data]
+        _print(args, data, _table(rows, ("ACCESS KEY", "ACCOUNT", "ENABLED")))
+    elif sub == "rotate":
+        key = await ops.rotate_key(args.access_key)
+        _print(args, key, f"AccessKey: {key['AccessKey']}\nSecretKey: {key['SecretKey']}")
+    elif sub == "delete":
+        _print(args, await ops.delete_key(args.access_key), f"deleted {args.access_key}")
     else:
-        enabled = args.subcommand == "enable"
-        await services.accounts.set_key_enabled(args.access_key, enabled)
-        print(f"{args.subcommand}d {args.access_key}")
+        done = await ops.set_key_enabled(args.access_key, sub == "enable")
+        _print(args, done, f"{sub}d {args.access_key}")
 
 
-async def _review(args: argparse.Namespace, services: Services) -> None:
-    approve = args.subcommand == "approve"
-    row = await services.resources.review(
-        args.resource_key, approve, None if approve else args.reason, args.reviewer
-    )
-    _print(
-        args,
-        {"ResourceKey": row["resource_key"], "State": row["state"]},
-        f"{row['resource_key']}: State {row['state']}",
-    )
+class CommandFailed(Exception):
+    """A command that ran but did not fully succeed (e.g. one key of a bulk review)."""
 
 
-async def _gc(args: argparse.Namespace, services: Services) -> None:
-    report = vars(await services.ingest.collect_garbage())
+async def _gc(args: argparse.Namespace, ops: Ops) -> None:
+    if not isinstance(ops, AdminOps):
+        raise CommandFailed("gc works on a store (--data-dir / --database-url), not through --endpoint")
+    report = vars(await ops.services.ingest.collect_garbage())
     _print(args, report, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.items()))
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Services], Awaitable[None]]] = {
+async def _review(args: argparse.Namespace, ops: Ops) -> None:
+    sub = args.subcommand
+    if sub == "queue":
+        data = await ops.review_queue(args.account, args.type, args.limit)
+        rows = [(d["ResourceKey"], d["Account"], d["Type"], d["Name"]) for d in data]
+        _print(args, data, _table(rows, ("RESOURCE KEY", "ACCOUNT", "TYPE", "NAME")))
+        return
+    if sub == "force":
+        row = await ops.force_state(args.resource_key, args.state, args.reason)
+        _print(args, row, f"{row['ResourceKey']}: State {row['State']}")
+        return
+    approve = sub == "approve"
+    results = await ops.review(args.resource_keys, approve, None if approve else args.reason, args.reviewer)
+    done = [{"ResourceKey": r["ResourceKey"], "State": r["State"]} for r in results if r["Ok"]]
+    if done:
+        # One key prints one object, as before bulk review existed.
+        _print(
+            args,
+            done[0] if len(args.resource_keys) == 1 else done,
+            "\n".join(f"{d['ResourceKey']}: State {d['State']}" for d in done),
+        )
+    failed = [r for r in results if not r["Ok"]]
+    if failed:
+        raise CommandFailed("; ".join(f"{r['ResourceKey']}: {r['Error']}" for r in failed))
+
+
+async def _audit(args: argparse.Namespace, ops: Ops) -> None:
+    data = await ops.audit(args.account, args.resource, args.action, args.limit)
+    rows = [
+        (d["Id"], d["Actor"], d["Account"] or "-", d["Action"], d["ResourceKey"] or "-", d["Outcome"])
+        for d in data
+    ]
+    _print(args, data, _table(rows, ("ID", "ACTOR", "ACCOUNT", "ACTION", "RESOURCE", "OUTCOME")))
+
+
+async def _deliveries(args: argparse.Namespace, ops: Ops) -> None:
+    data = await ops.deliveries(args.account, args.state, args.limit)
+    rows = [
+        (d["Id"], d["EventType"], d["Account"], d["State"], d["Attempts"], d["LastError"] or "-")
+        for d in data
+    ]
+    _print(args, data, _table(rows, ("ID", "EVENT", "ACCOUNT", "STATE", "ATTEMPTS", "LAST ERROR")))
+
+
+async def _fixtures(args: argparse.Namespace, ops: Ops) -> None:
+    data = orjson.loads(Path(args.file).read_bytes())
+    done = await ops.load_fixtures(data)
+    _print(args, done, f"loaded {len(done['LoadedResourceKeys'])} resources")
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Ops], Awaitable[None]]] = {
     "gc": _gc,
     "accounts": _accounts,
     "keys": _keys,
     "review": _review,
+    "audit": _audit,
+    "deliveries": _deliveries,
+    "fixtures": _fixtures,
 }
 
 
 async def _run_store_command(args: argparse.Namespace) -> None:
+    if args.endpoint:
+        if not args.admin_token:
+            raise CommandFailed(f"--endpoint needs --admin-token (or {ADMIN_TOKEN_ENV})")
+        remote = RemoteOps(args.endpoint, args.admin_token)
+        try:
+            await _COMMANDS[args.command](args, remote)
+        finally:
+            await remote.close()
+        return
     services = _open(args)
     try:
-        await _COMMANDS[args.command](args, services)
+        await _COMMANDS[args.command](args, AdminOps(services, Actor("cli", name=os.environ.get("USER"))))
     finally:
         await services.close()
+
+
+def _rules(args: argparse.Namespace) -> dict[str, object] | None:
+    rules = load_rules_file(Path(args.review_rules)) if args.review_rules else ReviewRules()
+    data = rules.to_dict()
+    if args.banned_words:
+        data["banned_words"] = [*data["banned_words"], *load_word_list(Path(args.banned_words))]
+    if args.banned_name_words:
+        data["banned_name_words"] = [
+            *data["banned_name_words"],
+            *load_word_list(Path(args.banned_name_words)),
+        ]
+    for option in ("max_tts_chars", "min_audio_seconds", "max_audio_seconds", "name_pattern"):
+        value = getattr(args, option)
+        if value is not None:
+            data[option] = value
+    ReviewRules.from_dict(data)  # refuse a bad rule now, not in every worker
+    return data
+
+
+_FAILURES: tuple[type[Exception], ...] = (*ADMIN_ERRORS, RemoteError, CommandFailed, httpx.HTTPError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -249,16 +383,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from vmsres.server import serve
 
+        try:
+            rules = _rules(args)
+        except (OSError, ValueError) as error:
+            print(f"vmsres: review rules: {error}", file=sys.stderr)
+            return 2
+
         settings = _settings(args)
         settings.host, settings.port, settings.workers = args.host, args.port, args.workers
         settings.review, settings.log_level = args.review, args.log_level
         settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
         settings.gc_interval_seconds = args.gc_interval
+        settings.review_rules, settings.admin_token = rules, args.admin_token or None
+        settings.fixtures, settings.webhook_poll_seconds = args.fixtures, args.webhook_poll
+        settings.webhook_retry_base_seconds = args.webhook_retry_base
+        settings.webhook_retry_max_seconds = args.webhook_retry_max
+        settings.webhook_max_age_seconds = args.webhook_max_age
         serve(settings)
         return 0
     try:
         asyncio.run(_run_store_command(args))
-    except (AccountError, ReviewError) as error:
+    except _FAILURES as error:
         print(f"vmsres: {error}", file=sys.stderr)
         return 1
     return 0

@@ -7,11 +7,16 @@ import logging
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from vmsres.service.services import open_services
+from vmsres.admin.app import create_admin_app
+from vmsres.service.admin import AdminOps
+from vmsres.service.events import Actor
+from vmsres.service.services import Services, open_services
+from vmsres.service.webhooks import DispatchConfig, Dispatcher
 from vmsres.settings import SETTINGS_ENV, Settings
 from vmsres.wire.app import VmsApp, WireConfig
 from vmsres.wire.transfer import transfer_mounts
@@ -20,8 +25,12 @@ BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
 BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
 
 
+def _open(settings: Settings, run_migrations: bool) -> Services:
+    return open_services(settings, run_migrations=run_migrations)
+
+
 def create_app(settings: Settings) -> VmsApp:
-    services = open_services(settings, run_migrations=False)
+    services = _open(settings, run_migrations=False)
 
     async def collect_garbage_forever() -> None:
         while True:
@@ -38,6 +47,23 @@ def create_app(settings: Settings) -> VmsApp:
         mounts=[*transfer_mounts(services.ingest)],
         background=[collect_garbage_forever] if settings.gc_interval_seconds > 0 else [],
     )
+    if settings.admin_token:
+        config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token)))
+    dispatcher = Dispatcher(
+        services.event_store,
+        DispatchConfig(
+            poll_seconds=settings.webhook_poll_seconds,
+            retry_base_seconds=settings.webhook_retry_base_seconds,
+            retry_max_seconds=settings.webhook_retry_max_seconds,
+        ),
+    )
+
+    async def start_dispatcher() -> None:
+        services.events.wakeup = dispatcher.wake
+        dispatcher.start()
+
+    config.on_startup.append(start_dispatcher)
+    config.on_shutdown.append(dispatcher.stop)
     return VmsApp(services, config)
 
 
@@ -73,8 +99,12 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
 
     Returns the credentials to print when a new key was made on first start.
     """
-    services = open_services(settings)
+    services = _open(settings, run_migrations=True)
     try:
+        if settings.fixtures:
+            # Once, in the parent process: workers would each load it and race.
+            data = orjson.loads(Path(settings.fixtures).read_bytes())
+            await AdminOps(services, Actor("system", name="fixtures")).load_fixtures(data)
         access_key = os.environ.get(BOOTSTRAP_ACCESS_KEY_ENV)
         secret_key = os.environ.get(BOOTSTRAP_SECRET_KEY_ENV)
         if access_key and secret_key:

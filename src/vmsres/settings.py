@@ -32,6 +32,15 @@ class Settings:
     public_url: str | None = None
     fetch_allow_hosts: list[str] = field(default_factory=list)
     gc_interval_seconds: int = 300
+    # ReviewRules.to_dict(): word lists are read once by the CLI, so workers need no files.
+    review_rules: dict[str, object] | None = None
+    # None disables the admin API (it answers 404).
+    admin_token: str | None = None
+    fixtures: str | None = None
+    webhook_poll_seconds: float = 1.0
+    webhook_retry_base_seconds: float = 2.0
+    webhook_retry_max_seconds: float = 600.0
+    webhook_max_age_seconds: float = 24 * 3600.0
     extra: dict[str, object] = field(default_factory=dict)
 
     def resolved_database_url(self) -> str:

@@ -8,14 +8,18 @@ from vmsres.audio.rendition import (
     TELEPHONY_SAMPLE_RATE,
     make_telephony_rendition,
 )
+from vmsres.audio.silence import SILENCE_PEAK_DBFS, is_silent, peak_dbfs
 
 __all__ = [
     "MAX_AUDIO_BYTES",
+    "SILENCE_PEAK_DBFS",
     "TELEPHONY_CODEC",
     "TELEPHONY_SAMPLE_RATE",
     "AudioInfo",
     "analyze_audio",
     "ffmpeg_available",
+    "is_silent",
     "make_telephony_rendition",
+    "peak_dbfs",
     "whole_seconds",
 ]

@@ -21,6 +21,14 @@ class AccountError(Exception):
     """A management request that cannot be done (unknown account, duplicate name, ...)."""
 
 
+class NotFoundError(AccountError):
+    """The named account, key or resource does not exist."""
+
+
+class ConflictError(AccountError):
+    """The name or key is taken already."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a verified request acts for."""
@@ -59,7 +67,7 @@ class AccountService:
                 "an account name is 1-64 letters, digits, '_', '.' or '-', starting alphanumeric"
             )
         if await self.store.account_by_name(name) is not None:
-            raise AccountError(f"account {name!r} already exists")
+            raise ConflictError(f"account {name!r} already exists")
         await self.store.create_account(name, self._now())
         return await self._account(name)
 
@@ -67,10 +75,20 @@ class AccountService:
         row = await self.store.account_by_name(name)
         return row if row is not None else await self.create_account(name)
 
+    async def rotate_key(self, access_key: str) -> str:
+        """A new SecretKey for the key, effective at once; the old secret stops working."""
+        secret_key = new_secret_key()
+        if not await self.store.set_secret(access_key, secret_key):
+            raise NotFoundError(f"no access key {access_key}")
+        return secret_key
+
+    async def account(self, name: str) -> Row:
+        return await self._account(name)
+
     async def _account(self, name: str) -> Row:
         row = await self.store.account_by_name(name)
         if row is None:
-            raise AccountError(f"no account named {name!r}")
+            raise NotFoundError(f"no account named {name!r}")
         return row
 
     async def list_accounts(self) -> list[Row]:
@@ -87,7 +105,7 @@ class AccountService:
         access_key = access_key or new_access_key()
         secret_key = secret_key or new_secret_key()
         if await self.store.lookup_key(access_key) is not None:
-            raise AccountError(f"access key {access_key} already exists")
+            raise ConflictError(f"access key {access_key} already exists")
         await self.store.create_key(account["id"], access_key, secret_key, self._now())
         return access_key, secret_key
 
@@ -106,11 +124,11 @@ class AccountService:
 
     async def set_key_enabled(self, access_key: str, enabled: bool) -> None:
         if not await self.store.set_key_enabled(access_key, enabled):
-            raise AccountError(f"no access key {access_key}")
+            raise NotFoundError(f"no access key {access_key}")
 
     async def delete_key(self, access_key: str) -> None:
         if not await self.store.delete_key(access_key):
-            raise AccountError(f"no access key {access_key}")
+            raise NotFoundError(f"no access key {access_key}")
 
     async def key_for_verification(self, access_key: str) -> KeyForVerification:
         """The secret to verify a request with; raises for unknown or disabled keys and accounts."""

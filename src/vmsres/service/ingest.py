@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vmsres.audio import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, make_telephony_rendition
+from vmsres.audio import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, is_silent, make_telephony_rendition
 from vmsres.blobs import BlobNotFound, BlobStorageError, BlobStore, delete_quietly
 from vmsres.errors import (
     InvalidParameter,
@@ -27,10 +27,9 @@ from vmsres.errors import (
 )
 from vmsres.fetch import FetchLimits, fetch_audio
 from vmsres.service.accounts import Principal
-from vmsres.service.review import ReviewPolicy, initial_decision
+from vmsres.service.resources import ResourceService
 from vmsres.service.tokens import make_token, read_token
 from vmsres.store.database import Row, UniqueViolation
-from vmsres.store.resources import ResourceStore
 from vmsres.store.uploads import STATE_ISSUED, STATE_UPLOADED, UploadStore
 
 UPLOAD_URL_SECONDS = 10 * 60
@@ -64,20 +63,20 @@ def _content_type(key: str) -> str:
 class IngestService:
     def __init__(
         self,
-        resources: ResourceStore,
+        library: ResourceService,
         uploads: UploadStore,
         blobs: BlobStore,
-        policy_for: Callable[[Principal], ReviewPolicy],
         *,
         public_url: str | None = None,
         fetch_allow_hosts: frozenset[str] = frozenset(),
         fetch_limits: FetchLimits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.resources = resources
+        # The library's rules decide the review and announce the new resource; its store is ours too.
+        self.library = library
+        self.resources = library.store
         self.uploads = uploads
         self.blobs = blobs
-        self.policy_for = policy_for
         self.public_url = public_url.rstrip("/") if public_url else None
         self.fetch_allow_hosts = fetch_allow_hosts
         self.fetch_limits = fetch_limits or FetchLimits()
@@ -192,7 +191,8 @@ class IngestService:
         except BlobStorageError:
             await self._delete_blob(blob_key)
             raise VolcTosServerError() from None
-        decision = initial_decision(self.policy_for(principal), "audio-valid")
+        silent = await asyncio.to_thread(is_silent, data, info, rendition)
+        decision = self.library.audio_decision(principal, name, info.duration_seconds, silent)
         values: dict[str, Any] = {
             "resource_key": resource_key,
             "account_id": principal.account_id,
@@ -212,12 +212,13 @@ class IngestService:
             "sha256": info.sha256,
             "blob_key": blob_key,
             "rendition_key": rendition_key,
+            "reject_reason": decision.reason,
             "reviewed_by": decision.reviewed_by,
             "reviewed_at": now if decision.reviewed_by else None,
             "created_at": now,
         }
         try:
-            await self.resources.insert(values)
+            await self.library.insert_and_announce(principal.account_id, principal.account_name, values)
         except UniqueViolation:
             # A concurrent commit of the same name won; ours is the duplicate.
             await self._delete_blob(blob_key)

@@ -10,14 +10,19 @@ from typing import Any
 from vmsres.blobs import BlobStore, delete_quietly
 from vmsres.errors import ResourceKeyIsNotExist
 from vmsres.service.accounts import Principal
+from vmsres.service.events import EventService, resource_payload
 from vmsres.service.review import (
     STATE_APPROVED,
     STATE_REJECTED,
+    STATES,
+    Decision,
     ReviewPolicy,
-    initial_decision,
+    ReviewRules,
+    decide_audio,
+    decide_tts,
 )
 from vmsres.service.tts import template_variables
-from vmsres.store.database import Row
+from vmsres.store.database import Executor, Row
 from vmsres.store.resources import ListFilter, ResourceStore
 
 TYPE_AUDIO = 0
@@ -40,11 +45,15 @@ class ResourceService:
         blobs: BlobStore,
         default_policy: ReviewPolicy = "auto",
         clock: Callable[[], float] = time.time,
+        rules: ReviewRules | None = None,
+        events: EventService | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.default_policy = default_policy
         self.clock = clock
+        self.rules = rules or ReviewRules()
+        self.events = events
 
     def _now(self) -> int:
         return int(self.clock())
@@ -65,7 +74,7 @@ class ResourceService:
         self, principal: Principal, name: str, content: str, options: str | None, remark: str
     ) -> dict[str, Any]:
         template_variables(content)
-        decision = initial_decision(self.policy_for(principal), "tts-valid")
+        decision = decide_tts(self.policy_for(principal), self.rules, name, content)
         now = self._now()
         values: dict[str, Any] = {
             "resource_key": new_resource_key(),
@@ -76,12 +85,38 @@ class ResourceService:
             "remark": remark,
             "tts_content": content,
             "tts_options": options,
+            "reject_reason": decision.reason,
             "reviewed_by": decision.reviewed_by,
             "reviewed_at": now if decision.reviewed_by else None,
             "created_at": now,
         }
-        await self.store.insert(values)
+        await self.insert_and_announce(principal.account_id, principal.account_name, values)
         return values
+
+    def audio_decision(
+        self, principal: Principal, name: str, duration_seconds: float, silent: bool
+    ) -> Decision:
+        """For the audio ingestion code: the rules applied to what it measured."""
+        return decide_audio(self.policy_for(principal), self.rules, duration_seconds, silent, name)
+
+    async def insert_and_announce(self, account_id: int, account_name: str, values: dict[str, Any]) -> None:
+        """Insert a new resource and queue its "created" event in one transaction."""
+        async with self.store.db.transaction() as tx:
+            await self.store.insert(values, tx)
+            queued = await self._announce(tx, account_id, account_name, "resource.created", values)
+        self._wake(queued)
+
+    async def _announce(
+        self, tx: Executor, account_id: int, account_name: str, event_type: str, row: Row
+    ) -> bool:
+        if self.events is None:
+            return False
+        data = resource_payload({**row, "resource_key": row["resource_key"]})
+        return await self.events.emit(tx, account_id, account_name, event_type, data, row["resource_key"])
+
+    def _wake(self, queued: bool) -> None:
+        if queued and self.events is not None:
+            self.events.notify()
 
     async def rename(self, principal: Principal, resource_key: str, name: str) -> None:
         if not await self.store.rename(principal.account_id, resource_key, name, self._now()):
@@ -89,10 +124,16 @@ class ResourceService:
 
     async def delete(self, principal: Principal, resource_key: str) -> None:
         """The row goes first, then its audio: a crash in between leaves only unreferenced blobs."""
-        deleted = await self.store.delete(principal.account_id, resource_key)
-        if deleted is None:
-            raise ResourceKeyIsNotExist()
-        for key in (deleted["blob_key"], deleted["rendition_key"]):
+        async with self.store.db.transaction() as tx:
+            row = await self.store.admin_get(resource_key, tx)
+            if row is None or row["account_id"] != principal.account_id:
+                raise ResourceKeyIsNotExist()
+            deleted = await self.store.delete(principal.account_id, resource_key, tx)
+            queued = await self._announce(
+                tx, principal.account_id, principal.account_name, "resource.deleted", row
+            )
+        self._wake(queued)
+        for key in (deleted["blob_key"], deleted["rendition_key"]) if deleted else ():
             if key:
                 await delete_quietly(self.blobs, key)
 
@@ -101,10 +142,38 @@ class ResourceService:
         if not approve and not (reason and reason.strip()):
             raise ReviewError("a rejection needs a reason")
         state = STATE_APPROVED if approve else STATE_REJECTED
-        changed = await self.store.set_state(
-            resource_key, state, None if approve else reason, f"reviewer:{reviewer}", self._now()
-        )
-        row = await self.store.get_any_account(resource_key) if changed else None
-        if row is None:
-            raise ReviewError(f"no resource {resource_key}")
+        return await self.set_state(resource_key, state, None if approve else reason, f"reviewer:{reviewer}")
+
+    async def set_state(self, resource_key: str, state: int, reason: str | None, reviewed_by: str) -> Row:
+        """Any State, by anyone the caller names: the operators' review and the test controls."""
+        if state not in STATES:
+            raise ReviewError(f"State must be one of {', '.join(map(str, STATES))}")
+        if state == STATE_REJECTED and not (reason and reason.strip()):
+            raise ReviewError("a rejection needs a reason")
+        async with self.store.db.transaction() as tx:
+            changed = await self.store.set_state(
+                resource_key, state, reason if state == STATE_REJECTED else None, reviewed_by, self._now(), tx
+            )
+            row = await self.store.admin_get(resource_key, tx) if changed else None
+            if row is None:
+                raise ReviewError(f"no resource {resource_key}")
+            queued = await self._announce(
+                tx, row["account_id"], row["account_name"], "resource.reviewed", row
+            )
+        self._wake(queued)
         return row
+
+    async def reset_account(self, account_id: int, account_name: str) -> list[str]:
+        """Test control: the account's library becomes empty; one "account.reset" event says so.
+
+        The audio of the deleted resources is left to garbage collection (unreferenced blobs).
+        """
+        async with self.store.db.transaction() as tx:
+            keys = await self.store.delete_all(account_id, tx)
+            queued = False
+            if self.events is not None:
+                queued = await self.events.emit(
+                    tx, account_id, account_name, "account.reset", {"DeletedResourceKeys": keys}
+                )
+        self._wake(queued)
+        return keys

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 from vmsres.blobs import BlobStore, open_blob_store
 from vmsres.service.accounts import AccountService
+from vmsres.service.events import EventService
 from vmsres.service.ingest import IngestService
 from vmsres.service.resources import ResourceService
+from vmsres.service.review import ReviewRules
 from vmsres.settings import Settings
 from vmsres.store import migrate
 from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Database, open_database
+from vmsres.store.events import EventStore
 from vmsres.store.resources import ResourceStore
 from vmsres.store.uploads import UploadStore
 
@@ -25,6 +28,12 @@ class Services:
     accounts: AccountService
     resources: ResourceService
     ingest: IngestService
+    events: EventService
+    event_store: EventStore
+    clock: Callable[[], float] = time.time
+
+    def now(self) -> int:
+        return int(self.clock())
 
     async def readiness(self) -> str | None:
         """None when the store answers and its schema is current; otherwise what is wrong."""
@@ -56,14 +65,18 @@ def open_services(
     if run_migrations:
         migrate.upgrade(database_url)
     db = open_database(database_url)
+    event_store = EventStore(db)
+    events = EventService(event_store, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
     blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
     resource_store = ResourceStore(db)
-    resources = ResourceService(resource_store, blobs, settings.review, clock=clock)
+    rules = ReviewRules.from_dict(settings.review_rules or {})
+    resources = ResourceService(
+        resource_store, blobs, settings.review, clock=clock, rules=rules, events=events
+    )
     ingest = IngestService(
-        resource_store,
+        resources,
         UploadStore(db),
         blobs,
-        resources.policy_for,
         public_url=settings.public_url,
         fetch_allow_hosts=frozenset(h.lower() for h in settings.fetch_allow_hosts),
         clock=clock,
@@ -74,4 +87,7 @@ def open_services(
         accounts=AccountService(AccountStore(db), clock=clock),
         resources=resources,
         ingest=ingest,
+        events=events,
+        event_store=event_store,
+        clock=clock,
     )

@@ -51,6 +51,11 @@ _set_key_enabled = (
     .where(access_keys.c.access_key == sa.bindparam("access_key"))
     .values(enabled=sa.bindparam("enabled"))
 )
+_set_secret = (
+    access_keys.update()
+    .where(access_keys.c.access_key == sa.bindparam("access_key"))
+    .values(secret_key=sa.bindparam("secret_key"))
+)
 _delete_key = access_keys.delete().where(access_keys.c.access_key == sa.bindparam("access_key"))
 
 
@@ -86,6 +91,9 @@ class AccountStore:
 
     async def set_key_enabled(self, access_key: str, enabled: bool) -> bool:
         return await self.db.execute(_set_key_enabled, {"access_key": access_key, "enabled": enabled}) > 0
+
+    async def set_secret(self, access_key: str, secret_key: str) -> bool:
+        return await self.db.execute(_set_secret, {"access_key": access_key, "secret_key": secret_key}) > 0
 
     async def delete_key(self, access_key: str) -> bool:
         return await self.db.execute(_delete_key, {"access_key": access_key}) > 0

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from vmsres.store.database import Database, Executor, Row
-from vmsres.store.schema import resources
+from vmsres.store.schema import accounts, resources
 
 # Newest first; the id breaks ties between rows created in the same second, so paging with
 # Offset never repeats or skips a row while nothing is written.
@@ -195,6 +195,34 @@ _set_state = (
 )
 
 
+ADMIN_COLUMNS = (*RECORD_COLUMNS, resources.c.reviewed_at, accounts.c.name.label("account_name"))
+_with_account = resources.join(accounts, accounts.c.id == resources.c.account_id)
+
+
+@cache
+def _admin_listing(by_account: bool, by_type: bool, by_state: bool) -> Select[Any]:
+    """The operators' view across accounts: oldest first, so a review queue is worked in order."""
+    stmt = sa.select(*ADMIN_COLUMNS).select_from(_with_account)
+    if by_account:
+        stmt = stmt.where(accounts.c.name == sa.bindparam("account_name"))
+    if by_type:
+        stmt = stmt.where(resources.c.type == sa.bindparam("type"))
+    if by_state:
+        stmt = stmt.where(resources.c.state == sa.bindparam("state"))
+    return stmt.order_by(resources.c.created_at, resources.c.id).limit(sa.bindparam("limit"))
+
+
+_admin_by_key = (
+    sa.select(*ADMIN_COLUMNS)
+    .select_from(_with_account)
+    .where(resources.c.resource_key == sa.bindparam("resource_key"))
+)
+_delete_account_resources = resources.delete().where(resources.c.account_id == sa.bindparam("account_id"))
+_keys_of_account = sa.select(resources.c.resource_key).where(
+    resources.c.account_id == sa.bindparam("account_id")
+)
+
+
 class ResourceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -242,13 +270,44 @@ class ResourceStore:
         }
         return await self.db.execute(_rename, params) > 0
 
-    async def delete(self, account_id: int, resource_key: str) -> Row | None:
+    async def delete(
+        self, account_id: int, resource_key: str, executor: Executor | None = None
+    ) -> Row | None:
         """Delete the row; returns its blob keys (None when there was no such resource)."""
         params = {"account_id": account_id, "resource_key": resource_key}
-        return await self.db.fetch_one(_delete, params)
+        return await (executor or self.db).fetch_one(_delete, params)
+
+    async def admin_get(self, resource_key: str, executor: Executor | None = None) -> Row | None:
+        return await (executor or self.db).fetch_one(_admin_by_key, {"resource_key": resource_key})
+
+    async def admin_list(
+        self, account_name: str | None, type_: int | None, state: int | None, limit: int
+    ) -> list[Row]:
+        params: dict[str, Any] = {"limit": limit}
+        if account_name is not None:
+            params["account_name"] = account_name
+        if type_ is not None:
+            params["type"] = type_
+        if state is not None:
+            params["state"] = state
+        stmt = _admin_listing(account_name is not None, type_ is not None, state is not None)
+        return await self.db.fetch_all(stmt, params)
+
+    async def delete_all(self, account_id: int, executor: Executor | None = None) -> list[str]:
+        """Delete every resource of an account; the keys that were deleted."""
+        ex = executor or self.db
+        keys = [r["resource_key"] for r in await ex.fetch_all(_keys_of_account, {"account_id": account_id})]
+        await ex.execute(_delete_account_resources, {"account_id": account_id})
+        return keys
 
     async def set_state(
-        self, resource_key: str, state: int, reject_reason: str | None, reviewed_by: str, now: int
+        self,
+        resource_key: str,
+        state: int,
+        reject_reason: str | None,
+        reviewed_by: str,
+        now: int,
+        executor: Executor | None = None,
     ) -> bool:
         params = {
             "resource_key": resource_key,
@@ -257,4 +316,4 @@ class ResourceStore:
             "reviewed_by": reviewed_by,
             "now": now,
         }
-        return await self.db.execute(_set_state, params) > 0
+        return await (executor or self.db).execute(_set_state, params) > 0

@@ -108,3 +108,59 @@ server_secrets = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
 )
+
+# Per-account webhook target; the secret signs every delivery to it.
+account_webhooks = sa.Table(
+    "account_webhooks",
+    metadata,
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("secret", sa.String(256), nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# One row per event and target. A row stays 'pending' until delivered or given up ('failed');
+# next_attempt_ms doubles as the claim lease, so a worker that dies mid-send frees it by itself.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    # No foreign key: the log of what was sent outlives the account it was sent for.
+    sa.Column("account_name", sa.String(64), nullable=False),
+    sa.Column("resource_key", sa.String(32), nullable=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("secret", sa.String(256), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("give_up_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_webhook_deliveries_due", "state", "next_attempt_ms"),
+    sa.Index("ix_webhook_deliveries_account", "account_name", "id"),
+)
+
+# Append-only: the code never updates or deletes a row (no foreign keys, so nothing cascades).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    # "key" (a wire request), "admin" (the admin API), "cli" (a local store command), "system".
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("account_name", sa.String(64), nullable=True),
+    sa.Column("access_key", sa.String(128), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("resource_key", sa.String(64), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    # "ok" or the error code.
+    sa.Column("outcome", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_audit_log_account", "account_name", "id"),
+    sa.Index("ix_audit_log_resource", "resource_key", "id"),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,6 +24,8 @@ from vmsres.errors import (
     RequestEntityTooLarge,
     VmsError,
 )
+from vmsres.service.accounts import Principal
+from vmsres.service.events import Actor
 from vmsres.service.services import Services
 from vmsres.signing import parse_authorization, parse_query, verify_signature
 from vmsres.spec import ACTIONS
@@ -52,6 +54,9 @@ class WireConfig:
     mounts: list[tuple[str, ASGIApp]] = field(default_factory=list)
     # Long-running jobs of the process (garbage collection, ...), started with the server.
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Run at lifespan startup and shutdown (background tasks such as the webhook dispatcher).
+    on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
@@ -114,11 +119,15 @@ class VmsApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 tasks = [asyncio.create_task(job()) for job in self.config.background]
+                for hook in self.config.on_startup:
+                    await hook()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                for hook in self.config.on_shutdown:
+                    await hook()
                 await self.services.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -138,6 +147,9 @@ class VmsApp:
         account = ""
         status = 500
         code = ""
+        spec = None
+        principal: Principal | None = None
+        params: dict[str, Any] = {}
         try:
             pairs = parse_query(scope["query_string"].decode("latin-1"))
             query = query_parameters(pairs)
@@ -174,6 +186,7 @@ class VmsApp:
                 service=SERVICE,
             )
             account = key.principal.account_name
+            principal = key.principal
 
             raw = {k: v for k, v in query.items() if k not in _RESERVED}
             raw.update(body_parameters(body, headers.get("content-type", "")))
@@ -182,16 +195,46 @@ class VmsApp:
             result = await handler(context, params)
             payload = success_body(request_id, action_name, region, result)
             status = 200
+            if spec.mutating:
+                await self._audit(spec.name, principal, params, result, request_id, "ok")
             await send_response(send, 200, payload, headers=[(b"x-tt-logid", request_id.encode())])
         except VmsError as error:
             status, code = error.http_status, error.code
+            if spec is not None and spec.mutating:
+                await self._audit(spec.name, principal, params, None, request_id, error.code)
             await self._send_error(send, request_id, action_name, region, error)
         except Exception:
             error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
             code = InternalError.code
+            if spec is not None and spec.mutating:
+                await self._audit(spec.name, principal, params, None, request_id, code)
             await self._send_error(send, request_id, action_name, region, InternalError())
         finally:
             log_request(request_id, action_name, account, status, code, started)
+
+    async def _audit(
+        self,
+        action: str,
+        principal: Principal | None,
+        params: Mapping[str, Any],
+        result: Any,
+        request_id: str,
+        outcome: str,
+    ) -> None:
+        """Written before the response goes out, so a client that got its answer finds the entry."""
+        resource = params.get("ResourceKey") or (
+            result.get("ResourceKey") if isinstance(result, dict) else None
+        )
+        actor = Actor(
+            "key",
+            principal.account_name if principal else None,
+            principal.access_key if principal else None,
+        )
+        try:
+            await self.services.events.audit(actor, action, resource, request_id, outcome)
+        except Exception:
+            # A lost audit line must not turn a done change into an error the client would retry.
+            error_log.exception("audit write failed for %s (RequestId %s)", action, request_id)
 
     async def _send_error(
         self, send: Send, request_id: str, action: str, region: str, error: VmsError
