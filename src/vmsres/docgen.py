@@ -44,9 +44,11 @@ def parameter_tables() -> str:
     for spec in ACTION_SPECS:
         title = spec.name + (" (our extension)" if spec.extension else "")
         out.append(f"### {title}\n")
-        out.append(f"{spec.doc} Sent by the official Python SDK as {_TRANSPORT[spec.transport]}; "
-                   f"vmsres accepts {' and '.join(spec.methods)} with parameters anywhere. "
-                   f"Result: {spec.result}.\n")
+        out.append(
+            f"{spec.doc} Sent by the official Python SDK as {_TRANSPORT[spec.transport]}; "
+            f"vmsres accepts {' and '.join(spec.methods)} with parameters anywhere. "
+            f"Result: {spec.result}.\n"
+        )
         out.append("| Parameter | Type | Required | Default | Bounds | Meaning |")
         out.append("|---|---|---|---|---|---|")
         for p in spec.params:
@@ -54,7 +56,9 @@ def parameter_tables() -> str:
             default = "-" if p.default is None or p.required else f"`{p.default!r}`"
             name = f"{p.name} (ext.)" if p.extension else p.name
             missing = f" Absent: {p.missing_error.code}." if p.missing_error else ""
-            out.append(f"| {name} | {p.kind} | {required} | {default} | {_bounds(p)} | {_cell(p.doc)}{missing} |")
+            out.append(
+                f"| {name} | {p.kind} | {required} | {default} | {_bounds(p)} | {_cell(p.doc)}{missing} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -73,6 +77,10 @@ SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
 }
 
 
+def _keep_markers(content: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: m.group(1) + content + m.group(2)
+
+
 def render(text: str, sections: dict[str, Callable[[], str]]) -> str:
     for name, build in sections.items():
         pattern = re.compile(
@@ -81,7 +89,7 @@ def render(text: str, sections: dict[str, Callable[[], str]]) -> str:
         if not pattern.search(text):
             raise ValueError(f"missing generated section {name}")
         content = build()
-        text = pattern.sub(lambda m: m.group(1) + content + m.group(2), text)
+        text = pattern.sub(_keep_markers(content), text)
     return text
 
 

@@ -28,10 +28,19 @@ def sync_url(url: str) -> str:
     return url
 
 
+# Any constant shared by every vmsres process; it names the lock, nothing else.
+MIGRATION_LOCK_ID = 0x766D7372  # "vmsr"
+
+
 def upgrade(url: str) -> None:
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several processes may start at once; the transaction-scoped lock makes the
+                # later ones wait and then find the schema already at head. (PostgreSQL DDL is
+                # transactional, so the whole upgrade commits or none of it.)
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
