@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="review policy for new resources (default auto)",
     )
+    serve.add_argument(
+        "--redis-url",
+        default=os.environ.get("VMSRES_REDIS_URL"),
+        help="Redis for state shared by all processes, e.g. redis://127.0.0.1:6379/0",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
@@ -208,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workers=args.workers,
                 review=args.review,
                 log_level=args.log_level,
+                redis_url=args.redis_url,
             )
         )
         return 0

@@ -6,12 +6,14 @@ import logging
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from vmsres.service.services import open_services
 from vmsres.settings import SETTINGS_ENV, Settings
+from vmsres.store import migrate
 from vmsres.wire.app import VmsApp, WireConfig
 
 BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
@@ -19,7 +21,9 @@ BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
 
 
 def create_app(settings: Settings) -> VmsApp:
-    services = open_services(settings.resolved_database_url(), settings.review, run_migrations=False)
+    services = open_services(
+        settings.resolved_database_url(), settings.review, run_migrations=False, redis_url=settings.redis_url
+    )
     return VmsApp(services, WireConfig(max_body_bytes=settings.max_body_bytes))
 
 
@@ -71,6 +75,23 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
         await services.close()
 
 
+def prepare_multiprocess_metrics(settings: Settings) -> None:
+    """Give the workers an empty PROMETHEUS_MULTIPROC_DIR (inherited through the environment).
+
+    Files left by an earlier run would be summed into the new counts, so the folder is emptied;
+    an operator's own PROMETHEUS_MULTIPROC_DIR is used as is, only cleaned.
+    """
+    import shutil
+
+    from vmsres.metrics import MULTIPROC_ENV
+
+    path = Path(os.environ.get(MULTIPROC_ENV) or Path(settings.data_dir) / "metrics")
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path.resolve())
+
+
 def serve(settings: Settings) -> None:
     import asyncio
 
@@ -79,7 +100,8 @@ def serve(settings: Settings) -> None:
 
     settings.ensure_data_dir()
     configure_logging(settings.log_level)
-    created = asyncio.run(bootstrap(settings))
+    with migrate.startup_lock(settings.resolved_database_url()):
+        created = asyncio.run(bootstrap(settings))
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -93,6 +115,8 @@ def serve(settings: Settings) -> None:
     print(orjson.dumps({"event": "listening", "url": url, "workers": settings.workers}).decode(), flush=True)
 
     os.environ[SETTINGS_ENV] = settings.to_env()
+    if settings.workers > 1:
+        prepare_multiprocess_metrics(settings)
     config = uvicorn.Config(
         "vmsres.server:create_app_from_env",
         factory=True,

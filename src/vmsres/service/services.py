@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from vmsres.service.accounts import AccountService
 from vmsres.service.resources import ResourceService
 from vmsres.service.review import ReviewPolicy
+from vmsres.shared import SharedState, open_shared
 from vmsres.store import migrate
 from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Database, open_database
@@ -20,6 +21,7 @@ class Services:
     db: Database
     accounts: AccountService
     resources: ResourceService
+    shared: SharedState
 
     async def readiness(self) -> str | None:
         """None when the store answers and its schema is current; otherwise what is wrong."""
@@ -33,6 +35,7 @@ class Services:
         return None
 
     async def close(self) -> None:
+        await self.shared.close()
         await self.db.close()
 
 
@@ -42,6 +45,7 @@ def open_services(
     *,
     run_migrations: bool = True,
     clock: Callable[[], float] = time.time,
+    redis_url: str | None = None,
 ) -> Services:
     if run_migrations:
         migrate.upgrade(database_url)
@@ -50,4 +54,5 @@ def open_services(
         db=db,
         accounts=AccountService(AccountStore(db), clock=clock),
         resources=ResourceService(ResourceStore(db), review_policy, clock=clock),
+        shared=open_shared(redis_url),
     )

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from vmsres import API_VERSION, SERVICE
+from vmsres import API_VERSION, SERVICE, metrics
 from vmsres.actions import ActionContext, Handler, load_handlers
 from vmsres.errors import (
     InternalError,
@@ -85,6 +85,7 @@ class VmsApp:
         self.services = services
         self.config = config or WireConfig()
         self.handlers: dict[str, Handler] = load_handlers()
+        self.metrics = metrics.RequestMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -96,6 +97,8 @@ class VmsApp:
                 await send_response(send, 200, b'{"status":"ok"}')
             elif path == "/readyz":
                 await self.readyz(send)
+            elif path == "/metrics":
+                await send_response(send, 200, metrics.exposition(), content_type=metrics.CONTENT_TYPE)
             else:
                 for prefix, app in self.config.mounts:
                     if path.startswith(prefix):
@@ -183,6 +186,8 @@ class VmsApp:
             code = InternalError.code
             await self._send_error(send, request_id, action_name, region, InternalError())
         finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(action_name, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     orjson.dumps(
@@ -192,7 +197,7 @@ class VmsApp:
                             "account": account,
                             "status": status,
                             "code": code,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                            "duration_ms": round(elapsed * 1000, 3),
                         }
                     ).decode()
                 )
