@@ -37,5 +37,11 @@ unit: $(STAMP)
 
 test: deps $(STAMP) lint typecheck unit
 
+N ?= 1000000
+BENCH_SECONDS ?= 10
+
+bench: deps $(STAMP)
+	$(BIN)/python scripts/bench.py --n $(N) --seconds $(BENCH_SECONDS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

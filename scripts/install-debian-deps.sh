@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the project uses: ffmpeg (audio decode check and telephony renditions).
+# Debian packages the project uses: ffmpeg (audio decode check and telephony renditions),
+# wrk (the load generator of `make bench`).
 # Idempotent and quiet when everything is present; skipped (with a note) where apt-get is absent
 # or we are not root, since the code paths that need these tools say so at run time.
 set -euo pipefail
-packages=(ffmpeg)
+packages=(ffmpeg wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,20 +6,35 @@ from typing import Any
 
 import pytest
 
-from tests.servers import RunningServer, start_server
+from tests.servers import BACKENDS, RunningServer, provision_database, start_server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    with provision_database(request.param) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A fresh database for one test: None on SQLite (the server's data dir holds it)."""
+    with provision_database(request.param) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[RunningServer]:
     """A real server on loopback, shared by the tests of one module (they use distinct names)."""
-    running = start_server(tmp_path_factory.mktemp("server"))
+    running = start_server(tmp_path_factory.mktemp("server"), database_url=module_database_url)
     yield running
     running.stop()
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "data")
+def fresh_server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
+    running = start_server(tmp_path / "data", database_url=database_url)
     yield running
     running.stop()
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import pytest
+import sqlalchemy as sa
+
+from vmsres.store.database import database_url_for_dir
+from vmsres.store.migrate import sync_url
+
+BACKENDS = ("sqlite", "postgresql")
+# The PostgreSQL the suite uses: a fresh database per server is created through this one.
+PG_ADMIN_URL = os.environ.get("VMSRES_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_ACCESS_KEY = "AKLTtestak"
 TEST_SECRET_KEY = "testsk"
 START_TIMEOUT_SECONDS = 60
@@ -26,6 +37,19 @@ class RunningServer:
     secret_key: str = TEST_SECRET_KEY
     stdout_lines: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    database_url: str | None = None
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or database_url_for_dir(self.data_dir)
+
+    def store_args(self) -> list[str]:
+        args = ["--data-dir", str(self.data_dir)]
+        return [*args, "--database-url", self.database_url] if self.database_url else args
+
+    def sql(self, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run SQL on whichever database this server uses, outside the server (a test's backdoor)."""
+        return run_sql(self.store_url, statement, params)
 
     @property
     def host_port(self) -> str:
@@ -45,7 +69,7 @@ class RunningServer:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a ``vmsres`` command against this server's store."""
-        return run_cli(*args, "--data-dir", str(self.data_dir), check=check)
+        return run_cli(*args, *self.store_args(), check=check)
 
 
 def run_cli(
@@ -74,6 +98,7 @@ def start_server(
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     bootstrap: bool = True,
+    database_url: str | None = None,
 ) -> RunningServer:
     """Start ``vmsres serve --port 0`` and return once its socket listens (it says so on stdout)."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +121,7 @@ def start_server(
             "0",
             "--data-dir",
             str(data_dir),
+            *(["--database-url", database_url] if database_url else []),
             *extra_args,
         ],
         stdout=subprocess.PIPE,
@@ -111,4 +137,64 @@ def start_server(
         process.kill()
         process.wait()
         raise RuntimeError("".join(seen) + log_path.read_text()) from None
-    return RunningServer(url=url, data_dir=data_dir, process=process, stdout_lines=seen, log_path=log_path)
+    return RunningServer(
+        url=url,
+        data_dir=data_dir,
+        process=process,
+        stdout_lines=seen,
+        log_path=log_path,
+        database_url=database_url,
+    )
+
+
+def run_sql(url: str, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(statement), params or {})
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def postgres_problem() -> str | None:
+    """Why the test PostgreSQL cannot be used, or None when it answers."""
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"no PostgreSQL at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}".strip()
+    return None
+
+
+def require_backend(backend: str) -> None:
+    """Skip a PostgreSQL test when none answers, but fail under CI where it must be there."""
+    if backend != "postgresql":
+        return
+    problem = postgres_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{problem} (CI is set, so PostgreSQL tests may not be skipped)")
+    pytest.skip(problem)
+
+
+@contextlib.contextmanager
+def provision_database(backend: str) -> Iterator[str | None]:
+    """A fresh, empty database for one server: None for SQLite (the data dir holds it)."""
+    require_backend(backend)
+    if backend == "sqlite":
+        yield None
+        return
+    import psycopg
+
+    name = f"vmsres_t_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

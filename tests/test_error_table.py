@@ -96,12 +96,10 @@ def test_error_code_and_status(
 
 def test_access_denied_for_a_disabled_account(server: RunningServer) -> None:
     import json
-    import sqlite3
 
     server.cli("accounts", "create", "closed")
     key = json.loads(server.cli("keys", "create", "--account", "closed", "--json").stdout)
-    with sqlite3.connect(server.data_dir / "vmsres.db") as db:
-        db.execute("UPDATE accounts SET enabled = 0 WHERE name = 'closed'")
+    server.sql("UPDATE accounts SET enabled = false WHERE name = 'closed'")
     response = signed_request(
         server, "QueryOpenGetResource", {"Type": 0}, access_key=key["AccessKey"], secret_key=key["SecretKey"]
     )

@@ -159,8 +159,8 @@ def test_five_megabytes_plus_one_byte(audio_server: RunningServer, tmp_path: Pat
         assert not ok and b"RESOURCE_SIZE_OVER_LIMIT" in body
 
 
-def test_local_upload_url_rules(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data")
+def test_local_upload_url_rules(tmp_path: Path, database_url: str | None) -> None:
+    server = start_server(tmp_path / "data", database_url=database_url)
     try:
         vms = official_vms_service(server)
         url = vms.get_resource_upload_url({"FileName": "once.wav"})["Result"]["UploadUrl"]
@@ -174,11 +174,8 @@ def test_local_upload_url_rules(tmp_path: Path) -> None:
         assert second.status_code == 400 and error_code(second) == "NOT_REPET_INVOCK"
 
         # An expired token, made with the server's own key, as a URL from 11 minutes ago would be.
-        import sqlite3
-
-        with sqlite3.connect(server.data_dir / "vmsres.db") as db:
-            key = bytes.fromhex(db.execute("SELECT value FROM server_secrets").fetchone()[0])
-            nonce = db.execute("SELECT nonce FROM uploads").fetchone()[0]
+        key = bytes.fromhex(server.sql("SELECT value FROM server_secrets")[0][0])
+        nonce = server.sql("SELECT nonce FROM uploads")[0][0]
         expired = make_token(key, "up", {"n": nonce, "a": 1}, int(time.time()) - 60)
         late = httpx.put(f"{server.url}/upload/{expired}", content=make_wav(1.0))
         assert late.status_code == 403 and "expired" in late.json()["ResponseMetadata"]["Error"]["Message"]
@@ -251,8 +248,10 @@ def audio_origin() -> Iterator[str]:
     httpd.server_close()
 
 
-def test_fetch_resource_from_an_allowed_host(tmp_path: Path, audio_origin: str) -> None:
-    server = start_server(tmp_path / "data", ["--fetch-allow-host", "127.0.0.1"])
+def test_fetch_resource_from_an_allowed_host(
+    tmp_path: Path, audio_origin: str, database_url: str | None
+) -> None:
+    server = start_server(tmp_path / "data", ["--fetch-allow-host", "127.0.0.1"], database_url=database_url)
     try:
         vms = official_vms_service(server)
         result = vms.fetch_resource({"Url": f"{audio_origin}/a.wav", "Name": "fetched.wav"})["Result"]
@@ -304,8 +303,12 @@ def test_garbage_collection_of_expired_uploads(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "data" / "blobs" / "staging").rglob("*") if p.is_file()]
 
 
-def test_review_rules_apply_to_uploaded_audio(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", ["--review", "auto-then-manual", "--min-audio-seconds", "2"])
+def test_review_rules_apply_to_uploaded_audio(tmp_path: Path, database_url: str | None) -> None:
+    server = start_server(
+        tmp_path / "data",
+        ["--review", "auto-then-manual", "--min-audio-seconds", "2"],
+        database_url=database_url,
+    )
     try:
         outcomes = {}
         for name, data in (

@@ -17,8 +17,8 @@ def _record(vms: Any, type_: int, key: str) -> dict[str, Any]:
     return dict(vms.query_open_get_resource({"Type": type_, "Keyword": key})["Result"]["Records"][0])
 
 
-def test_manual_review_with_the_cli(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", ["--review", "manual"])
+def test_manual_review_with_the_cli(tmp_path: Path, database_url: str | None) -> None:
+    server = start_server(tmp_path / "data", ["--review", "manual"], database_url=database_url)
     try:
         vms = official_vms_service(server)
         first = vms.create_tts({"Name": "waits", "TtsTemplateContent": "hello #who#"})["Result"][
@@ -49,9 +49,11 @@ def test_manual_review_with_the_cli(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_first_start_prints_a_working_key_and_restart_keeps_everything(tmp_path: Path) -> None:
+def test_first_start_prints_a_working_key_and_restart_keeps_everything(
+    tmp_path: Path, database_url: str | None
+) -> None:
     data = tmp_path / "data"
-    server = start_server(data, bootstrap=False)
+    server = start_server(data, bootstrap=False, database_url=database_url)
     try:
         output = "".join(server.stdout_lines)
         access_key = output.split("AccessKey: ")[1].split()[0]
@@ -61,7 +63,7 @@ def test_first_start_prints_a_working_key_and_restart_keeps_everything(tmp_path:
     finally:
         server.stop()
 
-    restarted = start_server(data, bootstrap=False)
+    restarted = start_server(data, bootstrap=False, database_url=database_url)
     try:
         assert "AccessKey: " not in "".join(restarted.stdout_lines)
         vms = official_vms_service(restarted, ak=access_key, sk=secret_key)
@@ -70,10 +72,10 @@ def test_first_start_prints_a_working_key_and_restart_keeps_everything(tmp_path:
         restarted.stop()
 
 
-def test_bootstrap_key_from_environment_is_created_once(tmp_path: Path) -> None:
+def test_bootstrap_key_from_environment_is_created_once(tmp_path: Path, database_url: str | None) -> None:
     data = tmp_path / "data"
     for _ in range(2):
-        server = start_server(data)
+        server = start_server(data, database_url=database_url)
         try:
             listed = json.loads(server.cli("keys", "list", "--json").stdout)
             assert [k["AccessKey"] for k in listed] == [server.access_key]
@@ -83,8 +85,10 @@ def test_bootstrap_key_from_environment_is_created_once(tmp_path: Path) -> None:
             server.stop()
 
 
-def test_accounts_and_keys_cli(tmp_path: Path) -> None:
+def test_accounts_and_keys_cli(tmp_path: Path, database_url: str | None) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
+    if database_url:
+        data += ["--database-url", database_url]
     assert run_cli("accounts", "create", "acme", *data).returncode == 0
     duplicate = run_cli("accounts", "create", "acme", *data, check=False)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
@@ -98,7 +102,7 @@ def test_accounts_and_keys_cli(tmp_path: Path) -> None:
     assert created["AccessKey"] in human and created["SecretKey"] not in human
     assert run_cli("keys", "create", "--account", "ghost", *data, check=False).returncode == 1
 
-    server = start_server(tmp_path / "data")
+    server = start_server(tmp_path / "data", database_url=database_url)
     try:
         ok = signed_request(
             server,
@@ -145,13 +149,10 @@ def test_health_and_readiness(fresh_server: Any) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
 
 
-def test_readiness_fails_when_schema_is_behind(tmp_path: Path) -> None:
-    import sqlite3
-
-    server = start_server(tmp_path / "data")
+def test_readiness_fails_when_schema_is_behind(tmp_path: Path, database_url: str | None) -> None:
+    server = start_server(tmp_path / "data", database_url=database_url)
     try:
-        with sqlite3.connect(tmp_path / "data" / "vmsres.db") as db:
-            db.execute("UPDATE alembic_version SET version_num = 'old'")
+        server.sql("UPDATE alembic_version SET version_num = 'old'")
         ready = httpx.get(f"{server.url}/readyz")
         assert ready.status_code == 503 and "schema" in ready.json()["reason"]
     finally:

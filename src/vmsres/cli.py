@@ -93,6 +93,11 @@ def _serve_parser(commands: Any) -> None:
     hooks.add_argument("--webhook-retry-max", type=float, default=600.0, help="longest retry delay, seconds")
     hooks.add_argument("--webhook-max-age", type=float, default=24 * 3600.0, help="give up after, seconds")
     hooks.add_argument("--webhook-poll", type=float, default=1.0, help="how often to look for due deliveries")
+    serve.add_argument(
+        "--redis-url",
+        default=os.environ.get("VMSRES_REDIS_URL"),
+        help="Redis for state shared by all processes, e.g. redis://127.0.0.1:6379/0",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.add_argument(
         "--public-url",
@@ -393,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.host, settings.port, settings.workers = args.host, args.port, args.workers
         settings.review, settings.log_level = args.review, args.log_level
         settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
-        settings.gc_interval_seconds = args.gc_interval
+        settings.gc_interval_seconds, settings.redis_url = args.gc_interval, args.redis_url
         settings.review_rules, settings.admin_token = rules, args.admin_token or None
         settings.fixtures, settings.webhook_poll_seconds = args.fixtures, args.webhook_poll
         settings.webhook_retry_base_seconds = args.webhook_retry_base

@@ -78,6 +78,10 @@ SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
 }
 
 
+def _keep_markers(content: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: m.group(1) + content + m.group(2)
+
+
 def render(text: str, sections: dict[str, Callable[[], str]]) -> str:
     for name, build in sections.items():
         pattern = re.compile(

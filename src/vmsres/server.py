@@ -18,6 +18,7 @@ from vmsres.service.events import Actor
 from vmsres.service.services import Services, open_services
 from vmsres.service.webhooks import DispatchConfig, Dispatcher
 from vmsres.settings import SETTINGS_ENV, Settings
+from vmsres.store import migrate
 from vmsres.wire.app import VmsApp, WireConfig
 from vmsres.wire.transfer import transfer_mounts
 
@@ -119,13 +120,31 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
         await services.close()
 
 
+def prepare_multiprocess_metrics(settings: Settings) -> None:
+    """Give the workers an empty PROMETHEUS_MULTIPROC_DIR (inherited through the environment).
+
+    Files left by an earlier run would be summed into the new counts, so the folder is emptied;
+    an operator's own PROMETHEUS_MULTIPROC_DIR is used as is, only cleaned.
+    """
+    import shutil
+
+    from vmsres.metrics import MULTIPROC_ENV
+
+    path = Path(os.environ.get(MULTIPROC_ENV) or Path(settings.data_dir) / "metrics")
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path.resolve())
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     settings.ensure_data_dir()
     configure_logging(settings.log_level)
-    created = asyncio.run(bootstrap(settings))
+    with migrate.startup_lock(settings.resolved_database_url()):
+        created = asyncio.run(bootstrap(settings))
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -139,6 +158,8 @@ def serve(settings: Settings) -> None:
     print(orjson.dumps({"event": "listening", "url": url, "workers": settings.workers}).decode(), flush=True)
 
     os.environ[SETTINGS_ENV] = settings.to_env()
+    if settings.workers > 1:
+        prepare_multiprocess_metrics(settings)
     config = uvicorn.Config(
         "vmsres.server:create_app_from_env",
         factory=True,

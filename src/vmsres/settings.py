@@ -19,6 +19,8 @@ SETTINGS_ENV = "VMSRES_SERVE_SETTINGS"
 class Settings:
     data_dir: str = "./data"
     database_url: str | None = None
+    # Shared counters and cache for all processes (later: throttling); None keeps them in-process.
+    redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1

@@ -13,6 +13,7 @@ from vmsres.service.ingest import IngestService
 from vmsres.service.resources import ResourceService
 from vmsres.service.review import ReviewRules
 from vmsres.settings import Settings
+from vmsres.shared import SharedState, open_shared
 from vmsres.store import migrate
 from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Database, open_database
@@ -30,6 +31,7 @@ class Services:
     ingest: IngestService
     events: EventService
     event_store: EventStore
+    shared: SharedState
     clock: Callable[[], float] = time.time
 
     def now(self) -> int:
@@ -52,6 +54,7 @@ class Services:
 
     async def close(self) -> None:
         await self.blobs.close()
+        await self.shared.close()
         await self.db.close()
 
 
@@ -89,5 +92,6 @@ def open_services(
         ingest=ingest,
         events=events,
         event_store=event_store,
+        shared=open_shared(settings.redis_url),
         clock=clock,
     )

@@ -12,8 +12,10 @@ request's statements on the shared connection.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -168,7 +170,117 @@ def database_url_for_dir(data_dir: str | os.PathLike[str]) -> str:
     return f"sqlite:///{Path(data_dir).resolve() / 'vmsres.db'}"
 
 
+def _rowcount(status: str) -> int:
+    # asyncpg reports a command tag such as "UPDATE 3" or "INSERT 0 1"; the count is last.
+    match = _TAG_COUNT.search(status)
+    return int(match.group(1)) if match else 0
+
+
+_TAG_COUNT = re.compile(r"(\d+)\s*$")
+
+
+class _PgExecutor:
+    """Statements on an asyncpg connection or pool (both answer fetch/fetchrow/fetchval/execute)."""
+
+    def __init__(self, conn: Any, statements: StatementCache) -> None:
+        self._conn = conn
+        self._statements = statements
+
+    async def _call(self, method: str, stmt: ClauseElement, params: Params) -> Any:
+        compiled = self._statements.get(stmt)
+        try:
+            return await getattr(self._conn, method)(compiled.sql, *compiled.arguments(params))
+        except Exception as exc:
+            # asyncpg's UniqueViolationError, recognised by its SQLSTATE so asyncpg stays optional.
+            if getattr(exc, "sqlstate", None) == "23505":
+                raise UniqueViolation(str(exc)) from exc
+            raise
+
+    async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
+        return [dict(r) for r in await self._call("fetch", stmt, params)]
+
+    async def fetch_one(self, stmt: ClauseElement, params: Params = _EMPTY) -> Row | None:
+        row = await self._call("fetchrow", stmt, params)
+        return None if row is None else dict(row)
+
+    async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
+        return await self._call("fetchval", stmt, params)
+
+    async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
+        return _rowcount(await self._call("execute", stmt, params))
+
+
+class PostgresDatabase:
+    """An asyncpg pool, created on first use inside the running event loop.
+
+    asyncpg prepares each statement once per connection and caches it, so with the SQL text
+    compiled once here a hot query costs one round trip of bind + execute.
+    """
+
+    dialect_name = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self.url = url
+        self._dsn = asyncpg_dsn(url)
+        self._statements = StatementCache(sa.create_engine("postgresql+asyncpg://").dialect)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: Any = None
+        self._pool_lock = asyncio.Lock()
+
+    async def _get_pool(self) -> Any:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    import asyncpg
+
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=self._min_size, max_size=self._max_size
+                    )
+        return self._pool
+
+    async def _pooled(self) -> _PgExecutor:
+        return _PgExecutor(self._pool or await self._get_pool(), self._statements)
+
+    async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
+        return await (await self._pooled()).fetch_all(stmt, params)
+
+    async def fetch_one(self, stmt: ClauseElement, params: Params = _EMPTY) -> Row | None:
+        return await (await self._pooled()).fetch_one(stmt, params)
+
+    async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
+        return await (await self._pooled()).fetch_value(stmt, params)
+
+    async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
+        return await (await self._pooled()).execute(stmt, params)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        pool = self._pool or await self._get_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            yield _PgExecutor(conn, self._statements)
+
+    async def check(self) -> None:
+        pool = self._pool or await self._get_pool()
+        await pool.fetchval("SELECT 1")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg takes plain ``postgresql://`` DSNs; drop any SQLAlchemy driver suffix."""
+    scheme, rest = url.split("://", 1)
+    if scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {scheme}:...")
+    return "postgresql://" + rest
+
+
 def open_database(url: str) -> Database:
     if url.startswith("sqlite:///"):
         return SqliteDatabase(url)
+    if url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        return PostgresDatabase(url)
     raise ValueError(f"unsupported database URL: {url.split(':', 1)[0]}:...")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,15 +30,57 @@ def sync_url(url: str) -> str:
     return url
 
 
+# Any constant shared by every vmsres process; it names the lock, nothing else.
+MIGRATION_LOCK_ID = 0x766D7372  # "vmsr"
+STARTUP_LOCK_ID = MIGRATION_LOCK_ID + 1
+
+
 def upgrade(url: str) -> None:
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several processes may start at once; the transaction-scoped lock makes the
+                # later ones wait and then find the schema already at head. (PostgreSQL DDL is
+                # transactional, so the whole upgrade commits or none of it.)
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def startup_lock(url: str) -> Iterator[None]:
+    """Held by a starting server around migrations and bootstrap, so that processes started
+    together do not both find "no bootstrap key yet" and both insert it.
+
+    PostgreSQL: a session advisory lock (another id than the migrations' own lock, which is
+    taken inside). SQLite: an flock on a file beside the database.
+    """
+    if url.startswith("sqlite:///"):
+        import fcntl
+
+        from vmsres.store.database import sqlite_path
+
+        with open(sqlite_path(url) + ".startup-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    import psycopg
+
+    from vmsres.store.database import asyncpg_dsn
+
+    with psycopg.connect(asyncpg_dsn(url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK_ID,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_ID,))
 
 
 def head_revision() -> str | None:

@@ -10,12 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from vmsres.store.database import Database, Executor, Row
-from vmsres.store.schema import accounts, resources
+from vmsres.store.schema import accounts, resource_counts, resources, resources_fts
 
 # Newest first; the id breaks ties between rows created in the same second, so paging with
 # Offset never repeats or skips a row while nothing is written.
 _ORDER = (resources.c.created_at.desc(), resources.c.id.desc())
 USABLE_LIMIT = 1000
+# Trigram indexes answer substrings of at least this many characters; shorter keywords are
+# matched by walking the listing index (docs/search.md).
+TRIGRAM_MIN = 3
 
 RECORD_COLUMNS = (
     resources.c.id,
@@ -83,8 +86,12 @@ class ListFilter:
     keyword: str  # "" means no keyword filter
 
     @property
-    def shape(self) -> tuple[bool, bool]:
-        return (self.state is not None, bool(self.keyword))
+    def shape(self) -> tuple[bool, str]:
+        """(has State, keyword mode): "" none, "short" (under 3 chars), "gram" (trigram-indexed)."""
+        if not self.keyword:
+            return (self.state is not None, "")
+        folded = self.keyword.casefold()
+        return (self.state is not None, "gram" if len(folded) >= TRIGRAM_MIN else "short")
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"account_id": self.account_id, "type": self.type}
@@ -94,6 +101,8 @@ class ListFilter:
             folded = self.keyword.casefold()
             params["keyword_key"] = folded
             params["keyword_pattern"] = "%" + escape_like(folded) + "%"
+            # An FTS5 phrase: quoted, with quotes doubled, so the keyword is never FTS syntax.
+            params["fts_phrase"] = '"' + folded.replace('"', '""') + '"'
         return params
 
 
@@ -106,36 +115,59 @@ def fold_name(name: str) -> str:
     return name.casefold()
 
 
-def _where(stmt: Select[Any], has_state: bool, has_keyword: bool) -> Select[Any]:
+def _where(stmt: Select[Any], dialect: str, has_state: bool, keyword: str) -> Select[Any]:
     stmt = stmt.where(
         resources.c.account_id == sa.bindparam("account_id"), resources.c.type == sa.bindparam("type")
     )
     if has_state:
         stmt = stmt.where(resources.c.state == sa.bindparam("state"))
-    if has_keyword:
+    if keyword:
+        # The exact semantics, always checked on the row; the indexes below only narrow the rows.
         stmt = stmt.where(
             sa.or_(
                 resources.c.resource_key == sa.bindparam("keyword_key"),
                 resources.c.name_folded.like(sa.bindparam("keyword_pattern"), escape="\\"),
             )
         )
+    if keyword == "gram" and dialect == "sqlite":
+        # SQLite cannot use FTS5 from a LIKE on the base table, so the candidates are spelled
+        # out: the row with that key, plus the rows whose name holds the phrase's trigrams.
+        # (PostgreSQL's planner uses the pg_trgm GIN index for the LIKE itself.)
+        candidates = sa.union(
+            sa.select(resources.c.id).where(resources.c.resource_key == sa.bindparam("keyword_key")),
+            sa.select(resources_fts.c.rowid).where(
+                sa.literal_column("resources_fts").op("MATCH")(sa.bindparam("fts_phrase"))
+            ),
+        )
+        stmt = stmt.where(resources.c.id.in_(candidates))
     return stmt
 
 
 @cache
-def _page_statement(has_state: bool, has_keyword: bool) -> Select[Any]:
-    stmt = sa.select(*RECORD_COLUMNS)
-    return (
-        _where(stmt, has_state, has_keyword)
+def _page_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    # Deferred join: the OFFSET is walked over ids in the listing index (index-only), and only
+    # the page's rows are read from the table.
+    ids = (
+        _where(sa.select(resources.c.id), dialect, has_state, keyword)
         .order_by(*_ORDER)
         .limit(sa.bindparam("limit"))
         .offset(sa.bindparam("offset"))
     )
+    return sa.select(*RECORD_COLUMNS).where(resources.c.id.in_(ids)).order_by(*_ORDER)
 
 
 @cache
-def _count_statement(has_state: bool, has_keyword: bool) -> Select[Any]:
-    return _where(sa.select(sa.func.count()).select_from(resources), has_state, has_keyword)
+def _count_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    if not keyword:
+        # Kept exact by triggers (migration 0004_scale); one to three primary-key lookups.
+        stmt = sa.select(sa.func.coalesce(sa.func.sum(resource_counts.c.n), 0)).where(
+            resource_counts.c.account_id == sa.bindparam("account_id"),
+            resource_counts.c.type == sa.bindparam("type"),
+        )
+        if has_state:
+            stmt = stmt.where(resource_counts.c.state == sa.bindparam("state"))
+        return stmt
+    return _where(sa.select(sa.func.count()).select_from(resources), dialect, has_state, keyword)
 
 
 _insert = resources.insert().values({c: sa.bindparam(c) for c in INSERT_COLUMNS})
@@ -229,12 +261,11 @@ class ResourceStore:
 
     async def page(self, where: ListFilter, limit: int, offset: int) -> tuple[list[Row], int]:
         params = where.params()
-        total = int(await self.db.fetch_value(_count_statement(*where.shape), params) or 0)
+        shape = (self.db.dialect_name, *where.shape)
+        total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
         if offset >= total:
             return [], total
-        rows = await self.db.fetch_all(
-            _page_statement(*where.shape), {**params, "limit": limit, "offset": offset}
-        )
+        rows = await self.db.fetch_all(_page_statement(*shape), {**params, "limit": limit, "offset": offset})
         return rows, total
 
     async def usable(self, account_id: int, type_: int) -> list[Row]:

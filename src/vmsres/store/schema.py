@@ -164,3 +164,17 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_account", "account_name", "id"),
     sa.Index("ix_audit_log_resource", "resource_key", "id"),
 )
+
+# Maintained by triggers (migration 0004_scale) inside every writing transaction: the exact
+# number of resources per (account, type, state), so Type/State Totals are one lookup.
+resource_counts = sa.Table(
+    "resource_counts",
+    metadata,
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("type", sa.SmallInteger, primary_key=True),
+    sa.Column("state", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+# SQLite only: the FTS5 trigram index over resources.name_folded (rowid = resources.id).
+resources_fts = sa.table("resources_fts", sa.column("rowid", sa.Integer), sa.column("resources_fts"))

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from vmsres import API_VERSION, SERVICE
+from vmsres import API_VERSION, SERVICE, metrics
 from vmsres.actions import ActionContext, Handler, load_handlers
 from vmsres.errors import (
     InternalError,
@@ -93,6 +93,7 @@ class VmsApp:
         self.services = services
         self.config = config or WireConfig()
         self.handlers: dict[str, Handler] = load_handlers()
+        self.metrics = metrics.RequestMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -104,6 +105,8 @@ class VmsApp:
                 await send_response(send, 200, b'{"status":"ok"}')
             elif path == "/readyz":
                 await self.readyz(send)
+            elif path == "/metrics":
+                await send_response(send, 200, metrics.exposition(), content_type=metrics.CONTENT_TYPE)
             else:
                 for prefix, app in self.config.mounts:
                     if path.startswith(prefix):
@@ -210,7 +213,9 @@ class VmsApp:
                 await self._audit(spec.name, principal, params, None, request_id, code)
             await self._send_error(send, request_id, action_name, region, InternalError())
         finally:
-            log_request(request_id, action_name, account, status, code, started)
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(action_name, status, elapsed)
+            log_request(request_id, action_name, account, status, code, elapsed)
 
     async def _audit(
         self,

@@ -77,7 +77,7 @@ class TransferApp:
             body = error_body(request_id, action, DEFAULT_REGION, InternalError())
             await send_response(send, 500, body, headers=headers)
         finally:
-            log_request(request_id, action, "", status, code, started)
+            log_request(request_id, action, "", status, code, time.perf_counter() - started)
 
 
 def transfer_mounts(ingest: IngestService) -> list[tuple[str, TransferApp]]:
