@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from vmsres.client.cli import add_resource_commands, run_resource_command
 from vmsres.service.accounts import AccountError
 from vmsres.service.resources import ReviewError
 from vmsres.service.review import REVIEW_POLICIES
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--reviewer", default=os.environ.get("USER", "cli"))
         _store_options(sub)
         _json_option(sub)
+    add_resource_commands(commands)
     return parser
 
 
@@ -166,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(Settings(data_dir=args.data_dir, database_url=args.database_url, host=args.host,
                        port=args.port, workers=args.workers, review=args.review, log_level=args.log_level))
         return 0
+    if args.command == "res":
+        return run_resource_command(args)
     try:
         asyncio.run(_run_store_command(args))
     except (AccountError, ReviewError) as error:
