@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import docs_examples
 from tests.audio import write_wav
 from tests.servers import RunningServer, run_cli, start_server
 from tests.stubs import Reply, scripted_server
@@ -105,3 +106,22 @@ def test_cli_upload_and_resume(server: RunningServer, tmp_path: Path) -> None:
         )
     assert fetched.returncode == 0, fetched.stderr
     assert json.loads(fetched.stdout)["Suffix"] == ".wav"
+
+
+def test_docs_examples_with_uploads(
+    fresh_server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VMSRES_ENDPOINT", fresh_server.url)
+    monkeypatch.setenv("VOLC_ACCESSKEY", fresh_server.access_key)
+    monkeypatch.setenv("VOLC_SECRETKEY", fresh_server.secret_key)
+    audio = write_wav(tmp_path / "greeting.wav").read_bytes()
+    with scripted_server([Reply(200, audio, "audio/wav")]) as origin:
+        namespace = docs_examples.run(
+            ("python", "python upload"),
+            replace={"https://example.com/welcome.mp3": f"{origin.url}/welcome.wav"},
+        )
+    assert namespace["stored"].suffix == ".wav"
+    assert namespace["committed"].resource_key
+    assert namespace["fetched"].resource_key
