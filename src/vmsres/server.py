@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -105,6 +106,12 @@ def serve(settings: Settings) -> None:
     )
     server = uvicorn.Server(config)
     if settings.workers > 1:
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        # uvicorn dropped Multiprocess's target argument (each worker now builds its Server from
+        # the config); pass it only to the older releases pyproject still allows.
+        if "target" in inspect.signature(Multiprocess).parameters:
+            supervisor = Multiprocess(config, target=server.run, sockets=[sock])  # type: ignore[call-arg]
+        else:
+            supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
     else:
         server.run(sockets=[sock])
