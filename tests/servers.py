@@ -48,7 +48,9 @@ class RunningServer:
         return run_cli(*args, "--data-dir", str(self.data_dir), check=check)
 
 
-def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vmsres", *args],
         capture_output=True,
@@ -83,8 +85,19 @@ def start_server(
     log_path = data_dir / f"server-{len(list(data_dir.glob('server-*.log')))}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "vmsres", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--data-dir", str(data_dir), *extra_args],
+        [
+            sys.executable,
+            "-m",
+            "vmsres",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            *extra_args,
+        ],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,

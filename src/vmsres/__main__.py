@@ -1,3 +1,5 @@
-from vmsres.cli import main
 import sys
+
+from vmsres.cli import main
+
 sys.exit(main())

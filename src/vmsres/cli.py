@@ -22,10 +22,16 @@ DATABASE_URL_ENV = "VMSRES_DATABASE_URL"
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=os.environ.get("VMSRES_DATA_DIR", "./data"),
-                        help="folder of the embedded store (default ./data)")
-    parser.add_argument("--database-url", default=os.environ.get(DATABASE_URL_ENV),
-                        help="a database URL instead of the embedded SQLite file")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("VMSRES_DATA_DIR", "./data"),
+        help="folder of the embedded store (default ./data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(DATABASE_URL_ENV),
+        help="a database URL instead of the embedded SQLite file",
+    )
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -41,12 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--review", choices=REVIEW_POLICIES, default="auto",
-                       help="review policy for new resources (default auto)")
+    serve.add_argument(
+        "--review",
+        choices=REVIEW_POLICIES,
+        default="auto",
+        help="review policy for new resources (default auto)",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
-        dest="subcommand", required=True)
+        dest="subcommand", required=True
+    )
     create = accounts.add_parser("create", help="create an account")
     create.add_argument("name")
     _store_options(create)
@@ -56,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(listing)
 
     keys = commands.add_parser("keys", help="manage access keys").add_subparsers(
-        dest="subcommand", required=True)
+        dest="subcommand", required=True
+    )
     create = keys.add_parser("create", help="create a key (prints AccessKey and SecretKey)")
     create.add_argument("--account", required=True)
     _store_options(create)
@@ -71,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         _store_options(sub)
 
     review = commands.add_parser("review", help="decide reviews").add_subparsers(
-        dest="subcommand", required=True)
+        dest="subcommand", required=True
+    )
     approve = review.add_parser("approve", help="approve a resource (State 1)")
     approve.add_argument("resource_key")
     reject = review.add_parser("reject", help="reject a resource (State 2)")
@@ -111,23 +124,42 @@ async def _accounts(args: argparse.Namespace, services: Services) -> None:
         _print(args, {"Name": row["name"]}, f"created account {row['name']}")
     else:
         rows = await services.accounts.list_accounts()
-        data = [{"Name": r["name"], "Enabled": bool(r["enabled"]), "ReviewPolicy": r["review_policy"]}
-                for r in rows]
-        _print(args, data, _table([(d["Name"], d["Enabled"], d["ReviewPolicy"] or "-") for d in data],
-                                  ("NAME", "ENABLED", "REVIEW")))
+        data = [
+            {"Name": r["name"], "Enabled": bool(r["enabled"]), "ReviewPolicy": r["review_policy"]}
+            for r in rows
+        ]
+        _print(
+            args,
+            data,
+            _table(
+                [(d["Name"], d["Enabled"], d["ReviewPolicy"] or "-") for d in data],
+                ("NAME", "ENABLED", "REVIEW"),
+            ),
+        )
 
 
 async def _keys(args: argparse.Namespace, services: Services) -> None:
     if args.subcommand == "create":
         access_key, secret_key = await services.accounts.create_key(args.account)
-        _print(args, {"AccessKey": access_key, "SecretKey": secret_key},
-               f"AccessKey: {access_key}\nSecretKey: {secret_key}")
+        _print(
+            args,
+            {"AccessKey": access_key, "SecretKey": secret_key},
+            f"AccessKey: {access_key}\nSecretKey: {secret_key}",
+        )
     elif args.subcommand == "list":
         rows = await services.accounts.list_keys(args.account)
-        data = [{"AccessKey": r["access_key"], "Account": r["account_name"], "Enabled": bool(r["enabled"])}
-                for r in rows]
-        _print(args, data, _table([(d["AccessKey"], d["Account"], d["Enabled"]) for d in data],
-                                  ("ACCESS KEY", "ACCOUNT", "ENABLED")))
+        data = [
+            {"AccessKey": r["access_key"], "Account": r["account_name"], "Enabled": bool(r["enabled"])}
+            for r in rows
+        ]
+        _print(
+            args,
+            data,
+            _table(
+                [(d["AccessKey"], d["Account"], d["Enabled"]) for d in data],
+                ("ACCESS KEY", "ACCOUNT", "ENABLED"),
+            ),
+        )
     elif args.subcommand == "delete":
         await services.accounts.delete_key(args.access_key)
         print(f"deleted {args.access_key}")
@@ -140,9 +172,13 @@ async def _keys(args: argparse.Namespace, services: Services) -> None:
 async def _review(args: argparse.Namespace, services: Services) -> None:
     approve = args.subcommand == "approve"
     row = await services.resources.review(
-        args.resource_key, approve, None if approve else args.reason, args.reviewer)
-    _print(args, {"ResourceKey": row["resource_key"], "State": row["state"]},
-           f"{row['resource_key']}: State {row['state']}")
+        args.resource_key, approve, None if approve else args.reason, args.reviewer
+    )
+    _print(
+        args,
+        {"ResourceKey": row["resource_key"], "State": row["state"]},
+        f"{row['resource_key']}: State {row['state']}",
+    )
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Services], Awaitable[None]]] = {
@@ -165,8 +201,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from vmsres.server import serve
 
-        serve(Settings(data_dir=args.data_dir, database_url=args.database_url, host=args.host,
-                       port=args.port, workers=args.workers, review=args.review, log_level=args.log_level))
+        serve(
+            Settings(
+                data_dir=args.data_dir,
+                database_url=args.database_url,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                review=args.review,
+                log_level=args.log_level,
+            )
+        )
         return 0
     if args.command == "res":
         return run_resource_command(args)

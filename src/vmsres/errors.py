@@ -216,7 +216,9 @@ class ResourceKeyIsNotExist(VmsError):
     code = "RESOURCE_KEY_IS_NOT_EXIST"
     http_status = 404
     default_message = "The resource key does not exist."
-    when = "No resource with that ResourceKey belongs to the caller's account (another account's key included)."
+    when = (
+        "No resource with that ResourceKey belongs to the caller's account (another account's key included)."
+    )
 
 
 class ResourceKeyIsNone(VmsError):
@@ -242,7 +244,10 @@ class NoPermission(VmsError):
     code = "NO_PERMISSION"
     http_status = 403
     default_message = "No permission."
-    when = "Reserved: vmsres answers a foreign resource with RESOURCE_KEY_IS_NOT_EXIST instead, to reveal nothing."
+    when = (
+        "Reserved: vmsres answers a foreign resource with RESOURCE_KEY_IS_NOT_EXIST instead, "
+        "to reveal nothing."
+    )
 
 
 class ServerError(VmsError):

@@ -101,14 +101,10 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     return hmac.new(k_service, SCOPE_TERMINATOR.encode(), hashlib.sha256).digest()
 
 
-def compute_signature(
-    secret_key: str, x_date: str, region: str, service: str, canonical: str
-) -> str:
+def compute_signature(secret_key: str, x_date: str, region: str, service: str, canonical: str) -> str:
     date = x_date[:8]
     scope = f"{date}/{region}/{service}/{SCOPE_TERMINATOR}"
-    string_to_sign = "\n".join(
-        (ALGORITHM, x_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
-    )
+    string_to_sign = "\n".join((ALGORITHM, x_date, scope, hashlib.sha256(canonical.encode()).hexdigest()))
     key = signing_key(secret_key, date, region, service)
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 

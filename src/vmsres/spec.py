@@ -183,8 +183,13 @@ def _audio_type() -> Param:
 
 
 def _usable_type() -> Param:
-    return Param("Type", "int", "Resource type: 0 audio file, 1 TTS template, 2 IVR file.",
-                 required=True, choices=_TYPE_ALL)
+    return Param(
+        "Type",
+        "int",
+        "Resource type: 0 audio file, 1 TTS template, 2 IVR file.",
+        required=True,
+        choices=_TYPE_ALL,
+    )
 
 
 ACTION_SPECS: tuple[ActionSpec, ...] = (
@@ -192,16 +197,36 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "QueryOpenGetResource",
         "List the account's resources of one type, newest first, with optional filters.",
         (
-            Param("Type", "int", "Resource type: 0 audio file, 1 TTS template, 2 IVR file.",
-                  required=True, choices=_TYPE_ALL),
-            Param("Keyword", "str", "Matches a resource whose ResourceKey equals it or whose Name contains it "
-                  "(case-insensitive; `%` and `_` are literal). Empty means no filter.",
-                  default="", max_length=KEYWORD_MAX_LENGTH),
-            Param("State", "int", "0 under review, 1 approved, 2 rejected. Absent means any.",
-                  choices=_STATE_ALL),
+            Param(
+                "Type",
+                "int",
+                "Resource type: 0 audio file, 1 TTS template, 2 IVR file.",
+                required=True,
+                choices=_TYPE_ALL,
+            ),
+            Param(
+                "Keyword",
+                "str",
+                "Matches a resource whose ResourceKey equals it or whose Name contains it "
+                "(case-insensitive; `%` and `_` are literal). Empty means no filter.",
+                default="",
+                max_length=KEYWORD_MAX_LENGTH,
+            ),
+            Param(
+                "State",
+                "int",
+                "0 under review, 1 approved, 2 rejected. Absent means any.",
+                choices=_STATE_ALL,
+            ),
             Param("Limit", "int", "Page size.", default=10, minimum=1, maximum=100),
-            Param("Offset", "int", "Rows to skip (page 2 is Offset=Limit).", default=0, minimum=0,
-                  maximum=10**15),
+            Param(
+                "Offset",
+                "int",
+                "Rows to skip (page 2 is Offset=Limit).",
+                default=0,
+                minimum=0,
+                maximum=10**15,
+            ),
         ),
         "`{Records: [Resource], Total, Limit, Offset}`",
     ),
@@ -225,12 +250,21 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "Create a text-to-speech template (Type 1).",
         (
             _name("The template's name."),
-            Param("TtsTemplateContent", "str", "The text; variables are written `#name#` (letters and "
-                  "digits). `${...}` is refused.", required=True, blank_is_missing=True,
-                  max_length=TTS_CONTENT_MAX_LENGTH),
-            Param("TtsOption", "json_object", "Voice options as a JSON object string, e.g. "
-                  "`{\"VoiceType\":\"BV001\",\"Speed\":1}`; stored verbatim and returned as TtsOptions.",
-                  max_length=TTS_OPTION_MAX_LENGTH),
+            Param(
+                "TtsTemplateContent",
+                "str",
+                "The text; variables are written `#name#` (letters and digits). `${...}` is refused.",
+                required=True,
+                blank_is_missing=True,
+                max_length=TTS_CONTENT_MAX_LENGTH,
+            ),
+            Param(
+                "TtsOption",
+                "json_object",
+                "Voice options as a JSON object string, e.g. "
+                '`{"VoiceType":"BV001","Speed":1}`; stored verbatim and returned as TtsOptions.',
+                max_length=TTS_OPTION_MAX_LENGTH,
+            ),
             Param("Remark", "str", "Free text.", default="", max_length=REMARK_MAX_LENGTH),
             Param("Type", "int", "Must be 1 when given (the docs show it).", default=1, choices=(1,)),
         ),
@@ -256,8 +290,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "GetResourceUploadUrl",
         "Get a URL to PUT an audio file to (valid 10 minutes).",
-        (_name("The file's name; unique in the account and the idempotency key of the upload.",
-               "FileName"),),
+        (_name("The file's name; unique in the account and the idempotency key of the upload.", "FileName"),),
         "`{UploadUrl}`",
         mutating=True,
     ),
@@ -272,8 +305,15 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "FetchResource",
         "Create a resource from audio the service downloads from a URL.",
         (
-            Param("Url", "str", "An http or https URL of an MP3 or WAV file.", required=True,
-                  blank_is_missing=True, max_length=URL_MAX_LENGTH, missing_error=UrlIsNone),
+            Param(
+                "Url",
+                "str",
+                "An http or https URL of an MP3 or WAV file.",
+                required=True,
+                blank_is_missing=True,
+                max_length=URL_MAX_LENGTH,
+                missing_error=UrlIsNone,
+            ),
             _name("The resource's name; unique in the account."),
             _audio_type(),
         ),

@@ -13,8 +13,12 @@ async def query_open_get_resource(ctx: ActionContext, p: dict[str, Any]) -> dict
     rows, total = await ctx.services.resources.query(
         ctx.principal, p["Type"], p["State"], p["Keyword"], p["Limit"], p["Offset"]
     )
-    return {"Records": [resource_record(r) for r in rows], "Total": total, "Limit": p["Limit"],
-            "Offset": p["Offset"]}
+    return {
+        "Records": [resource_record(r) for r in rows],
+        "Total": total,
+        "Limit": p["Limit"],
+        "Offset": p["Offset"],
+    }
 
 
 @action("QueryUsableResource")

@@ -55,7 +55,9 @@ class AccountService:
 
     async def create_account(self, name: str) -> Row:
         if not ACCOUNT_NAME.fullmatch(name):
-            raise AccountError("an account name is 1-64 letters, digits, '_', '.' or '-', starting alphanumeric")
+            raise AccountError(
+                "an account name is 1-64 letters, digits, '_', '.' or '-', starting alphanumeric"
+            )
         if await self.store.account_by_name(name) is not None:
             raise AccountError(f"account {name!r} already exists")
         await self.store.create_account(name, self._now())

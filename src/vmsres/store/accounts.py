@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 
 from vmsres.store.database import Database, Row
@@ -91,5 +89,3 @@ class AccountStore:
 
     async def delete_key(self, access_key: str) -> bool:
         return await self.db.execute(_delete_key, {"access_key": access_key}) > 0
-
-

@@ -50,7 +50,8 @@ class StatementCache:
         if hit is not None and hit[0] is stmt:
             return hit[1]
         compiled = stmt.compile(dialect=self.dialect)
-        names = tuple(compiled.positiontup or ())
+        # Only SQL compilers have positiontup (the typed Compiled base does not declare it).
+        names = tuple(getattr(compiled, "positiontup", None) or ())
         entry = CompiledStatement(str(compiled), names, dict(compiled.params))
         # Keeping the statement alive pins its id, so a recycled id can never alias another.
         self._cache[id(stmt)] = (stmt, entry)
@@ -163,5 +164,3 @@ def open_database(url: str) -> Database:
     if url.startswith("sqlite:///"):
         return SqliteDatabase(url)
     raise ValueError(f"unsupported database URL: {url.split(':', 1)[0]}:...")
-
-

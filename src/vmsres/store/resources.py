@@ -99,11 +99,27 @@ def _count_statement(has_state: bool, has_keyword: bool) -> Select[Any]:
 
 
 _insert = resources.insert().values(
-    {c: sa.bindparam(c) for c in (
-        "resource_key", "account_id", "type", "state", "name", "name_folded", "suffix", "duration",
-        "remark", "tts_content", "tts_options", "reject_reason", "reviewed_by", "reviewed_at",
-        "created_at", "updated_at",
-    )}
+    {
+        c: sa.bindparam(c)
+        for c in (
+            "resource_key",
+            "account_id",
+            "type",
+            "state",
+            "name",
+            "name_folded",
+            "suffix",
+            "duration",
+            "remark",
+            "tts_content",
+            "tts_options",
+            "reject_reason",
+            "reviewed_by",
+            "reviewed_at",
+            "created_at",
+            "updated_at",
+        )
+    }
 )
 _by_key = sa.select(*RECORD_COLUMNS).where(
     resources.c.account_id == sa.bindparam("account_id"),
@@ -128,7 +144,9 @@ _rename = (
         resources.c.account_id == sa.bindparam("account_id"),
         resources.c.resource_key == sa.bindparam("resource_key"),
     )
-    .values(name=sa.bindparam("name"), name_folded=sa.bindparam("name_folded"), updated_at=sa.bindparam("now"))
+    .values(
+        name=sa.bindparam("name"), name_folded=sa.bindparam("name_folded"), updated_at=sa.bindparam("now")
+    )
 )
 _delete = resources.delete().where(
     resources.c.account_id == sa.bindparam("account_id"),
@@ -156,7 +174,9 @@ class ResourceStore:
         total = int(await self.db.fetch_value(_count_statement(*where.shape), params) or 0)
         if offset >= total:
             return [], total
-        rows = await self.db.fetch_all(_page_statement(*where.shape), {**params, "limit": limit, "offset": offset})
+        rows = await self.db.fetch_all(
+            _page_statement(*where.shape), {**params, "limit": limit, "offset": offset}
+        )
         return rows, total
 
     async def usable(self, account_id: int, type_: int) -> list[Row]:
@@ -169,15 +189,29 @@ class ResourceStore:
         return await self.db.fetch_one(_by_key_any_account, {"resource_key": resource_key})
 
     async def insert(self, values: dict[str, Any], executor: Executor | None = None) -> None:
-        values = {"reject_reason": None, "reviewed_by": None, "reviewed_at": None, "tts_content": None,
-                  "tts_options": None, "remark": "", "suffix": "", "duration": 0, **values}
+        values = {
+            "reject_reason": None,
+            "reviewed_by": None,
+            "reviewed_at": None,
+            "tts_content": None,
+            "tts_options": None,
+            "remark": "",
+            "suffix": "",
+            "duration": 0,
+            **values,
+        }
         values["name_folded"] = fold_name(values["name"])
         values.setdefault("updated_at", values["created_at"])
         await (executor or self.db).execute(_insert, values)
 
     async def rename(self, account_id: int, resource_key: str, name: str, now: int) -> bool:
-        params = {"account_id": account_id, "resource_key": resource_key, "name": name,
-                  "name_folded": fold_name(name), "now": now}
+        params = {
+            "account_id": account_id,
+            "resource_key": resource_key,
+            "name": name,
+            "name_folded": fold_name(name),
+            "now": now,
+        }
         return await self.db.execute(_rename, params) > 0
 
     async def delete(self, account_id: int, resource_key: str, executor: Executor | None = None) -> bool:
@@ -187,6 +221,11 @@ class ResourceStore:
     async def set_state(
         self, resource_key: str, state: int, reject_reason: str | None, reviewed_by: str, now: int
     ) -> bool:
-        params = {"resource_key": resource_key, "state": state, "reject_reason": reject_reason,
-                  "reviewed_by": reviewed_by, "now": now}
+        params = {
+            "resource_key": resource_key,
+            "state": state,
+            "reject_reason": reject_reason,
+            "reviewed_by": reviewed_by,
+            "now": now,
+        }
         return await self.db.execute(_set_state, params) > 0

@@ -35,7 +35,9 @@ access_keys = sa.Table(
     "access_keys",
     metadata,
     sa.Column("access_key", sa.String(128), primary_key=True),
-    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     sa.Column("secret_key", sa.String(256), nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.BigInteger, nullable=False),
