@@ -153,6 +153,9 @@ def test_usage_errors_exit_2(env: dict[str, str]) -> None:
     assert res(env, "create-tts", "--name", "n").returncode == 2
     bad_endpoint = res(env, "list", "--type", "0", "--endpoint", "ftp://x")
     assert bad_endpoint.returncode == 2 and "endpoint" in bad_endpoint.stderr
+    bad_region = res(env, "list", "--type", "0", "--region", "cn/north")
+    assert bad_region.returncode == 2 and "region" in bad_region.stderr
+    assert res(env, "list", "--type", "0", "--all", "--offset", "5").returncode == 2
 
 
 def test_no_answer_exits_3(env: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from vmsres.client.asynchronous import AsyncClient
-from vmsres.client.core import DEFAULT_TIMEOUT_SECONDS
+from vmsres.client.core import DEFAULT_TIMEOUT_SECONDS, check_location
 from vmsres.client.errors import ClientError
 from vmsres.client.models import Resource, ResourceState, ResourceType, WireRecord, python_name
 from vmsres.client.sync import Client
@@ -446,10 +446,19 @@ def _upload(args: argparse.Namespace) -> int:
 
 def run_resource_command(args: argparse.Namespace) -> int:
     """Run a parsed ``vmsres res ...`` command; returns the exit status."""
+    options = _client_options(args)
+    try:
+        check_location(options["endpoint"], options["region"])
+    except ValueError as error:
+        print(f"vmsres: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if getattr(args, "all", False) and args.offset:
+        print("vmsres: --all starts at the first row; leave out --offset", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.subcommand == "upload":
             return _upload(args)
-        with Client(**_client_options(args)) as client:
+        with Client(**options) as client:
             return _SYNC_COMMANDS[args.subcommand](client, args)
     except VmsError as error:
         print(f"vmsres: {error}", file=sys.stderr)
@@ -457,6 +466,3 @@ def run_resource_command(args: argparse.Namespace) -> int:
     except ClientError as error:
         print(f"vmsres: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_NO_ANSWER
-    except ValueError as error:  # a malformed --endpoint or --region
-        print(f"vmsres: {error}", file=sys.stderr)
-        return EXIT_USAGE
