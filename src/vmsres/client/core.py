@@ -57,10 +57,10 @@ class ClientCore:
         validate: bool,
         clock: Callable[[], float],
     ) -> None:
+        self.endpoint, self.region = check_location(endpoint, region)
         self.credentials: Credentials = resolve_credentials(
             access_key, secret_key, session_token=session_token
         )
-        self.endpoint, self.region = check_location(endpoint, region)
         self.retry = retry if retry is not None else RetryPolicy()
         self.validate = validate
         self.clock = clock
