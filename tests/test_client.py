@@ -374,3 +374,12 @@ def test_missing_or_half_credentials(clean_home: Path) -> None:
         Client()
     with pytest.raises(CredentialsNotFound):
         Client(access_key="only-the-key")
+
+
+def test_endpoint_and_region_are_checked_up_front() -> None:
+    with pytest.raises(ValueError, match="region"):
+        Client("ak", "sk", region="cn/north-1")
+    with pytest.raises(ValueError, match="endpoint"):
+        Client("ak", "sk", endpoint="ftp://example.com")
+    with Client("ak", "sk", endpoint="127.0.0.1:9") as client:
+        assert client.endpoint == "http://127.0.0.1:9/"

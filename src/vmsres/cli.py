@@ -15,6 +15,7 @@ import orjson
 
 from vmsres.admin.app import ADMIN_TOKEN_ENV
 from vmsres.admin.remote import RemoteError, RemoteOps
+from vmsres.client.cli import add_resource_commands, run_resource_command
 from vmsres.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.service.events import Actor
 from vmsres.service.review import REVIEW_POLICIES, ReviewRules, load_rules_file, load_word_list
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load = _sub(fixtures, "load", "load a JSON fixtures file")
     load.add_argument("file")
+    add_resource_commands(commands)
     return parser
 
 
@@ -385,6 +387,8 @@ _FAILURES: tuple[type[Exception], ...] = (*ADMIN_ERRORS, RemoteError, CommandFai
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "res":
+        return run_resource_command(args)
     if args.command == "serve":
         from vmsres.server import serve
 

@@ -244,7 +244,10 @@ class NoPermission(VmsError):
     code = "NO_PERMISSION"
     http_status = 403
     default_message = "No permission."
-    when = "Reserved: vmsres answers a foreign resource with RESOURCE_KEY_IS_NOT_EXIST instead, to reveal nothing."
+    when = (
+        "Reserved: vmsres answers a foreign resource with RESOURCE_KEY_IS_NOT_EXIST instead, "
+        "to reveal nothing."
+    )
 
 
 class ServerError(VmsError):

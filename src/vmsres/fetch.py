@@ -153,7 +153,7 @@ def vet_addresses(host: str, addresses: Sequence[IPAddress], allow_hosts: Iterab
     if not all(is_public_address(address) for address in addresses):
         # The address itself stays out of the message: it would turn the API into a probe of our
         # internal DNS.
-        raise InvalidParameter("Url", "is a refused destination: its host is not a public address")
+        raise InvalidParameter("Url", "It is a refused destination: its host is not a public address.")
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:
@@ -182,12 +182,12 @@ def _parse_url(raw: str) -> httpx.URL:
     try:
         url = httpx.URL(raw.strip())
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise InvalidParameter("Url", "is not a valid URL") from None
+        raise InvalidParameter("Url", "It is not a valid URL.") from None
     if url.scheme not in _DEFAULT_PORTS:
         scheme = url.scheme or "(none)"
-        raise InvalidParameter("Url", f"uses the scheme {scheme!r}: only http and https can be fetched")
+        raise InvalidParameter("Url", f"It uses the scheme {scheme!r}: only http and https can be fetched.")
     if not url.raw_host:
-        raise InvalidParameter("Url", "has no host")
+        raise InvalidParameter("Url", "It has no host.")
     return url
 
 
@@ -247,12 +247,12 @@ async def _fetch(
         if isinstance(outcome, bytes):
             return outcome
         if redirects >= limits.max_redirects:
-            raise InvalidParameter("Url", "leads to too many redirects")
+            raise InvalidParameter("Url", "It leads to too many redirects.")
         redirects += 1
         try:
             target = current.join(outcome)
         except (httpx.InvalidURL, TypeError, ValueError):
-            raise InvalidParameter("Url", "redirects to an invalid URL") from None
+            raise InvalidParameter("Url", "It redirects to an invalid URL.") from None
         current = _parse_url(str(target.copy_with(fragment=None)))
 
 

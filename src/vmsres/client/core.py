@@ -35,6 +35,15 @@ ProgressCallback = Callable[[int, int], None]
 _REGION = re.compile(r"[A-Za-z0-9._-]+")
 
 
+def check_location(endpoint: str | None, region: str | None) -> tuple[Endpoint, str]:
+    """The parsed endpoint and the region; ValueError if either cannot be used."""
+    region = region or DEFAULT_REGION
+    # It travels in the Authorization header's "/"-separated credential scope.
+    if not _REGION.fullmatch(region):
+        raise ValueError(f"region must be letters, digits, '.', '_' or '-', got {region!r}")
+    return Endpoint.parse(endpoint or DEFAULT_ENDPOINT), region
+
+
 class ClientCore:
     def __init__(
         self,
@@ -48,14 +57,10 @@ class ClientCore:
         validate: bool,
         clock: Callable[[], float],
     ) -> None:
+        self.endpoint, self.region = check_location(endpoint, region)
         self.credentials: Credentials = resolve_credentials(
             access_key, secret_key, session_token=session_token
         )
-        self.endpoint = Endpoint.parse(endpoint or DEFAULT_ENDPOINT)
-        self.region = region or DEFAULT_REGION
-        # It travels in the Authorization header's "/"-separated credential scope.
-        if not _REGION.fullmatch(self.region):
-            raise ValueError(f"region must be letters, digits, '.', '_' or '-', got {self.region!r}")
         self.retry = retry if retry is not None else RetryPolicy()
         self.validate = validate
         self.clock = clock
@@ -83,12 +88,6 @@ def bound_signature(function: Callable[..., Any], owner: str) -> inspect.Signatu
     return signature.replace(
         parameters=[self_param, *signature.parameters.values()], return_annotation=returns
     )
-
-
-def page_query(
-    type: int, state: int | None, keyword: str | None, page_size: int, offset: int
-) -> dict[str, Any]:
-    return {"type": type, "state": state, "keyword": keyword, "limit": page_size, "offset": offset}
 
 
 def next_offset(page: ResourcePage, offset: int) -> int | None:
