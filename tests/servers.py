@@ -9,10 +9,11 @@ import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from vmsres.store.migrate import sync_url
 BACKENDS = ("sqlite", "postgresql")
 # The PostgreSQL the suite uses: a fresh database per server is created through this one.
 PG_ADMIN_URL = os.environ.get("VMSRES_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+T = TypeVar("T")
 TEST_ACCESS_KEY = "AKLTtestak"
 TEST_SECRET_KEY = "testsk"
 START_TIMEOUT_SECONDS = 60
@@ -198,3 +200,19 @@ def provision_database(backend: str) -> Iterator[str | None]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_for(condition: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds.
+
+    For state another process writes after an event the test can observe (e.g. a delivery marked
+    delivered after the receiver answered): the test waits for the state itself, never a fixed time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)

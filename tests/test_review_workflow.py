@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import official_vms_service
-from tests.servers import RunningServer, run_cli, start_server
+from tests.servers import RunningServer, run_cli, start_server, wait_for
 from tests.webhook_receiver import Receiver
 
 TOKEN = "admin-test-token"
@@ -218,8 +218,18 @@ def test_webhooks_signed_retried_and_surviving_a_restart(tmp_path: Path) -> None
         reviewed = receiver.next_event()
         assert reviewed.signature_ok and reviewed.event["Type"] == "resource.reviewed"
         assert reviewed.event["Data"]["State"] == 2 and reviewed.event["Data"]["RejectReason"] == "too loud"
-        delivery = admin("GET", "/webhook-deliveries", params={"account": "default"})[0]
-        assert delivery["EventId"] == reviewed.event["EventId"]
+        # The dispatcher records the delivery after the receiver answered: wait for that record.
+        delivery = wait_for(
+            lambda: next(
+                (
+                    d
+                    for d in admin("GET", "/webhook-deliveries", params={"account": "default"})
+                    if d["EventId"] == reviewed.event["EventId"] and d["State"] != "pending"
+                ),
+                None,
+            ),
+            what="the delivery to be recorded",
+        )
         assert delivery["State"] == "delivered" and delivery["Attempts"] >= 2
 
         # Down again, then the server stops: the pending delivery is sent by the next server.
@@ -232,8 +242,13 @@ def test_webhooks_signed_retried_and_surviving_a_restart(tmp_path: Path) -> None
         deleted = receiver.next_event()
         assert deleted.signature_ok and deleted.event["Type"] == "resource.deleted"
         assert deleted.event["Data"]["ResourceKey"] == key
-        states = {d["EventType"]: d["State"] for d in Admin(server)("GET", "/webhook-deliveries")}
-        assert states == {
+        restarted = Admin(server)
+
+        def settled() -> dict[str, str] | None:
+            states = {d["EventType"]: d["State"] for d in restarted("GET", "/webhook-deliveries")}
+            return None if "pending" in states.values() else states
+
+        assert wait_for(settled, what="every delivery to settle") == {
             "resource.created": "delivered",
             "resource.reviewed": "delivered",
             "resource.deleted": "delivered",
