@@ -147,80 +147,79 @@ class VmsApp:
         request_id = new_request_id()
         action_name = ""
         region = DEFAULT_REGION
-        account = ""
-        status = 500
-        code = ""
+        status, code = 500, ""
         spec = None
         principal: Principal | None = None
         params: dict[str, Any] = {}
+        result: Any = None
         try:
-            pairs = parse_query(scope["query_string"].decode("latin-1"))
-            query = query_parameters(pairs)
-            action_name = query.get("Action", "")
-            method = scope["method"]
-            if method not in ("GET", "POST"):
-                raise MethodNotAllowed()
-            if not action_name:
-                raise MissingAction()
-            spec = ACTIONS.get(action_name)
-            handler = self.handlers.get(action_name)
-            if spec is None or handler is None or query.get("Version") != API_VERSION:
-                raise InvalidAction()
-            if method not in spec.methods:
-                raise InvalidAction(f"{action_name} does not accept {method}.")
-            headers = header_map(scope)
             try:
-                body = await read_body(receive, self.config.max_body_bytes)
-            except BodyTooLarge:
-                raise RequestEntityTooLarge() from None
+                pairs = parse_query(scope["query_string"].decode("latin-1"))
+                query = query_parameters(pairs)
+                action_name = query.get("Action", "")
+                method = scope["method"]
+                if method not in ("GET", "POST"):
+                    raise MethodNotAllowed()
+                if not action_name:
+                    raise MissingAction()
+                spec = ACTIONS.get(action_name)
+                handler = self.handlers.get(action_name)
+                if spec is None or handler is None or query.get("Version") != API_VERSION:
+                    raise InvalidAction()
+                if method not in spec.methods:
+                    raise InvalidAction(f"{action_name} does not accept {method}.")
+                headers = header_map(scope)
+                try:
+                    body = await read_body(receive, self.config.max_body_bytes)
+                except BodyTooLarge:
+                    raise RequestEntityTooLarge() from None
 
-            authorization = parse_authorization(headers.get("authorization"))
-            region = authorization.region
-            key = await self.services.accounts.key_for_verification(authorization.access_key)
-            raw_path = scope.get("raw_path")
-            verify_signature(
-                authorization,
-                key.secret_key,
-                method=method,
-                path=raw_path.decode("latin-1") if raw_path else scope["path"],
-                query_pairs=pairs,
-                headers=headers,
-                body=body,
-                service=SERVICE,
-            )
-            account = key.principal.account_name
-            principal = key.principal
+                authorization = parse_authorization(headers.get("authorization"))
+                region = authorization.region
+                key = await self.services.accounts.key_for_verification(authorization.access_key)
+                raw_path = scope.get("raw_path")
+                verify_signature(
+                    authorization,
+                    key.secret_key,
+                    method=method,
+                    path=raw_path.decode("latin-1") if raw_path else scope["path"],
+                    query_pairs=pairs,
+                    headers=headers,
+                    body=body,
+                    service=SERVICE,
+                )
+                principal = key.principal
 
-            raw = {k: v for k, v in query.items() if k not in _RESERVED}
-            raw.update(body_parameters(body, headers.get("content-type", "")))
-            params = spec.parse(raw)
-            context = ActionContext(key.principal, self.services, request_id, base_url(scope, headers))
-            result = await handler(context, params)
-            payload = success_body(request_id, action_name, region, result)
-            status = 200
-            if spec.mutating:
-                await self._audit(spec.name, principal, params, result, request_id, "ok")
-            await send_response(send, 200, payload, headers=[(b"x-tt-logid", request_id.encode())])
-        except VmsError as error:
-            status, code = error.http_status, error.code
-            if spec is not None and spec.mutating:
-                await self._audit(spec.name, principal, params, None, request_id, error.code)
-            await self._send_error(send, request_id, action_name, region, error)
-        except Exception:
-            error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
-            code = InternalError.code
-            if spec is not None and spec.mutating:
-                await self._audit(spec.name, principal, params, None, request_id, code)
-            await self._send_error(send, request_id, action_name, region, InternalError())
+                raw = {k: v for k, v in query.items() if k not in _RESERVED}
+                raw.update(body_parameters(body, headers.get("content-type", "")))
+                params = spec.parse(raw)
+                context = ActionContext(principal, self.services, request_id, base_url(scope, headers))
+                result = await handler(context, params)
+                status, payload = 200, success_body(request_id, action_name, region, result)
+            except VmsError as error:
+                status, code = error.http_status, error.code
+                payload = error_body(request_id, action_name[:64], region, error)
+            except Exception:
+                error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
+                status, code = 500, InternalError.code
+                payload = error_body(request_id, action_name[:64], region, InternalError())
+            # Only calls made with a verified key are audited: anonymous junk stays in the access
+            # log and cannot fill the audit table. Written before the answer goes out, so a client
+            # that has its answer finds the entry.
+            if spec is not None and spec.mutating and principal is not None:
+                await self._audit(spec.name, principal, params, result, request_id, code or "ok")
+            await send_response(send, status, payload, headers=[(b"x-tt-logid", request_id.encode())])
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.observe(action_name, status, elapsed)
-            log_request(request_id, action_name, account, status, code, elapsed)
+            log_request(
+                request_id, action_name, principal.account_name if principal else "", status, code, elapsed
+            )
 
     async def _audit(
         self,
         action: str,
-        principal: Principal | None,
+        principal: Principal,
         params: Mapping[str, Any],
         result: Any,
         request_id: str,
@@ -230,11 +229,7 @@ class VmsApp:
         resource = params.get("ResourceKey") or (
             result.get("ResourceKey") if isinstance(result, dict) else None
         )
-        actor = Actor(
-            "key",
-            principal.account_name if principal else None,
-            principal.access_key if principal else None,
-        )
+        actor = Actor("key", principal.account_name, principal.access_key)
         try:
             await self.services.events.audit(actor, action, resource, request_id, outcome)
         except Exception:
