@@ -104,40 +104,23 @@ def test_accounts_and_keys_cli(tmp_path: Path, database_url: str | None) -> None
 
     server = start_server(tmp_path / "data", database_url=database_url)
     try:
-        ok = signed_request(
-            server,
-            "QueryOpenGetResource",
-            {"Type": 0},
-            access_key=created["AccessKey"],
-            secret_key=created["SecretKey"],
-        )
-        assert ok.status_code == 200
+
+        def query_with_the_new_key() -> httpx.Response:
+            return signed_request(
+                server,
+                "QueryOpenGetResource",
+                {"Type": 0},
+                access_key=created["AccessKey"],
+                secret_key=created["SecretKey"],
+            )
+
+        assert query_with_the_new_key().status_code == 200
         server.cli("keys", "disable", created["AccessKey"])
-        disabled = signed_request(
-            server,
-            "QueryOpenGetResource",
-            {"Type": 0},
-            access_key=created["AccessKey"],
-            secret_key=created["SecretKey"],
-        )
-        assert disabled.status_code == 403
+        assert query_with_the_new_key().status_code == 403
         server.cli("keys", "enable", created["AccessKey"])
-        again = signed_request(
-            server,
-            "QueryOpenGetResource",
-            {"Type": 0},
-            access_key=created["AccessKey"],
-            secret_key=created["SecretKey"],
-        )
-        assert again.status_code == 200
+        assert query_with_the_new_key().status_code == 200
         server.cli("keys", "delete", created["AccessKey"])
-        deleted = signed_request(
-            server,
-            "QueryOpenGetResource",
-            {"Type": 0},
-            access_key=created["AccessKey"],
-            secret_key=created["SecretKey"],
-        )
+        deleted = query_with_the_new_key()
         assert deleted.json()["ResponseMetadata"]["Error"]["Code"] == "InvalidAccessKeyId"
     finally:
         server.stop()
