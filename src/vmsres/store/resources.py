@@ -213,6 +213,13 @@ def _count_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]
     return _where(sa.select(sa.func.count()).select_from(resources), dialect, has_state, keyword)
 
 
+@cache
+def _page_with_total(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    # The count is uncorrelated, so both databases evaluate it once per statement, not per row.
+    total = _count_statement(dialect, has_state, keyword).scalar_subquery().label("total")
+    return _page_statement(dialect, has_state, keyword).add_columns(total)
+
+
 _insert = resources.insert().values({c: sa.bindparam(c) for c in INSERT_COLUMNS})
 _by_file_name = sa.select(*RECORD_COLUMNS).where(
     resources.c.account_id == sa.bindparam("account_id"),
@@ -305,11 +312,16 @@ class ResourceStore:
     async def page(self, where: ListFilter, limit: int, offset: int) -> tuple[list[Row], int]:
         params = where.params()
         shape = (self.db.dialect_name, *where.shape)
-        total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
-        if offset >= total:
-            return [], total
-        rows = await self.db.fetch_all(_page_statement(*shape), {**params, "limit": limit, "offset": offset})
-        return rows, total
+        params["limit"] = limit
+        params["offset"] = offset
+        # One statement when the page has rows (a round trip saved on PostgreSQL); an empty
+        # page past the first cannot carry the Total, so only then is it asked for separately.
+        rows = await self.db.fetch_all(_page_with_total(*shape), params)
+        if rows:
+            return rows, int(rows[0]["total"] or 0)
+        if offset == 0:
+            return [], 0
+        return [], int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
 
     async def usable(self, account_id: int, type_: int) -> list[Row]:
         return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_})
