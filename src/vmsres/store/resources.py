@@ -314,14 +314,17 @@ class ResourceStore:
         shape = (self.db.dialect_name, *where.shape)
         params["limit"] = limit
         params["offset"] = offset
-        # One statement when the page has rows (a round trip saved on PostgreSQL); an empty
-        # page past the first cannot carry the Total, so only then is it asked for separately.
-        rows = await self.db.fetch_all(_page_with_total(*shape), params)
-        if rows:
-            return rows, int(rows[0]["total"] or 0)
         if offset == 0:
-            return [], 0
-        return [], int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
+            # The first page, by far the most asked for, is one statement (a round trip saved
+            # on PostgreSQL); when it is empty there is nothing to count either.
+            rows = await self.db.fetch_all(_page_with_total(*shape), params)
+            return rows, int(rows[0]["total"] or 0) if rows else 0
+        # Deeper pages count first: an Offset past the end must not walk the listing to find
+        # out that the page is empty.
+        total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
+        if offset >= total:
+            return [], total
+        return await self.db.fetch_all(_page_statement(*shape), params), total
 
     async def usable(self, account_id: int, type_: int) -> list[Row]:
         return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_})
