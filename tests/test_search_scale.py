@@ -21,6 +21,7 @@ NAMES = [
     "通知",
     "x",
     "物流通知二号",
+    "Straße 50% off",
 ]
 
 
@@ -86,6 +87,11 @@ def test_totals_and_pages_match_a_full_scan_through_writes(manual_server: Runnin
         "_",
         "%",
         "x",
+        "ß",
+        "SS",
+        "0%",
+        '"h',
+        "知二",
         keys[5],
         "renamed",
     ]
@@ -97,3 +103,31 @@ def test_totals_and_pages_match_a_full_scan_through_writes(manual_server: Runnin
             assert (listed, total) == (expected, len(expected)), (state, keyword)
     counts = manual_server.sql("SELECT sum(n) FROM resource_counts")[0][0]
     assert counts == len(NAMES) * 2 - 1
+
+
+def _grams(folded: str) -> set[str]:
+    return {folded[i : i + k] for k in (1, 2) for i in range(len(folded) - k + 1)}
+
+
+def test_gram_rows_follow_inserts_renames_state_changes_and_deletes(manual_server: RunningServer) -> None:
+    """resource_grams holds exactly the 1- and 2-grams of every live row, with its State."""
+    vms = official_vms_service(manual_server)
+    keys = [
+        vms.create_tts({"Name": name, "TtsTemplateContent": "hi"})["Result"]["ResourceKey"] for name in NAMES
+    ]
+    manual_server.cli("review", "approve", keys[0])
+    manual_server.cli("review", "reject", keys[1], "--reason", "no")
+    vms.open_update_resource({"ResourceKey": keys[2], "Name": "ÖL und Öl"})
+    vms.delete_resource({"ResourceKey": keys[3]})
+
+    rows = manual_server.sql("SELECT id, account_id, type, state, created_at, name_folded FROM resources")
+    expected = {
+        (r.account_id, r.type, gram, r.created_at, r.id, r.state)
+        for r in rows
+        for gram in _grams(r.name_folded)
+    }
+    stored = {
+        tuple(g)
+        for g in manual_server.sql("SELECT account_id, type, gram, created_at, id, state FROM resource_grams")
+    }
+    assert stored == expected

@@ -113,6 +113,9 @@ def format_x_date(epoch_seconds: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch_seconds))
 
 
+# Every request signed within the same second carries the same X-Date; strptime is the
+# slowest step of verification, so parsed values are kept (bad ones raise and are not kept).
+@lru_cache(maxsize=256)
 def parse_x_date(x_date: str) -> int:
     """``YYYYMMDDTHHMMSSZ`` to epoch seconds; MissingRequestInfo when it is not that shape."""
     if len(x_date) != 16 or x_date[8] != "T" or x_date[15] != "Z":

@@ -10,14 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from vmsres.store.database import Database, Executor, Row
-from vmsres.store.schema import accounts, resource_counts, resources, resources_fts
+from vmsres.store.schema import accounts, resource_counts, resource_grams, resources, resources_fts
 
 # Newest first; the id breaks ties between rows created in the same second, so paging with
 # Offset never repeats or skips a row while nothing is written.
 _ORDER = (resources.c.created_at.desc(), resources.c.id.desc())
 USABLE_LIMIT = 1000
 # Trigram indexes answer substrings of at least this many characters; shorter keywords are
-# matched by walking the listing index (docs/search.md).
+# single grams of resource_grams (docs/search.md).
 TRIGRAM_MIN = 3
 
 RECORD_COLUMNS = (
@@ -143,8 +143,47 @@ def _where(stmt: Select[Any], dialect: str, has_state: bool, keyword: str) -> Se
     return stmt
 
 
+def _short_keyword_arms(has_state: bool) -> tuple[Select[Any], Select[Any]]:
+    """The two disjoint sources of a 1-2 character keyword's matches, as (created_at, id).
+
+    A name contains a keyword of one or two characters exactly when that keyword is one of
+    its grams, so the gram range is the name matches, with no re-check needed (and ``%``/``_``
+    are literal by construction). The ResourceKey arm adds the one row whose key equals the
+    keyword but whose name does not contain it, so no row is counted twice.
+    """
+    g = resource_grams
+    by_gram = sa.select(g.c.created_at, g.c.id).where(
+        g.c.account_id == sa.bindparam("account_id"),
+        g.c.type == sa.bindparam("type"),
+        g.c.gram == sa.bindparam("keyword_key"),
+    )
+    by_key = sa.select(resources.c.created_at, resources.c.id).where(
+        resources.c.resource_key == sa.bindparam("keyword_key"),
+        resources.c.account_id == sa.bindparam("account_id"),
+        resources.c.type == sa.bindparam("type"),
+        sa.not_(resources.c.name_folded.like(sa.bindparam("keyword_pattern"), escape="\\")),
+    )
+    if has_state:
+        by_gram = by_gram.where(g.c.state == sa.bindparam("state"))
+        by_key = by_key.where(resources.c.state == sa.bindparam("state"))
+    return by_gram, by_key
+
+
 @cache
 def _page_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    if keyword == "short":
+        # ORDER BY on the compound itself: SQLite then merges the two ordered arms (MERGE
+        # (UNION ALL)) and PostgreSQL plans a Merge Append, so a page reads Offset + Limit
+        # entries of the gram range instead of sorting every match.
+        matches = (
+            sa.union_all(*_short_keyword_arms(has_state))
+            .order_by(sa.literal_column("created_at").desc(), sa.literal_column("id").desc())
+            .limit(sa.bindparam("limit"))
+            .offset(sa.bindparam("offset"))
+            .subquery("matches")
+        )
+        short_ids = sa.select(matches.c.id)
+        return sa.select(*RECORD_COLUMNS).where(resources.c.id.in_(short_ids)).order_by(*_ORDER)
     # Deferred join: the OFFSET is walked over ids in the listing index (index-only), and only
     # the page's rows are read from the table.
     ids = (
@@ -167,7 +206,18 @@ def _count_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]
         if has_state:
             stmt = stmt.where(resource_counts.c.state == sa.bindparam("state"))
         return stmt
+    if keyword == "short":
+        by_gram, by_key = _short_keyword_arms(has_state)
+        counts = [sa.select(sa.func.count()).select_from(arm.subquery()) for arm in (by_gram, by_key)]
+        return sa.select(counts[0].scalar_subquery() + counts[1].scalar_subquery())
     return _where(sa.select(sa.func.count()).select_from(resources), dialect, has_state, keyword)
+
+
+@cache
+def _page_with_total(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    # The count is uncorrelated, so both databases evaluate it once per statement, not per row.
+    total = _count_statement(dialect, has_state, keyword).scalar_subquery().label("total")
+    return _page_statement(dialect, has_state, keyword).add_columns(total)
 
 
 _insert = resources.insert().values({c: sa.bindparam(c) for c in INSERT_COLUMNS})
@@ -262,11 +312,19 @@ class ResourceStore:
     async def page(self, where: ListFilter, limit: int, offset: int) -> tuple[list[Row], int]:
         params = where.params()
         shape = (self.db.dialect_name, *where.shape)
+        params["limit"] = limit
+        params["offset"] = offset
+        if offset == 0:
+            # The first page, by far the most asked for, is one statement (a round trip saved
+            # on PostgreSQL); when it is empty there is nothing to count either.
+            rows = await self.db.fetch_all(_page_with_total(*shape), params)
+            return rows, int(rows[0]["total"] or 0) if rows else 0
+        # Deeper pages count first: an Offset past the end must not walk the listing to find
+        # out that the page is empty.
         total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
         if offset >= total:
             return [], total
-        rows = await self.db.fetch_all(_page_statement(*shape), {**params, "limit": limit, "offset": offset})
-        return rows, total
+        return await self.db.fetch_all(_page_statement(*shape), params), total
 
     async def usable(self, account_id: int, type_: int) -> list[Row]:
         return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_})

@@ -178,3 +178,16 @@ resource_counts = sa.Table(
 
 # SQLite only: the FTS5 trigram index over resources.name_folded (rowid = resources.id).
 resources_fts = sa.table("resources_fts", sa.column("rowid", sa.Integer), sa.column("resources_fts"))
+
+# Maintained by triggers (migration 0007_ngrams): one row per distinct 1- and 2-character gram
+# of each resource's name_folded, keyed (account_id, type, gram, created_at, id), so a keyword
+# of 1-2 characters is one range of this key, already in listing order.
+resource_grams = sa.table(
+    "resource_grams",
+    sa.column("account_id", sa.BigInteger),
+    sa.column("type", sa.SmallInteger),
+    sa.column("gram", sa.Text),
+    sa.column("created_at", sa.BigInteger),
+    sa.column("id", sa.BigInteger),
+    sa.column("state", sa.SmallInteger),
+)
