@@ -38,26 +38,8 @@ PG_ADMIN = os.environ.get("VMSRES_BENCH_PG_ADMIN_URL", "postgresql://postgres@12
 # A vocabulary the size of a real tenant's naming habits, so a keyword matches a realistic
 # share of the account (a word ~1%, a pair of words far less, a digit or a common character
 # much more), not the 10-30% a dozen words gave.
-ZH = (
-    "会员 到期 通知 订单 物流 提醒 催缴 验证码 活动 回访 满意度 调查 快递 签收 派送 取件 退款 退货 "
-    "换货 售后 客服 投诉 建议 预约 挂号 就诊 复诊 体检 报告 缴费 账单 欠费 停机 续费 充值 余额 积分 "
-    "兑换 优惠券 促销 秒杀 新品 上市 生日 祝福 节日 春节 中秋 国庆 元旦 端午 开业 周年 庆典 抽奖 中奖 "
-    "领取 登录 注册 密码 重置 安全 异常 风险 告警 故障 恢复 维护 升级 停电 停水 燃气 物业 保修 保险 "
-    "理赔 贷款 还款 逾期 信用卡 额度 审批 放款 面试 录用 入职 离职 考勤 工资 报销 会议 培训 课程 "
-    "考试 成绩 录取 开学 放假 家长 学生 老师 航班 延误 改签 值机 酒店 入住 退房 门票 演出 电影 "
-    "外卖 骑手 送达 超时 评价 商家 店铺 仓库 库存 补货 发货 揽收 清关 海关 税费 发票 合同 续约 "
-    "欢迎 致电 来电 未接 回拨 语音 留言 人工 转接 排队 等待 营业 网点 银行 证券 基金 理财 收益 "
-    "北京 上海 广州 深圳 杭州 成都 武汉 南京 西安 重庆 华东 华南 华北 总部 分公司 一号 二号 三号"
-).split()
-EN = (
-    "order notice reminder promo survey billing welcome alert final draft shipping delivery refund "
-    "payment invoice account verify code login password reset security update upgrade maintenance "
-    "outage service support callback voicemail greeting holiday birthday campaign coupon sale flash "
-    "member vip renewal expiry overdue loan credit card bank insurance claim appointment clinic "
-    "doctor exam school parent flight hotel ticket movie food courier pickup return exchange review "
-    "feedback rating store warehouse stock urgent daily weekly monthly night morning english chinese "
-    "male female fast slow test prod demo beta v1 v2 v3 new old cn us eu hk sg"
-).split()
+ZH = ["会员", "到期", "通知", "订单", "物流", "提醒", "催缴", "验证码", "活动", "回访", "满意度", "调查", "快递", "签收", "派送", "取件", "退款", "退货", "换货", "售后", "客服", "投诉", "建议", "预约", "挂号", "就诊", "复诊", "体检", "报告", "缴费", "账单", "欠费", "停机", "续费", "充值", "余额", "积分", "兑换", "优惠券", "促销", "秒杀", "新品", "上市", "生日", "祝福", "节日", "春节", "中秋", "国庆", "元旦", "端午", "开业", "周年", "庆典", "抽奖", "中奖", "领取", "登录", "注册", "密码", "重置", "安全", "异常", "风险", "告警", "故障", "恢复", "维护", "升级", "停电", "停水", "燃气", "物业", "保修", "保险", "理赔", "贷款", "还款", "逾期", "信用卡", "额度", "审批", "放款", "面试", "录用", "入职", "离职", "考勤", "工资", "报销", "会议", "培训", "课程", "考试", "成绩", "录取", "开学", "放假", "家长", "学生", "老师", "航班", "延误", "改签", "值机", "酒店", "入住", "退房", "门票", "演出", "电影", "外卖", "骑手", "送达", "超时", "评价", "商家", "店铺", "仓库", "库存", "补货", "发货", "揽收", "清关", "海关", "税费", "发票", "合同", "续约", "欢迎", "致电", "来电", "未接", "回拨", "语音", "留言", "人工", "转接", "排队", "等待", "营业", "网点", "银行", "证券", "基金", "理财", "收益", "北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "南京", "西安", "重庆", "华东", "华南", "华北", "总部", "分公司", "一号", "二号", "三号"]
+EN = ["order", "notice", "reminder", "promo", "survey", "billing", "welcome", "alert", "final", "draft", "shipping", "delivery", "refund", "payment", "invoice", "account", "verify", "code", "login", "password", "reset", "security", "update", "upgrade", "maintenance", "outage", "service", "support", "callback", "voicemail", "greeting", "holiday", "birthday", "campaign", "coupon", "sale", "flash", "member", "vip", "renewal", "expiry", "overdue", "loan", "credit", "card", "bank", "insurance", "claim", "appointment", "clinic", "doctor", "exam", "school", "parent", "flight", "hotel", "ticket", "movie", "food", "courier", "pickup", "return", "exchange", "review", "feedback", "rating", "store", "warehouse", "stock", "urgent", "daily", "weekly", "monthly", "night", "morning", "english", "chinese", "male", "female", "fast", "slow", "test", "prod", "demo", "beta", "v1", "v2", "v3", "new", "old", "cn", "us", "eu", "hk", "sg"]
 
 
 def name_for(i: int, rng: random.Random) -> str:
