@@ -12,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from vmsres.actions.records import china_time
 from vmsres.console.ops import (
     ConsoleOps,
     NoAudio,
@@ -83,6 +84,8 @@ def create_console_app(services: Services, token: str) -> FastAPI:
         lstrip_blocks=True,
     )
     templates.globals.update(prefix=PREFIX, types=TYPES, states=STATES)
+    # Same clock as CreateTime in the records, so the trail and the resource read alike.
+    templates.filters["when"] = lambda t: china_time(int(t)) if t else ""
     ops = ConsoleOps(services)
     admin = AdminOps(services, Actor("admin", name=REVIEWER))
     expected_token = token.encode()
