@@ -142,3 +142,25 @@ def test_no_console_without_an_admin_token(tmp_path: Path) -> None:
         assert httpx.get(running.url + "/console/login").status_code == 404
     finally:
         running.stop()
+
+
+def test_details_show_the_audit_trail_and_webhook_deliveries_and_escape_names(server: RunningServer) -> None:
+    from vmsres.client import Client
+
+    admin = httpx.Client(base_url=server.url + "/admin/v1", headers={"Authorization": f"Bearer {TOKEN}"})
+    hook = admin.put("/accounts/default/webhook", json={"Url": "http://127.0.0.1:9/console-hook"})
+    assert hook.status_code == 200, hook.text
+    name = "<script>alert(1)</script>问候"
+    with Client(server.access_key, server.secret_key, endpoint=server.url) as vms:
+        key = str(vms.call("OpenCreateTts", Name=name, TtsTemplateContent="您好 #who#")["ResourceKey"])
+    admin.delete("/accounts/default/webhook")
+    client, _ = login(server)
+    page = client.get(f"/console/resources/{key}")
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
+    assert '<mark class="var">#who#</mark>' in page.text
+    audit = page.text.split('id="audit"', 1)[1].split("</table>", 1)[0]
+    assert "OpenCreateTts" in audit
+    deliveries = page.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
+    assert "resource.created" in deliveries and "console-hook" in deliveries
+    assert client.get("/console/resources/" + "0" * 32).status_code == 404
