@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the project uses: ffmpeg (audio decode check and telephony renditions),
-# wrk (the load generator of `make bench`).
+# wrk (the load generator of `make bench`), espeak-ng (the console's spoken TTS previews), chromium,
+# chromium-driver and a CJK font (the console's browser tests and their screenshots).
 # Idempotent and quiet when everything is present; skipped (with a note) where apt-get is absent
 # or we are not root, since the code paths that need these tools say so at run time.
 set -euo pipefail
-packages=(ffmpeg wrk)
+packages=(ffmpeg wrk espeak-ng chromium chromium-driver fonts-wqy-zenhei)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 from vmsres.admin.app import create_admin_app
+from vmsres.console.app import PREFIX as CONSOLE_PREFIX
+from vmsres.console.app import create_console_app
 from vmsres.service.admin import AdminOps
 from vmsres.service.events import Actor
 from vmsres.service.services import Services, open_services
@@ -50,6 +52,7 @@ def create_app(settings: Settings) -> VmsApp:
     )
     if settings.admin_token:
         config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token)))
+        config.mounts.append((CONSOLE_PREFIX, create_console_app(services, settings.admin_token)))
     dispatcher = Dispatcher(
         services.event_store,
         DispatchConfig(

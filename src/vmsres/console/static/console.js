@@ -1,0 +1,75 @@
+// Progressive enhancement only: every action also works as a plain form without this script.
+(function () {
+  "use strict";
+
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
+  var form = document.getElementById("review-form");
+  if (!form) return;
+  var items = Array.prototype.slice.call(form.querySelectorAll(".item"));
+  var all = document.getElementById("select-all");
+  if (all) {
+    all.addEventListener("change", function () {
+      items.forEach(function (item) { item.querySelector("input[name=keys]").checked = all.checked; });
+    });
+  }
+  var current = -1;
+
+  function move(to) {
+    if (!items.length) return;
+    if (current >= 0) items[current].classList.remove("current");
+    current = Math.max(0, Math.min(items.length - 1, to));
+    var item = items[current];
+    item.classList.add("current");
+    item.focus({ preventScroll: true });
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function selectCurrentIfNone() {
+    var picked = form.querySelectorAll("input[name=keys]:checked");
+    if (picked.length === 0 && current >= 0) items[current].querySelector("input[name=keys]").checked = true;
+    return form.querySelectorAll("input[name=keys]:checked").length > 0;
+  }
+
+  document.getElementById("reason").addEventListener("keydown", function (event) {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      if (selectCurrentIfNone()) form.requestSubmit(document.getElementById("reject"));
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (target.matches && target.matches("input[type=text], input[type=search], textarea, select")) return;
+    switch (event.key) {
+      case "j": move(current + 1); break;
+      case "k": move(current - 1); break;
+      case "x":
+        if (current >= 0) {
+          var box = items[current].querySelector("input[name=keys]");
+          box.checked = !box.checked;
+        }
+        break;
+      case "p":
+        if (current >= 0) {
+          var player = items[current].querySelector("audio");
+          if (player) { if (player.paused) player.play(); else player.pause(); }
+        }
+        break;
+      case "a":
+        if (selectCurrentIfNone()) form.requestSubmit(document.getElementById("approve"));
+        break;
+      case "r":
+        document.getElementById("reason").focus();
+        break;
+      default: return;
+    }
+    event.preventDefault();
+  });
+})();

@@ -1,0 +1,166 @@
+"""The console's security over plain HTTP: login, sessions, CSRF, logout and expiry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.console_support import TOKEN, console_server, csrf_of, login
+from tests.servers import RunningServer, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = console_server(tmp_path_factory.mktemp("console-http"))
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/console/review", "/console/resources?keyword=x", "/console/accounts", "/console/audio/abc/original"],
+)
+def test_no_session_redirects_to_login(server: RunningServer, path: str) -> None:
+    response = httpx.get(server.url + path)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/console/login?next=%2Fconsole%2F")
+
+
+def test_post_without_session_goes_to_login_and_changes_nothing(server: RunningServer) -> None:
+    response = httpx.post(
+        server.url + "/console/accounts", data={"action": "create-account", "name": "nosess"}
+    )
+    assert response.status_code == 303
+    client, _ = login(server)
+    assert "nosess" not in client.get("/console/accounts").text
+
+
+def test_wrong_token_refused_right_token_gives_a_strict_http_only_cookie(server: RunningServer) -> None:
+    client, refused = login(server, token="not-" + TOKEN)
+    assert refused.status_code == 401
+    assert "not the admin token" in refused.text
+    assert "vmsres_console=" not in refused.headers.get("set-cookie", "")
+    assert client.get("/console/review").status_code == 303
+
+    client, accepted = login(server)
+    assert accepted.status_code == 303 and accepted.headers["location"] == "/console/review"
+    cookie = next(c for c in accepted.headers.get_list("set-cookie") if c.startswith("vmsres_console="))
+    attributes = {part.strip().lower() for part in cookie.split(";")}
+    assert "httponly" in attributes and "samesite=strict" in attributes and "path=/console" in attributes
+    page = client.get("/console/review")
+    assert page.status_code == 200 and "Review queue" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_login_form_without_its_csrf_token_is_refused(server: RunningServer) -> None:
+    client = httpx.Client(base_url=server.url)
+    client.get("/console/login")
+    assert client.post("/console/login", data={"token": TOKEN}).status_code == 403
+    # A token from another browser's form does not fit this browser's login cookie.
+    other = httpx.Client(base_url=server.url)
+    foreign = csrf_of(other.get("/console/login").text)
+    assert client.post("/console/login", data={"token": TOKEN, "csrf": foreign}).status_code == 403
+
+
+def test_post_without_or_with_a_wrong_csrf_token_is_403(server: RunningServer) -> None:
+    client, _ = login(server)
+    form = {"action": "create-account", "name": "csrf-victim"}
+    assert client.post("/console/accounts", data=form).status_code == 403
+    assert client.post("/console/accounts", data={**form, "csrf": "0" * 64}).status_code == 403
+    # Another session's token is not this session's.
+    other, _ = login(server)
+    foreign = csrf_of(other.get("/console/accounts").text)
+    assert client.post("/console/accounts", data={**form, "csrf": foreign}).status_code == 403
+    assert client.post("/console/review", data={"decision": "approve", "keys": "x"}).status_code == 403
+    assert client.post("/console/logout").status_code == 403
+    assert "csrf-victim" not in client.get("/console/accounts").text
+    # The same request with the page's token goes through: the refusals above were the CSRF check.
+    token = csrf_of(client.get("/console/accounts").text)
+    assert client.post("/console/accounts", data={**form, "csrf": token}).status_code == 200
+    assert "csrf-victim" in client.get("/console/accounts").text
+
+
+def test_cross_origin_post_is_refused_even_with_the_token(server: RunningServer) -> None:
+    client, _ = login(server)
+    token = csrf_of(client.get("/console/accounts").text)
+    response = client.post(
+        "/console/accounts",
+        data={"action": "create-account", "name": "xorigin", "csrf": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+
+
+def test_logout_invalidates_the_session_cookie(server: RunningServer) -> None:
+    client, _ = login(server)
+    cookie = client.cookies["vmsres_console"]
+    token = csrf_of(client.get("/console/review").text)
+    response = client.post("/console/logout", data={"csrf": token})
+    assert response.status_code == 303 and response.headers["location"] == "/console/login"
+    # A copy of the cookie kept from before the logout is worthless now.
+    replay = httpx.get(server.url + "/console/review", cookies={"vmsres_console": cookie})
+    assert replay.status_code == 303 and "/console/login" in replay.headers["location"]
+
+
+def test_tampered_cookie_is_refused(server: RunningServer) -> None:
+    client, _ = login(server)
+    cookie = client.cookies["vmsres_console"]
+    payload, mac = cookie.split(".")
+    forged = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + mac
+    response = httpx.get(server.url + "/console/review", cookies={"vmsres_console": forged})
+    assert response.status_code == 303
+
+
+def test_expired_session_is_refused(tmp_path: Path) -> None:
+    running = console_server(tmp_path / "d", env={"VMSRES_CONSOLE_SESSION_SECONDS": "2"})
+    try:
+        client, response = login(running)
+        assert response.status_code == 303
+        issued = time.monotonic()
+        assert client.get("/console/review").status_code == 200
+        # Wait on the condition itself (the server refusing the cookie), with a deadline.
+        deadline = issued + 30
+        while True:
+            status = client.get("/console/review").status_code
+            if status == 303 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # poll interval of the wait above, not a guess at when it is done
+        assert status == 303, "the session outlived its lifetime"
+        assert time.monotonic() - issued >= 1, "refused before it could have expired"
+    finally:
+        running.stop()
+
+
+def test_no_console_without_an_admin_token(tmp_path: Path) -> None:
+    running = start_server(tmp_path / "d")
+    try:
+        assert httpx.get(running.url + "/console/login").status_code == 404
+    finally:
+        running.stop()
+
+
+def test_details_show_the_audit_trail_and_webhook_deliveries_and_escape_names(server: RunningServer) -> None:
+    from vmsres.client import Client
+
+    admin = httpx.Client(base_url=server.url + "/admin/v1", headers={"Authorization": f"Bearer {TOKEN}"})
+    hook = admin.put("/accounts/default/webhook", json={"Url": "http://127.0.0.1:9/console-hook"})
+    assert hook.status_code == 200, hook.text
+    name = "<script>alert(1)</script>问候"
+    with Client(server.access_key, server.secret_key, endpoint=server.url) as vms:
+        key = str(vms.call("OpenCreateTts", Name=name, TtsTemplateContent="您好 #who#")["ResourceKey"])
+    admin.delete("/accounts/default/webhook")
+    client, _ = login(server)
+    page = client.get(f"/console/resources/{key}")
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
+    assert '<mark class="var">#who#</mark>' in page.text
+    audit = page.text.split('id="audit"', 1)[1].split("</table>", 1)[0]
+    assert "OpenCreateTts" in audit
+    deliveries = page.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
+    assert "resource.created" in deliveries and "console-hook" in deliveries
+    assert client.get("/console/resources/" + "0" * 32).status_code == 404
