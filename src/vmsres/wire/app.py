@@ -14,7 +14,9 @@ import orjson
 
 from vmsres import API_VERSION, SERVICE, metrics
 from vmsres.actions import ActionContext, Handler, load_handlers
+from vmsres.actions.dryrun import DRY_RUN_CHECKS
 from vmsres.errors import (
+    DryRunOperation,
     InternalError,
     InvalidAction,
     InvalidParameter,
@@ -190,12 +192,25 @@ class VmsApp:
             )
             account = key.principal.account_name
             principal = key.principal
+            # Without a configured rate this is one attribute test: no Redis, no await.
+            rates = self.services.limiter.rates(principal)
+            if rates is not None:
+                await self.services.limiter.take(principal, rates)
 
             raw = {k: v for k, v in query.items() if k not in _RESERVED}
             raw.update(body_parameters(body, headers.get("content-type", "")))
             params = spec.parse(raw)
             context = ActionContext(key.principal, self.services, request_id, base_url(scope, headers))
-            result = await handler(context, params)
+            token = params.get("ClientToken")
+            if params["DryRun"]:
+                if token:
+                    await self.services.idempotency.check(principal, token, action_name, params)
+                await DRY_RUN_CHECKS[action_name](context, params)
+                raise DryRunOperation()
+            if token:
+                result = await self._once(action_name, handler, context, params, token)
+            else:
+                result = await handler(context, params)
             payload = success_body(request_id, action_name, region, result)
             status = 200
             if spec.mutating:
@@ -216,6 +231,22 @@ class VmsApp:
             elapsed = time.perf_counter() - started
             self.metrics.observe(action_name, status, elapsed)
             log_request(request_id, action_name, account, status, code, elapsed)
+
+    async def _once(
+        self, action: str, handler: Handler, context: ActionContext, params: dict[str, Any], token: str
+    ) -> Any:
+        """Run a mutating action under its ClientToken, or answer the first run's result again."""
+        idempotency = self.services.idempotency
+        replay, result = await idempotency.begin(context.principal, token, action, params)
+        if replay:
+            return result
+        try:
+            result = await handler(context, params)
+        except BaseException:
+            await idempotency.abandon(context.principal, token)
+            raise
+        await idempotency.finish(context.principal, token, result)
+        return result
 
     async def _audit(
         self,
