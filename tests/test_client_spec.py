@@ -21,6 +21,7 @@ _KIND_TYPES: dict[str, Any] = {
     "int": int,
     "str": str,
     "json_object": str | Mapping[str, Any],
+    "bool": bool,
 }
 
 
@@ -75,6 +76,8 @@ def test_operations_map_every_argument_to_its_wire_name() -> None:
         "TtsOption": {"Speed": 1},
         "Remark": "r",
         "Type": 1,
+        "ClientToken": None,
+        "DryRun": None,
     }
 
 

@@ -18,6 +18,7 @@ from vmsres.admin.remote import RemoteError, RemoteOps
 from vmsres.client.cli import add_resource_commands, run_resource_command
 from vmsres.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.service.events import Actor
+from vmsres.service.limits import LimitError, parse_rate
 from vmsres.service.review import REVIEW_POLICIES, ReviewRules, load_rules_file, load_word_list
 from vmsres.service.services import Services, open_services
 from vmsres.settings import Settings
@@ -98,6 +99,14 @@ def _serve_parser(commands: Any) -> None:
         "--redis-url",
         default=os.environ.get("VMSRES_REDIS_URL"),
         help="Redis for state shared by all processes, e.g. redis://127.0.0.1:6379/0",
+    )
+    limits = serve.add_argument_group("limits (docs/security.md; accounts can override them)")
+    limits.add_argument("--rate-per-key", metavar="RATE", help="N/s, N/m or N/h with optional :BURST")
+    limits.add_argument("--rate-per-account", metavar="RATE", help="N/s, N/m or N/h with optional :BURST")
+    limits.add_argument("--max-resources", type=int, help="resources per account (default unlimited)")
+    limits.add_argument("--max-storage-bytes", type=int, help="audio bytes per account (default unlimited)")
+    limits.add_argument(
+        "--idempotency-hours", type=float, default=24.0, help="how long ClientToken answers are kept"
     )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.add_argument(
@@ -192,6 +201,27 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--account")
     deliveries.add_argument("--state", choices=("pending", "delivered", "failed"))
     deliveries.add_argument("--limit", type=int, default=100)
+    limits = commands.add_parser("limits", help="per-account rates and quotas").add_subparsers(
+        dest="subcommand", required=True
+    )
+    _sub(limits, "show", "show an account's overrides (null: the server default)").add_argument("name")
+    limit_set = _sub(limits, "set", "set overrides; 'default' returns one to the server default")
+    limit_set.add_argument("name")
+    limit_set.add_argument("--rate-per-key", help="N/s[:burst], N/m, N/h, off or default")
+    limit_set.add_argument("--rate-per-account", help="N/s[:burst], N/m, N/h, off or default")
+    limit_set.add_argument("--max-resources", help="a count, -1 (unlimited) or default")
+    limit_set.add_argument("--max-storage-bytes", help="bytes, -1 (unlimited) or default")
+    leases = commands.add_parser("leases", help="mark resources in use for a dialer").add_subparsers(
+        dest="subcommand", required=True
+    )
+    lease = _sub(leases, "lease", "lease a resource as in use")
+    lease.add_argument("resource_key")
+    lease.add_argument("--seconds", type=int, required=True)
+    lease.add_argument("--holder", default="dialer")
+    _sub(leases, "release", "end a lease").add_argument("resource_key")
+    lease_list = _sub(leases, "list", "leases that have not expired")
+    lease_list.add_argument("--account")
+    lease_list.add_argument("--limit", type=int, default=100)
     fixtures = commands.add_parser("fixtures", help="test fixtures").add_subparsers(
         dest="subcommand", required=True
     )
@@ -336,6 +366,46 @@ async def _fixtures(args: argparse.Namespace, ops: Ops) -> None:
     _print(args, done, f"loaded {len(done['LoadedResourceKeys'])} resources")
 
 
+def _limit_value(text: str, integer: bool) -> Any:
+    if text == "default":
+        return None
+    if not integer:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise CommandFailed(f"not a count: {text!r}") from None
+
+
+async def _limits(args: argparse.Namespace, ops: Ops) -> None:
+    if args.subcommand == "show":
+        row = await ops.get_limits(args.name)
+    else:
+        given = {
+            "RatePerKey": (args.rate_per_key, False),
+            "RatePerAccount": (args.rate_per_account, False),
+            "MaxResources": (args.max_resources, True),
+            "MaxStorageBytes": (args.max_storage_bytes, True),
+        }
+        changes = {k: _limit_value(v, i) for k, (v, i) in given.items() if v is not None}
+        row = await ops.set_limits(args.name, changes)
+    human = "\n".join(f"{k}: {'server default' if v is None else v}" for k, v in row.items())
+    _print(args, row, human)
+
+
+async def _leases(args: argparse.Namespace, ops: Ops) -> None:
+    if args.subcommand == "lease":
+        done = await ops.lease(args.resource_key, args.seconds, args.holder)
+        _print(args, done, f"{args.resource_key}: in use until {done['ExpiresAt']}")
+    elif args.subcommand == "release":
+        done = await ops.release(args.resource_key)
+        _print(args, done, f"{args.resource_key}: {'released' if done['Released'] else 'was not leased'}")
+    else:
+        data = await ops.leases(args.account, args.limit)
+        rows = [(d["ResourceKey"], d["Account"], d["Holder"], d["ExpiresAt"]) for d in data]
+        _print(args, data, _table(rows, ("RESOURCE KEY", "ACCOUNT", "HOLDER", "EXPIRES AT")))
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Ops], Awaitable[None]]] = {
     "gc": _gc,
     "accounts": _accounts,
@@ -344,6 +414,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Ops], Awaitable[None]]] = {
     "audit": _audit,
     "deliveries": _deliveries,
     "fixtures": _fixtures,
+    "limits": _limits,
+    "leases": _leases,
 }
 
 
@@ -408,6 +480,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.webhook_retry_base_seconds = args.webhook_retry_base
         settings.webhook_retry_max_seconds = args.webhook_retry_max
         settings.webhook_max_age_seconds = args.webhook_max_age
+        try:
+            parse_rate(args.rate_per_key)
+            parse_rate(args.rate_per_account)
+        except LimitError as error:
+            print(f"vmsres: {error}", file=sys.stderr)
+            return 2
+        settings.rate_per_key, settings.rate_per_account = args.rate_per_key, args.rate_per_account
+        settings.max_resources, settings.max_storage_bytes = args.max_resources, args.max_storage_bytes
+        settings.idempotency_hours = args.idempotency_hours
         serve(settings)
         return 0
     try:

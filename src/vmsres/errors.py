@@ -72,25 +72,34 @@ class InvalidParameter(ParameterError):
 class OperationDenied(VmsError):
     code = "OperationDenied"
     default_message = "Operation is denied because the specified resource is in use."
-    when = "The resource is leased as in use by a dialer and may not be renamed or deleted."
+    when = (
+        "OpenUpdateResource or OpenDeleteResource on a resource leased as in use through the admin "
+        "API (`POST /admin/v1/resources/{key}/lease`) until the lease expires or is released."
+    )
 
 
 class QuotaExceeded(ParameterError):
     code = "QuotaExceeded"
     template = "%s has exceeded the quota."
-    when = "The account would exceed one of its quotas; the message names the quota."
+    when = (
+        "OpenCreateTts, CommitResourceUpload or FetchResource would take the account past a quota: "
+        "`ResourceCount` (--max-resources) or `StorageBytes` (--max-storage-bytes)."
+    )
 
 
 class IdempotentParameterMismatch(VmsError):
     code = "IdempotentParameterMismatch"
     default_message = "Parameters mismatch the previous request with a same ClientToken."
-    when = "A ClientToken is reused with different parameters."
+    when = (
+        "A `ClientToken` used in the last 24 hours is sent again with different parameters or for "
+        "another action."
+    )
 
 
 class DryRunOperation(VmsError):
     code = "DryRunOperation"
     default_message = "The request is validated by a dryrun operation."
-    when = "DryRun=true and every check passed; nothing was changed."
+    when = "`DryRun=true` and every check the real call makes passed; nothing was changed."
 
 
 class MissingAction(VmsError):
@@ -108,7 +117,10 @@ class InvalidAction(VmsError):
 class Throttling(VmsError):
     code = "Throttling"
     default_message = "The request is denied due to request throttling."
-    when = "The key or account sent more requests than its rate limit allows."
+    when = (
+        "The key's or the account's token bucket (--rate-per-key, --rate-per-account or the "
+        "account's override) is empty; retry after a backoff."
+    )
 
 
 class SignatureNotMatch(VmsError):
@@ -143,7 +155,10 @@ class ServiceUnavailable(VmsError):
     code = "ServiceUnavailable"
     http_status = 503
     default_message = "The request has failed due to a temporary failure of the server."
-    when = "The store or the blob storage cannot be reached right now; retrying later may succeed."
+    when = (
+        "The store or the blob storage cannot be reached right now, or a request with the same "
+        "`ClientToken` is still running; retrying later may succeed."
+    )
 
 
 # --- Gateway codes of Volcengine's common error pages ----------------------------------------

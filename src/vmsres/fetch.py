@@ -191,6 +191,11 @@ def _parse_url(raw: str) -> httpx.URL:
     return url
 
 
+def check_fetch_url(raw: str) -> None:
+    """The URL checks that need no network (dry runs); the download checks addresses too."""
+    _parse_url(raw)
+
+
 # --- fetching ----------------------------------------------------------------------------------
 
 

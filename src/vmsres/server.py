@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> VmsApp:
             await asyncio.sleep(settings.gc_interval_seconds)
             try:
                 report = await services.ingest.collect_garbage()
+                await services.idempotency.collect()
                 if report.expired_uploads or report.staging_blobs or report.orphan_blobs:
                     logging.getLogger("vmsres").info(orjson.dumps({"event": "gc", **vars(report)}).decode())
             except Exception:

@@ -43,6 +43,12 @@ class Settings:
     webhook_retry_base_seconds: float = 2.0
     webhook_retry_max_seconds: float = 600.0
     webhook_max_age_seconds: float = 24 * 3600.0
+    # Limits (docs/security.md): rates "N/s[:burst]" (None: unlimited), quotas (None: unlimited).
+    rate_per_key: str | None = None
+    rate_per_account: str | None = None
+    max_resources: int | None = None
+    max_storage_bytes: int | None = None
+    idempotency_hours: float = 24.0
     extra: dict[str, object] = field(default_factory=dict)
 
     def resolved_database_url(self) -> str:

@@ -3,14 +3,14 @@
 With ``--redis-url`` it lives in Redis, so N processes behind a load balancer see one count
 (what throttling needs); without it, an in-process fallback serves a single process.
 Counters are fixed-window: the first increment starts the window, which expires ``ttl`` seconds
-later, so a counter key doubles as a rate window.
+later. Rate limits use ``take_token`` instead: a token bucket (see vmsres.service.limits).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -22,6 +22,7 @@ class SharedState(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
     async def delete(self, key: str) -> None: ...
+    async def take_token(self, key: str, per_second: float, burst: int) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -33,6 +34,8 @@ class LocalState:
         self._data: dict[str, tuple[int | bytes, float | None]] = {}
         self._sweep_every = sweep_every
         self._writes = 0
+        # key -> (tokens, when counted, when full again)
+        self._buckets: dict[str, tuple[float, float, float]] = {}
 
     def _live(self, key: str) -> int | bytes | None:
         entry = self._data.get(key)
@@ -77,8 +80,48 @@ class LocalState:
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
+    async def take_token(self, key: str, per_second: float, burst: int) -> bool:
+        now = self._clock()
+        tokens, stamp, _ = self._buckets.get(key, (float(burst), now, now))
+        tokens = min(float(burst), tokens + max(0.0, now - stamp) * per_second)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        self._buckets[key] = (tokens, now, now + (burst - tokens) / per_second)
+        if len(self._buckets) > self._sweep_every:
+            # A bucket that has refilled to full says nothing a fresh one would not.
+            self._buckets = {k: b for k, b in self._buckets.items() if b[2] > now}
+        return allowed
+
     async def close(self) -> None:
         self._data.clear()
+        self._buckets.clear()
+
+
+# Refill, take and store in one atomic step. Redis's own TIME is the clock, so processes on hosts
+# whose clocks disagree still share one bucket correctly (Redis 5+ replicates script effects).
+_TAKE_TOKEN = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+    tokens = burst
+    ts = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return allowed
+"""
 
 
 class RedisState:
@@ -88,6 +131,7 @@ class RedisState:
         self.url = url
         self._prefix = prefix
         self._client: Redis | None = None
+        self._take: Any = None
 
     def _redis(self) -> Redis:
         if self._client is None:
@@ -123,8 +167,15 @@ class RedisState:
     async def delete(self, key: str) -> None:
         await self._redis().delete(self._prefix + key)
 
+    async def take_token(self, key: str, per_second: float, burst: int) -> bool:
+        if self._take is None:
+            self._take = self._redis().register_script(_TAKE_TOKEN)
+        allowed = await self._take(keys=[self._prefix + key], args=[repr(per_second), burst])
+        return int(allowed) == 1
+
     async def close(self) -> None:
         if self._client is not None:
+            self._take = None
             client, self._client = self._client, None
             await client.aclose()
 

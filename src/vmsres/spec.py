@@ -7,7 +7,7 @@ parameter tables in docs/api.md. Change a bound here and all four follow.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -21,7 +21,7 @@ from vmsres.errors import (
     VmsError,
 )
 
-Kind = Literal["int", "str", "json_object"]
+Kind = Literal["int", "str", "json_object", "bool"]
 Location = Literal["query", "body"]
 # json: a JSON body. query: the query string and an empty form body. query_json: the query string
 # and the body `{}` as application/json (OpenDeleteResource goes through the SDK's JSON handler with
@@ -77,6 +77,8 @@ class Param:
             return value
         if self.kind == "json_object":
             return _parse_json_object(self.name, raw, self.max_length)
+        if self.kind == "bool":
+            return _parse_bool(self.name, raw)
         if not isinstance(raw, str):
             raise InvalidParameter(self.name, "It must be a string.")
         if self.max_length is not None and len(raw) > self.max_length:
@@ -101,6 +103,25 @@ def _parse_int(name: str, raw: Any) -> int:
         if digits and digits.isascii() and digits.isdigit() and len(digits) <= _INT_MAX_DIGITS:
             return int(text)
     raise InvalidParameter(name, "It must be an integer.")
+
+
+_TRUE = ("true", "True", "TRUE", "1")
+_FALSE = ("false", "False", "FALSE", "0")
+
+
+def _parse_bool(name: str, raw: Any) -> bool:
+    # Query strings carry text; JSON bodies may carry true or 1.
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise InvalidParameter(name, "It must be true or false.")
 
 
 def _parse_json_object(name: str, raw: Any, max_length: int | None) -> str:
@@ -343,5 +364,36 @@ ACTION_SPECS += (
         extension=True,
     ),
 )
+
+# --- Common extensions, declared once and appended to every action they apply to ------------
+
+CLIENT_TOKEN_MAX_LENGTH = 64
+
+CLIENT_TOKEN = Param(
+    "ClientToken",
+    "str",
+    "Idempotency token (our extension, Volcengine's convention): a retry with the same token and "
+    "parameters within 24 hours gets the first answer again; different parameters give "
+    "IdempotentParameterMismatch.",
+    max_length=CLIENT_TOKEN_MAX_LENGTH,
+    blank_is_missing=True,
+    extension=True,
+)
+DRY_RUN = Param(
+    "DryRun",
+    "bool",
+    "true: check the request (signature, parameters, quotas, that the resource exists and is not "
+    "in use, ...) and answer DryRunOperation instead of doing it.",
+    default=False,
+    extension=True,
+)
+
+
+def _with_common(spec: ActionSpec) -> ActionSpec:
+    extra = (CLIENT_TOKEN, DRY_RUN) if spec.mutating else (DRY_RUN,)
+    return replace(spec, params=spec.params + extra)
+
+
+ACTION_SPECS = tuple(_with_common(spec) for spec in ACTION_SPECS)
 
 ACTIONS: Mapping[str, ActionSpec] = {spec.name: spec for spec in ACTION_SPECS}

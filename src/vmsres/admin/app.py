@@ -56,6 +56,22 @@ class ForceState(BaseModel):
     Reason: str | None = Field(default=None, max_length=2000)
 
 
+class LimitsUpdate(BaseModel):
+    """A field left out stays as it is; null returns it to the server default."""
+
+    RatePerKey: str | None = Field(
+        default=None, max_length=32, description='"N/s[:burst]", N/m, N/h or "off"'
+    )
+    RatePerAccount: str | None = Field(default=None, max_length=32, description='"N/s[:burst]" or "off"')
+    MaxResources: int | None = Field(default=None, ge=-1, description="-1: unlimited")
+    MaxStorageBytes: int | None = Field(default=None, ge=-1, description="-1: unlimited")
+
+
+class LeaseCreate(BaseModel):
+    Seconds: int = Field(ge=1, le=7 * 24 * 3600)
+    Holder: str = Field(default="dialer", min_length=1, max_length=128)
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -125,6 +141,28 @@ def create_admin_app(services: Services, token: str) -> FastAPI:
     async def reset_account(ops: Ops, name: str) -> dict[str, Any]:
         """Delete every resource of the account (keys, policy and webhook stay)."""
         return await ops.reset_account(name)
+
+    @app.get(f"{p}/accounts/{{name}}/limits", tags=["limits"])
+    async def get_limits(ops: Ops, name: str) -> dict[str, Any]:
+        return await ops.get_limits(name)
+
+    @app.put(f"{p}/accounts/{{name}}/limits", tags=["limits"])
+    async def set_limits(ops: Ops, name: str, body: LimitsUpdate) -> dict[str, Any]:
+        return await ops.set_limits(name, body.model_dump(exclude_unset=True))
+
+    @app.post(f"{p}/resources/{{resource_key}}/lease", tags=["leases"])
+    async def lease(ops: Ops, resource_key: str, body: LeaseCreate) -> dict[str, Any]:
+        """Mark the resource in use until now + Seconds (a new lease replaces the old one)."""
+        return await ops.lease(resource_key, body.Seconds, body.Holder)
+
+    @app.delete(f"{p}/resources/{{resource_key}}/lease", tags=["leases"])
+    async def release(ops: Ops, resource_key: str) -> dict[str, Any]:
+        return await ops.release(resource_key)
+
+    @app.get(f"{p}/leases", tags=["leases"])
+    async def leases(ops: Ops, account: NameQuery = None, limit: LimitQuery = 100) -> list[dict[str, Any]]:
+        """Leases that have not expired, soonest expiry first."""
+        return await ops.leases(account, limit)
 
     @app.get(f"{p}/keys", tags=["keys"])
     async def list_keys(ops: Ops, account: NameQuery = None) -> list[dict[str, Any]]:

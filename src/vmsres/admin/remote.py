@@ -118,5 +118,21 @@ class RemoteOps:
             "GET", "/webhook-deliveries", params={"account": account, "state": state, "limit": limit}
         )
 
+    async def get_limits(self, name: str) -> Any:
+        return await self._call("GET", f"/accounts/{quote(name, safe='')}/limits")
+
+    async def set_limits(self, name: str, limits: dict[str, Any]) -> Any:
+        return await self._call("PUT", f"/accounts/{quote(name, safe='')}/limits", json=limits)
+
+    async def lease(self, resource_key: str, seconds: int, holder: str) -> Any:
+        path = f"/resources/{quote(resource_key, safe='')}/lease"
+        return await self._call("POST", path, json={"Seconds": seconds, "Holder": holder})
+
+    async def release(self, resource_key: str) -> Any:
+        return await self._call("DELETE", f"/resources/{quote(resource_key, safe='')}/lease")
+
+    async def leases(self, account: str | None = None, limit: int = 100) -> Any:
+        return await self._call("GET", "/leases", params={"account": account, "limit": limit})
+
     async def load_fixtures(self, data: Any) -> Any:
         return await self._call("POST", "/fixtures", json=data)

@@ -41,6 +41,10 @@ def _help(text: str, default: Any = None) -> str:
     return f"{text} (default {default})" if default not in (None, "") else text
 
 
+# Common extensions that make no sense for commands built from several calls.
+_NOT_FOR_HELPERS = ("ClientToken", "DryRun")
+
+
 def _spec_arguments(
     parser: argparse.ArgumentParser,
     action: str,
@@ -63,6 +67,17 @@ def _spec_arguments(
             kwargs["type"] = int
             if param.choices is not None:
                 kwargs["choices"] = param.choices
+        if param.kind == "bool":
+            # A flag; absent sends nothing, so the server's default applies.
+            parser.add_argument(
+                "--" + dest.replace("_", "-"),
+                dest=dest,
+                action="store_const",
+                const=True,
+                default=None,
+                help=_help(param.doc),
+            )
+            continue
         if param.name in positional:
             parser.add_argument(dest, metavar=dest.upper(), help=_help(param.doc), **kwargs)
         else:
@@ -124,9 +139,9 @@ def add_resource_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     )
 
     get = command("get", None, "Show one resource by its key (searches every type unless --type).")
-    _spec_arguments(get, "OpenDeleteResource", positional=["ResourceKey"])
+    _spec_arguments(get, "OpenDeleteResource", positional=["ResourceKey"], skip=_NOT_FOR_HELPERS)
     _spec_arguments(
-        get, "QueryOpenGetResource", optional=["Type"], skip=["Keyword", "State", "Limit", "Offset"]
+        get, "QueryOpenGetResource", optional=["Type"], skip=["Keyword", "State", "Limit", "Offset", "DryRun"]
     )
 
     usable = command("usable", "QueryUsableResource")
@@ -152,7 +167,8 @@ def add_resource_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         "is already committed is skipped, so an interrupted run can simply be repeated.",
     )
     upload.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders of .mp3/.wav files")
-    _spec_arguments(upload, "CommitResourceUpload", skip=["FileName"])
+    # One token or dry run cannot stand for many files; upload is a helper over three actions.
+    _spec_arguments(upload, "CommitResourceUpload", skip=["FileName", *_NOT_FOR_HELPERS])
     upload.add_argument(
         "--concurrency",
         type=int,

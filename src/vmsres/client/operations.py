@@ -68,17 +68,24 @@ def query_open_get_resource(
     state: int | None = None,
     limit: int | None = None,
     offset: int | None = None,
+    dry_run: bool | None = None,
 ) -> Operation[ResourcePage]:
     return _operation("QueryOpenGetResource", ResourcePage.from_wire, locals())
 
 
 @_documented("QueryUsableResource")
-def query_usable_resource(type: int) -> Operation[tuple[Resource, ...]]:
+def query_usable_resource(
+    type: int,
+    dry_run: bool | None = None,
+) -> Operation[tuple[Resource, ...]]:
     return _operation("QueryUsableResource", usable_from_wire, locals())
 
 
 @_documented("QueryUsableResourceV2")
-def query_usable_resource_v2(type: int) -> Operation[tuple[Resource, ...]]:
+def query_usable_resource_v2(
+    type: int,
+    dry_run: bool | None = None,
+) -> Operation[tuple[Resource, ...]]:
     return _operation("QueryUsableResourceV2", usable_from_wire, locals())
 
 
@@ -89,37 +96,67 @@ def open_create_tts(
     tts_option: str | Mapping[str, Any] | None = None,
     remark: str | None = None,
     type: int | None = None,
+    client_token: str | None = None,
+    dry_run: bool | None = None,
 ) -> Operation[ResourceRef]:
     return _operation("OpenCreateTts", ResourceRef.from_wire, locals())
 
 
 @_documented("OpenUpdateResource")
-def open_update_resource(resource_key: str, name: str) -> Operation[ResourceRef]:
+def open_update_resource(
+    resource_key: str,
+    name: str,
+    client_token: str | None = None,
+    dry_run: bool | None = None,
+) -> Operation[ResourceRef]:
     return _operation("OpenUpdateResource", ResourceRef.from_wire, locals())
 
 
 @_documented("OpenDeleteResource")
-def open_delete_resource(resource_key: str) -> Operation[DeletedResource]:
+def open_delete_resource(
+    resource_key: str,
+    client_token: str | None = None,
+    dry_run: bool | None = None,
+) -> Operation[DeletedResource]:
     return _operation("OpenDeleteResource", DeletedResource.from_wire, locals())
 
 
 @_documented("GetResourceUploadUrl")
-def get_resource_upload_url(file_name: str) -> Operation[UploadUrl]:
+def get_resource_upload_url(
+    file_name: str,
+    client_token: str | None = None,
+    dry_run: bool | None = None,
+) -> Operation[UploadUrl]:
     return _operation("GetResourceUploadUrl", UploadUrl.from_wire, locals())
 
 
 @_documented("CommitResourceUpload")
-def commit_resource_upload(file_name: str, type: int | None = None) -> Operation[StoredResource]:
+def commit_resource_upload(
+    file_name: str,
+    type: int | None = None,
+    client_token: str | None = None,
+    dry_run: bool | None = None,
+) -> Operation[StoredResource]:
     return _operation("CommitResourceUpload", StoredResource.from_wire, locals())
 
 
 @_documented("FetchResource")
-def fetch_resource(url: str, name: str, type: int | None = None) -> Operation[StoredResource]:
+def fetch_resource(
+    url: str,
+    name: str,
+    type: int | None = None,
+    client_token: str | None = None,
+    dry_run: bool | None = None,
+) -> Operation[StoredResource]:
     return _operation("FetchResource", StoredResource.from_wire, locals())
 
 
 @_documented("GetResourceDownloadUrl")
-def get_resource_download_url(resource_key: str, rendition: str | None = None) -> Operation[DownloadUrl]:
+def get_resource_download_url(
+    resource_key: str,
+    rendition: str | None = None,
+    dry_run: bool | None = None,
+) -> Operation[DownloadUrl]:
     return _operation("GetResourceDownloadUrl", DownloadUrl.from_wire, locals())
 
 

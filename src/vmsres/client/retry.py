@@ -2,8 +2,8 @@
 
 Retried: connection failures, 5xx answers and Throttling. Never another 4xx: the same request
 would fail the same way. A request that may have reached the server (the connection broke or
-timed out after it was written) is retried only for actions that change nothing, because the
-service has no idempotency token for creating resources.
+timed out after it was written) is retried only for actions that change nothing, or for changes
+sent with a ClientToken (the server answers a repeat with the first result).
 """
 
 from __future__ import annotations

@@ -101,7 +101,9 @@ def prepare_call(action: str, params: Mapping[str, Any], *, validate: bool = Tru
         query=tuple(query),
         body=body,
         content_type=_CONTENT_TYPES[spec.transport],
-        mutating=spec.mutating,
+        # With a ClientToken the server answers a repeat with the first result, so a request that
+        # may have been processed is safe to send again.
+        mutating=spec.mutating and not values.get("ClientToken"),
     )
 
 

@@ -37,6 +37,11 @@ class Principal:
     account_name: str
     access_key: str
     review_policy: ReviewPolicy | None
+    # Per-account overrides of the serve defaults (docs/security.md); None: the default applies.
+    rate_per_key: str | None = None
+    rate_per_account: str | None = None
+    max_resources: int | None = None
+    max_storage_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,5 +148,9 @@ class AccountService:
             account_name=row["account_name"],
             access_key=row["access_key"],
             review_policy=parse_policy(policy) if policy else None,
+            rate_per_key=row["rate_per_key"],
+            rate_per_account=row["rate_per_account"],
+            max_resources=row["max_resources"],
+            max_storage_bytes=row["max_storage_bytes"],
         )
         return KeyForVerification(principal, row["secret_key"])

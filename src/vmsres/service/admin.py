@@ -14,6 +14,7 @@ from typing import Any
 from vmsres.actions.records import resource_record
 from vmsres.service.accounts import AccountError, NotFoundError
 from vmsres.service.events import Actor, WebhookError, check_webhook_url
+from vmsres.service.limits import UNLIMITED, LimitError, check_rate_text
 from vmsres.service.resources import TYPE_AUDIO, TYPE_IVR, TYPE_TTS, ReviewError, new_resource_key
 from vmsres.service.review import STATE_APPROVED, STATE_REVIEWING, STATES, parse_policy
 from vmsres.service.services import Services
@@ -75,6 +76,20 @@ def delivery_view(row: Row) -> dict[str, Any]:
         "CreatedAt": row["created_at"],
         "DeliveredAt": row["delivered_at"],
     }
+
+
+MAX_LEASE_SECONDS = 7 * 24 * 3600
+# Admin API field -> accounts column.
+_LIMIT_FIELDS = {
+    "RatePerKey": "rate_per_key",
+    "RatePerAccount": "rate_per_account",
+    "MaxResources": "max_resources",
+    "MaxStorageBytes": "max_storage_bytes",
+}
+
+
+def limits_view(row: Row) -> dict[str, Any]:
+    return {"Account": row["name"], **{field: row[column] for field, column in _LIMIT_FIELDS.items()}}
 
 
 def _limit(limit: int) -> int:
@@ -145,6 +160,70 @@ class AdminOps:
             account = await self.services.accounts.account(name)
             keys = await self.services.resources.reset_account(account["id"], name)
         return {"Account": name, "DeletedResourceKeys": keys}
+
+    # --- limits and leases ------------------------------------------------------------------
+
+    async def get_limits(self, name: str) -> dict[str, Any]:
+        row = await self.services.accounts.account(name)
+        return limits_view(row)
+
+    async def set_limits(self, name: str, limits: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-account overrides; a field left out is unchanged, null returns it to the default."""
+        async with self._audited("SetLimits", account=name):
+            row = await self.services.accounts.account(name)
+            current = {column: row[column] for column in _LIMIT_FIELDS.values()}
+            for field_name, column in _LIMIT_FIELDS.items():
+                if field_name not in limits:
+                    continue
+                value = limits[field_name]
+                if column.startswith("rate"):
+                    try:
+                        value = check_rate_text(value)
+                    except LimitError as error:
+                        raise AccountError(str(error)) from None
+                elif value is not None and (not isinstance(value, int) or value < UNLIMITED):
+                    raise AccountError(f"{field_name} is a count >= 0, -1 (unlimited) or null")
+                current[column] = value
+            await self.services.resources.hardening.set_limits(row["id"], current)
+        return limits_view(await self.services.accounts.account(name))
+
+    async def lease(self, resource_key: str, seconds: int, holder: str) -> dict[str, Any]:
+        if not 1 <= seconds <= MAX_LEASE_SECONDS:
+            raise AccountError(f"a lease lasts 1 to {MAX_LEASE_SECONDS} seconds")
+        async with self._audited("Lease", resource=resource_key):
+            row = await self.services.resources.store.admin_get(resource_key)
+            if row is None:
+                raise NotFoundError(f"no resource {resource_key}")
+            now = self.services.now()
+            await self.services.resources.hardening.lease(
+                resource_key, row["account_id"], holder, now, now + seconds
+            )
+        return {
+            "ResourceKey": resource_key,
+            "Account": row["account_name"],
+            "Holder": holder,
+            "ExpiresAt": now + seconds,
+        }
+
+    async def release(self, resource_key: str) -> dict[str, Any]:
+        async with self._audited("Release", resource=resource_key):
+            released = await self.services.resources.hardening.release(resource_key)
+        return {"ResourceKey": resource_key, "Released": released}
+
+    async def leases(self, account: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.services.resources.hardening.active_leases(
+            account, self.services.now(), _limit(limit)
+        )
+        return [
+            {
+                "ResourceKey": r["resource_key"],
+                "Account": r["account_name"],
+                "Holder": r["holder"],
+                "CreatedAt": r["created_at"],
+                "ExpiresAt": r["expires_at"],
+            }
+            for r in rows
+        ]
 
     # --- keys -----------------------------------------------------------------------------
 

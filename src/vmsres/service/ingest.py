@@ -20,12 +20,13 @@ from vmsres.blobs import BlobNotFound, BlobStorageError, BlobStore, delete_quiet
 from vmsres.errors import (
     InvalidParameter,
     NotRepeatInvoke,
+    QuotaExceeded,
     ResourceIsNone,
     ResourceKeyIsNotExist,
     ResourceSizeOverLimit,
     VolcTosServerError,
 )
-from vmsres.fetch import FetchLimits, fetch_audio
+from vmsres.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.service.accounts import Principal
 from vmsres.service.resources import ResourceService
 from vmsres.service.tokens import make_token, read_token
@@ -149,9 +150,35 @@ class IngestService:
                 raise VolcTosServerError() from None
         if data is None:
             raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
+        await self.library.check_quota(principal, len(data))
         row = await self._create(principal, data, name=file_name, type_=type_, source_url=None)
         await self._forget_uploads(principal.account_id, file_name)
         return row
+
+    async def check_commit(self, principal: Principal, file_name: str) -> None:
+        """What commit would refuse, without reading the audio or creating anything (dry runs)."""
+        if await self.resources.get_by_file_name(principal.account_id, file_name) is not None:
+            return  # the commit would answer the existing resource
+        uploads = await self.uploads.candidates(principal.account_id, file_name)
+        if not uploads:
+            raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
+        await self.library.check_quota(principal, int(uploads[0]["size_bytes"] or 0))
+
+    async def check_fetch(self, principal: Principal, url: str, name: str) -> None:
+        existing = await self.resources.get_by_file_name(principal.account_id, name)
+        if existing is not None:
+            if existing["source_url"] == url:
+                return
+            raise NotRepeatInvoke(f"The Name is already taken by resource {existing['resource_key']}.")
+        check_fetch_url(url)
+        await self.library.check_quota(principal, 0)
+
+    async def check_upload_url(self, principal: Principal, file_name: str) -> None:
+        existing = await self.resources.get_by_file_name(principal.account_id, file_name)
+        if existing is not None:
+            raise NotRepeatInvoke(
+                f"The FileName is already committed as resource {existing['resource_key']}."
+            )
 
     async def _forget_uploads(self, account_id: int, file_name: str) -> None:
         for upload in await self.uploads.of_file_name(account_id, file_name):
@@ -166,7 +193,10 @@ class IngestService:
             if existing["source_url"] == url:
                 return existing
             raise NotRepeatInvoke(f"The Name is already taken by resource {existing['resource_key']}.")
+        # Before the download: an account at its resource quota should not cost us one.
+        await self.library.check_quota(principal, 0)
         data = await fetch_audio(url, allow_hosts=self.fetch_allow_hosts, limits=self.fetch_limits)
+        await self.library.check_quota(principal, len(data))
         return await self._create(principal, data, name=name, type_=type_, source_url=url)
 
     # --- Creating the resource ----------------------------------------------------------
@@ -218,7 +248,14 @@ class IngestService:
             "created_at": now,
         }
         try:
-            await self.library.insert_and_announce(principal.account_id, principal.account_name, values)
+            await self.library.insert_and_announce(
+                principal.account_id, principal.account_name, values, principal
+            )
+        except QuotaExceeded:
+            await self._delete_blob(blob_key)
+            if rendition_key:
+                await self._delete_blob(rendition_key)
+            raise
         except UniqueViolation:
             # A concurrent commit of the same name won; ours is the duplicate.
             await self._delete_blob(blob_key)

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from vmsres.blobs import BlobStore, delete_quietly
-from vmsres.errors import ResourceKeyIsNotExist
+from vmsres.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
 from vmsres.service.accounts import Principal
 from vmsres.service.events import EventService, resource_payload
+from vmsres.service.limits import Quota, effective
 from vmsres.service.review import (
     STATE_APPROVED,
     STATE_REJECTED,
@@ -23,6 +24,7 @@ from vmsres.service.review import (
 )
 from vmsres.service.tts import template_variables
 from vmsres.store.database import Executor, Row
+from vmsres.store.hardening import HardeningStore
 from vmsres.store.resources import ListFilter, ResourceStore
 
 TYPE_AUDIO = 0
@@ -47,6 +49,9 @@ class ResourceService:
         clock: Callable[[], float] = time.time,
         rules: ReviewRules | None = None,
         events: EventService | None = None,
+        hardening: HardeningStore | None = None,
+        max_resources: int | None = None,
+        max_storage_bytes: int | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -54,6 +59,35 @@ class ResourceService:
         self.clock = clock
         self.rules = rules or ReviewRules()
         self.events = events
+        self.hardening = hardening or HardeningStore(store.db)
+        self.max_resources = max_resources
+        self.max_storage_bytes = max_storage_bytes
+
+    def quota(self, principal: Principal) -> Quota:
+        return Quota(
+            effective(principal.max_resources, self.max_resources),
+            effective(principal.max_storage_bytes, self.max_storage_bytes),
+        )
+
+    async def check_quota(
+        self, principal: Principal, add_bytes: int, executor: Executor | None = None, lock: bool = False
+    ) -> None:
+        """Refuse a new resource of ``add_bytes`` that would take the account past a quota."""
+        quota = self.quota(principal)
+        if quota.max_resources is None and quota.max_storage_bytes is None:
+            return
+        count, size = await self.hardening.usage(principal.account_id, executor, lock=lock)
+        if quota.max_resources is not None and count + 1 > quota.max_resources:
+            raise QuotaExceeded("ResourceCount", f"The account may hold {quota.max_resources} resources.")
+        if quota.max_storage_bytes is not None and size + add_bytes > quota.max_storage_bytes:
+            raise QuotaExceeded("StorageBytes", f"The account may store {quota.max_storage_bytes} bytes.")
+
+    async def check_not_leased(self, resource_key: str, executor: Executor | None = None) -> None:
+        if await self.hardening.active_lease(resource_key, self._now(), executor) is not None:
+            raise OperationDenied()
+
+    async def leased_keys(self, principal: Principal) -> set[str]:
+        return await self.hardening.leased_keys(principal.account_id, self._now())
 
     def _now(self) -> int:
         return int(self.clock())
@@ -74,6 +108,7 @@ class ResourceService:
         self, principal: Principal, name: str, content: str, options: str | None, remark: str
     ) -> dict[str, Any]:
         template_variables(content)
+        await self.check_quota(principal, 0)
         decision = decide_tts(self.policy_for(principal), self.rules, name, content)
         now = self._now()
         values: dict[str, Any] = {
@@ -90,7 +125,7 @@ class ResourceService:
             "reviewed_at": now if decision.reviewed_by else None,
             "created_at": now,
         }
-        await self.insert_and_announce(principal.account_id, principal.account_name, values)
+        await self.insert_and_announce(principal.account_id, principal.account_name, values, principal)
         return values
 
     def audio_decision(
@@ -99,9 +134,17 @@ class ResourceService:
         """For the audio ingestion code: the rules applied to what it measured."""
         return decide_audio(self.policy_for(principal), self.rules, duration_seconds, silent, name)
 
-    async def insert_and_announce(self, account_id: int, account_name: str, values: dict[str, Any]) -> None:
-        """Insert a new resource and queue its "created" event in one transaction."""
+    async def insert_and_announce(
+        self, account_id: int, account_name: str, values: dict[str, Any], quota_of: Principal | None = None
+    ) -> None:
+        """Insert a new resource and queue its "created" event in one transaction.
+
+        With ``quota_of`` the quotas are checked again inside the transaction, holding the account
+        row, so concurrent creations cannot together overshoot them.
+        """
         async with self.store.db.transaction() as tx:
+            if quota_of is not None:
+                await self.check_quota(quota_of, int(values.get("size_bytes") or 0), tx, lock=True)
             await self.store.insert(values, tx)
             queued = await self._announce(tx, account_id, account_name, "resource.created", values)
         self._wake(queued)
@@ -119,6 +162,7 @@ class ResourceService:
             self.events.notify()
 
     async def rename(self, principal: Principal, resource_key: str, name: str) -> None:
+        await self.check_not_leased(resource_key)
         if not await self.store.rename(principal.account_id, resource_key, name, self._now()):
             raise ResourceKeyIsNotExist()
 
@@ -128,6 +172,7 @@ class ResourceService:
             row = await self.store.admin_get(resource_key, tx)
             if row is None or row["account_id"] != principal.account_id:
                 raise ResourceKeyIsNotExist()
+            await self.check_not_leased(resource_key, tx)
             deleted = await self.store.delete(principal.account_id, resource_key, tx)
             queued = await self._announce(
                 tx, principal.account_id, principal.account_name, "resource.deleted", row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +10,9 @@ from dataclasses import dataclass
 from vmsres.blobs import BlobStore, open_blob_store
 from vmsres.service.accounts import AccountService
 from vmsres.service.events import EventService
+from vmsres.service.idempotency import IdempotencyService
 from vmsres.service.ingest import IngestService
+from vmsres.service.limits import RateLimiter, parse_rate
 from vmsres.service.resources import ResourceService
 from vmsres.service.review import ReviewRules
 from vmsres.settings import Settings
@@ -18,6 +21,7 @@ from vmsres.store import migrate
 from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Database, open_database
 from vmsres.store.events import EventStore
+from vmsres.store.hardening import HardeningStore
 from vmsres.store.resources import ResourceStore
 from vmsres.store.uploads import UploadStore
 
@@ -32,6 +36,8 @@ class Services:
     events: EventService
     event_store: EventStore
     shared: SharedState
+    limiter: RateLimiter
+    idempotency: IdempotencyService
     clock: Callable[[], float] = time.time
 
     def now(self) -> int:
@@ -72,13 +78,24 @@ def open_services(
     events = EventService(event_store, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
     blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
     resource_store = ResourceStore(db)
+    hardening = HardeningStore(db)
+    uploads = UploadStore(db)
+    shared = open_shared(settings.redis_url)
     rules = ReviewRules.from_dict(settings.review_rules or {})
     resources = ResourceService(
-        resource_store, blobs, settings.review, clock=clock, rules=rules, events=events
+        resource_store,
+        blobs,
+        settings.review,
+        clock=clock,
+        rules=rules,
+        events=events,
+        hardening=hardening,
+        max_resources=settings.max_resources,
+        max_storage_bytes=settings.max_storage_bytes,
     )
     ingest = IngestService(
         resources,
-        UploadStore(db),
+        uploads,
         blobs,
         public_url=settings.public_url,
         fetch_allow_hosts=frozenset(h.lower() for h in settings.fetch_allow_hosts),
@@ -92,6 +109,13 @@ def open_services(
         ingest=ingest,
         events=events,
         event_store=event_store,
-        shared=open_shared(settings.redis_url),
+        shared=shared,
+        limiter=RateLimiter(
+            shared,
+            parse_rate(settings.rate_per_key),
+            parse_rate(settings.rate_per_account),
+            namespace=lambda: uploads.shared_secret("rate_namespace", secrets.token_hex(8)),
+        ),
+        idempotency=IdempotencyService(hardening, clock=clock, ttl_seconds=settings.idempotency_hours * 3600),
         clock=clock,
     )

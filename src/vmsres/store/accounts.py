@@ -42,6 +42,10 @@ _lookup_key = (
         accounts.c.name.label("account_name"),
         accounts.c.enabled.label("account_enabled"),
         accounts.c.review_policy,
+        accounts.c.rate_per_key,
+        accounts.c.rate_per_account,
+        accounts.c.max_resources,
+        accounts.c.max_storage_bytes,
     )
     .select_from(_keys_joined)
     .where(access_keys.c.access_key == sa.bindparam("access_key"))

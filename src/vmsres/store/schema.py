@@ -29,6 +29,12 @@ accounts = sa.Table(
     # None: the server's --review policy applies.
     sa.Column("review_policy", sa.String(32), nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # Per-account overrides of the serve defaults (None: the default applies). Rates are
+    # "N/s[:burst]" or "off"; quotas are counts, -1 meaning unlimited.
+    sa.Column("rate_per_key", sa.String(32), nullable=True),
+    sa.Column("rate_per_account", sa.String(32), nullable=True),
+    sa.Column("max_resources", sa.BigInteger, nullable=True),
+    sa.Column("max_storage_bytes", sa.BigInteger, nullable=True),
 )
 
 access_keys = sa.Table(
@@ -190,4 +196,31 @@ resource_grams = sa.table(
     sa.column("created_at", sa.BigInteger),
     sa.column("id", sa.BigInteger),
     sa.column("state", sa.SmallInteger),
+)
+
+# ClientToken answers: one row per (account, token). result NULL means the first request is still
+# running; rows past expires_at count as absent and are deleted by garbage collection.
+idempotency_tokens = sa.Table(
+    "idempotency_tokens",
+    metadata,
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("params_sha256", sa.String(64), nullable=False),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+)
+
+# A dialer's "in use" lease on a resource. A lease past expires_at no longer counts; nothing needs
+# to delete it (reads compare the expiry), a new lease simply overwrites it.
+resource_leases = sa.Table(
+    "resource_leases",
+    metadata,
+    sa.Column("resource_key", sa.String(32), primary_key=True),
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_resource_leases_account_id_expires_at", "account_id", "expires_at"),
 )

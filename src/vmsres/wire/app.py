@@ -14,7 +14,9 @@ import orjson
 
 from vmsres import API_VERSION, SERVICE, metrics
 from vmsres.actions import ActionContext, Handler, load_handlers
+from vmsres.actions.dryrun import DRY_RUN_CHECKS
 from vmsres.errors import (
+    DryRunOperation,
     InternalError,
     InvalidAction,
     InvalidParameter,
@@ -22,6 +24,7 @@ from vmsres.errors import (
     MissingAction,
     NotFound,
     RequestEntityTooLarge,
+    Throttling,
     VmsError,
 )
 from vmsres.service.accounts import Principal
@@ -189,12 +192,25 @@ class VmsApp:
                     service=SERVICE,
                 )
                 principal = key.principal
+                # Without a configured rate this is one attribute test: no Redis, no await.
+                rates = self.services.limiter.rates(principal)
+                if rates is not None:
+                    await self.services.limiter.take(principal, rates)
 
                 raw = {k: v for k, v in query.items() if k not in _RESERVED}
                 raw.update(body_parameters(body, headers.get("content-type", "")))
                 params = spec.parse(raw)
                 context = ActionContext(principal, self.services, request_id, base_url(scope, headers))
-                result = await handler(context, params)
+                token = params.get("ClientToken")
+                if params["DryRun"]:
+                    if token:
+                        await self.services.idempotency.check(principal, token, action_name, params)
+                    await DRY_RUN_CHECKS[action_name](context, params)
+                    raise DryRunOperation()
+                if token:
+                    result = await self._once(action_name, handler, context, params, token)
+                else:
+                    result = await handler(context, params)
                 status, payload = 200, success_body(request_id, action_name, region, result)
             except VmsError as error:
                 status, code = error.http_status, error.code
@@ -203,10 +219,10 @@ class VmsApp:
                 error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
                 status, code = 500, InternalError.code
                 payload = error_body(request_id, action_name[:64], region, InternalError())
-            # Only calls made with a verified key are audited: anonymous junk stays in the access
-            # log and cannot fill the audit table. Written before the answer goes out, so a client
-            # that has its answer finds the entry.
-            if spec is not None and spec.mutating and principal is not None:
+            # Only calls made with a verified key and let past the rate limit are audited: anonymous
+            # junk and throttled floods stay in the access log and cannot fill the audit table.
+            # Written before the answer goes out, so a client that has its answer finds the entry.
+            if spec is not None and spec.mutating and principal is not None and code != Throttling.code:
                 await self._audit(spec.name, principal, params, result, request_id, code or "ok")
             await send_response(send, status, payload, headers=[(b"x-tt-logid", request_id.encode())])
         finally:
@@ -215,6 +231,22 @@ class VmsApp:
             log_request(
                 request_id, action_name, principal.account_name if principal else "", status, code, elapsed
             )
+
+    async def _once(
+        self, action: str, handler: Handler, context: ActionContext, params: dict[str, Any], token: str
+    ) -> Any:
+        """Run a mutating action under its ClientToken, or answer the first run's result again."""
+        idempotency = self.services.idempotency
+        replay, result = await idempotency.begin(context.principal, token, action, params)
+        if replay:
+            return result
+        try:
+            result = await handler(context, params)
+        except BaseException:
+            await idempotency.abandon(context.principal, token)
+            raise
+        await idempotency.finish(context.principal, token, result)
+        return result
 
     async def _audit(
         self,
