@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import orjson
 
-from vmsres.admin.app import ADMIN_TOKEN_ENV
+from vmsres.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.admin.remote import RemoteError, RemoteOps
 from vmsres.client.cli import add_resource_commands, run_resource_command
+from vmsres.masterkey import MASTER_KEY_ENV, MasterKeyError
+from vmsres.rotation import rotate_master_key
 from vmsres.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.service.events import Actor
 from vmsres.service.review import REVIEW_POLICIES, ReviewRules, load_rules_file, load_word_list
@@ -46,6 +48,11 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         "--s3-endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL"),
         help="endpoint of an S3-compatible server (default: AWS_ENDPOINT_URL)",
+    )
+    parser.add_argument(
+        "--master-key-file",
+        default=os.environ.get("VMSRES_MASTER_KEY_FILE"),
+        help=f"the master key that encrypts SecretKeys (default: {MASTER_KEY_ENV}, else DATA_DIR/master.key)",
     )
     parser.add_argument(
         "--endpoint",
@@ -163,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("rotate", "give a key a new SecretKey (printed once)"),
     ):
         _sub(keys, name, text).add_argument("access_key")
+    master = _sub(keys, "rotate-master-key", "re-encrypt every SecretKey under a new master key")
+    master.add_argument(
+        "--new-key-file", required=True, help="the new master key (created 0600 when it does not exist)"
+    )
 
     review = commands.add_parser("review", help="decide reviews").add_subparsers(
         dest="subcommand", required=True
@@ -207,6 +218,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         blob_url=args.blob_url,
         s3_endpoint_url=args.s3_endpoint_url,
+        master_key_file=args.master_key_file,
     )
 
 
@@ -382,7 +394,14 @@ def _rules(args: argparse.Namespace) -> dict[str, object] | None:
     return data
 
 
-_FAILURES: tuple[type[Exception], ...] = (*ADMIN_ERRORS, RemoteError, CommandFailed, httpx.HTTPError, OSError)
+_FAILURES: tuple[type[Exception], ...] = (
+    *ADMIN_ERRORS,
+    RemoteError,
+    CommandFailed,
+    MasterKeyError,
+    httpx.HTTPError,
+    OSError,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -403,12 +422,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.review, settings.log_level = args.review, args.log_level
         settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
         settings.gc_interval_seconds, settings.redis_url = args.gc_interval, args.redis_url
-        settings.review_rules, settings.admin_token = rules, args.admin_token or None
+        settings.review_rules = rules
+        settings.admin_token_sha256 = admin_token_digest(args.admin_token) if args.admin_token else None
         settings.fixtures, settings.webhook_poll_seconds = args.fixtures, args.webhook_poll
         settings.webhook_retry_base_seconds = args.webhook_retry_base
         settings.webhook_retry_max_seconds = args.webhook_retry_max
         settings.webhook_max_age_seconds = args.webhook_max_age
-        serve(settings)
+        try:
+            serve(settings)
+        except MasterKeyError as error:
+            print(f"vmsres: refusing to start: {error}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "keys" and args.subcommand == "rotate-master-key":
+        try:
+            report = rotate_master_key(_settings(args), Path(args.new_key_file))
+        except (MasterKeyError, OSError) as error:
+            print(f"vmsres: {error}", file=sys.stderr)
+            return 1
+        _print(
+            args,
+            report,
+            f"re-encrypted {report['Secrets']} secrets under master key {report['KeyId']}"
+            + (f"; installed it as {report['InstalledAs']}" if report["InstalledAs"] else ""),
+        )
         return 0
     try:
         asyncio.run(_run_store_command(args))
