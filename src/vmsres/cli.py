@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
+import tarfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import orjson
 
 from vmsres.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.admin.remote import RemoteError, RemoteOps
+from vmsres.backup import BackupError, backup, restore
 from vmsres.client.cli import add_resource_commands, run_resource_command
 from vmsres.masterkey import MASTER_KEY_ENV, MasterKeyError
 from vmsres.rotation import rotate_master_key
@@ -208,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load = _sub(fixtures, "load", "load a JSON fixtures file")
     load.add_argument("file")
+    snapshot = _sub(commands, "backup", "an online snapshot of the embedded store (database and blobs)")
+    snapshot.add_argument("file")
+    restore = _sub(commands, "restore", "restore a backup into an empty data dir")
+    restore.add_argument("file")
+    restore.add_argument("--force", action="store_true", help="replace the store of a non-empty data dir")
     add_resource_commands(commands)
     return parser
 
@@ -433,6 +441,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MasterKeyError as error:
             print(f"vmsres: refusing to start: {error}", file=sys.stderr)
             return 2
+        return 0
+    if args.command in ("backup", "restore"):
+        try:
+            if args.command == "backup":
+                done = backup(_settings(args), Path(args.file))
+                human = f"backed up to {done['File']}"
+            else:
+                done = restore(_settings(args), Path(args.file), force=args.force)
+                human = f"restored into {done['DataDir']}"
+                if not done["MasterKeyPresent"]:
+                    human += f" (put the master key in place: {MASTER_KEY_ENV} or DATA_DIR/master.key)"
+        except (BackupError, OSError, tarfile.TarError, sqlite3.Error) as error:
+            print(f"vmsres: {error}", file=sys.stderr)
+            return 1
+        _print(args, done, human)
         return 0
     if args.command == "keys" and args.subcommand == "rotate-master-key":
         try:
