@@ -128,6 +128,19 @@ def css(driver: Any, selector: str) -> Any:
     return driver.find_element(By.CSS_SELECTOR, selector)
 
 
+def click_and_load(driver: Any, element: Any) -> None:
+    """Click something that loads a new page, and wait until the old page is gone.
+
+    Without this a wait for an element that both pages have (a results table, say) can find the
+    old page's copy, which then goes stale under the test.
+    """
+    from selenium.webdriver.support import expected_conditions as ec
+
+    old_page = driver.find_element("tag name", "html")
+    element.click()
+    wait(driver, ec.staleness_of(old_page), "the click did not load a new page")
+
+
 def visible(selector: str) -> Any:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -140,7 +153,7 @@ def log_in(driver: Any, server: RunningServer, token: str) -> None:
     token_field = wait(driver, visible("#token"), "the login form did not appear")
     token_field.clear()
     token_field.send_keys(token)
-    css(driver, "#login").click()
+    click_and_load(driver, css(driver, "#login"))
 
 
 # The tests of this module run in order on one browser session: login first.
@@ -193,7 +206,7 @@ def test_queue_shows_template_variables_and_plays_audio(
 def test_approve_one_from_the_queue(browser: Any, server: RunningServer, library: Library) -> None:
     browser.get(server.url + "/console/review")
     wait(browser, visible(f"#pick-{library.greeting_key}"), "queue not shown").click()
-    css(browser, "#approve").click()
+    click_and_load(browser, css(browser, "#approve"))
     results = wait(browser, visible("#results"), "no results after approving")
     assert library.greeting_key in results.text and "now approved" in results.text
     record = admin_get(server, f"/resources/{library.greeting_key}")
@@ -206,7 +219,7 @@ def test_reject_many_with_a_reason(browser: Any, server: RunningServer, library:
     for key in (library.spam_key, library.holiday_key):
         wait(browser, visible(f"#pick-{key}"), "queue not shown").click()
     css(browser, "#reason").send_keys("营销内容 not allowed")
-    css(browser, "#reject").click()
+    click_and_load(browser, css(browser, "#reject"))
     results = wait(browser, visible("#results"), "no results after rejecting")
     assert "2 of 2 decided" in results.text
     for key in (library.spam_key, library.holiday_key):
@@ -236,13 +249,13 @@ def test_search_with_a_chinese_keyword_and_open_the_details(
     browser.get(server.url + "/console/resources")
     keyword = wait(browser, visible("#s-keyword"), "no search form")
     keyword.send_keys("欢迎来电")
-    css(browser, "#search").click()
+    click_and_load(browser, css(browser, "#search"))
     table = wait(browser, visible("#results-table"), "no results for a Chinese keyword")
     assert library.greeting in table.text
     assert library.holiday not in table.text
     assert "1 found" in css(browser, "#total").text
     screenshot(browser, "resources")
-    table.find_element("link text", library.greeting).click()
+    click_and_load(browser, table.find_element("link text", library.greeting))
     trail = wait(browser, visible("#audit"), "no audit trail on the details page")
     assert "OpenCreateTts" in trail.text and "Approve" in trail.text
     screenshot(browser, "resource")
@@ -250,7 +263,7 @@ def test_search_with_a_chinese_keyword_and_open_the_details(
 
 def test_create_a_key_shows_its_secret_once(browser: Any, server: RunningServer, library: Library) -> None:
     browser.get(server.url + "/console/accounts")
-    wait(browser, visible("#create-key-default"), "no create-key button").click()
+    click_and_load(browser, wait(browser, visible("#create-key-default"), "no create-key button"))
     wait(browser, visible("#secret"), "no secret after creating a key")
     access_key = css(browser, "#secret-ak").text
     secret_key = css(browser, "#secret-sk").text

@@ -174,7 +174,7 @@ def test_local_upload_url_rules(tmp_path: Path, database_url: str | None) -> Non
         assert second.status_code == 400 and error_code(second) == "NOT_REPET_INVOCK"
 
         # An expired token, made with the server's own key, as a URL from 11 minutes ago would be.
-        key = bytes.fromhex(server.sql("SELECT value FROM server_secrets")[0][0])
+        key = bytes.fromhex(server.sql("SELECT value FROM server_secrets WHERE name = 'url_token_key'")[0][0])
         nonce = server.sql("SELECT nonce FROM uploads")[0][0]
         expired = make_token(key, "up", {"n": nonce, "a": 1}, int(time.time()) - 60)
         late = httpx.put(f"{server.url}/upload/{expired}", content=make_wav(1.0))

@@ -14,6 +14,7 @@ from tests.conftest import official_vms_service
 from tests.servers import RunningServer, provision_database, start_server
 from tests.test_shared import REDIS_URL, require_redis
 from tests.wire_client import signed_request
+from vmsres.masterkey import MASTER_KEY_ENV, generate_key_text
 
 
 @pytest.fixture
@@ -26,12 +27,16 @@ def pg_url() -> Iterator[str]:
 def test_two_processes_on_one_postgresql_see_each_others_writes(tmp_path: Path, pg_url: str) -> None:
     require_redis()
     shared = ["--redis-url", REDIS_URL]
+    # Two hosts of one deployment share the master key; each embedded default would differ.
+    key = {MASTER_KEY_ENV: generate_key_text().strip()}
     # Started at the same moment on an empty database: both run the migrations, which must
     # serialize on the advisory lock (without it one fails on "relation already exists").
     with ThreadPoolExecutor(2) as pool:
         starting = [
-            pool.submit(start_server, tmp_path / "a", shared, database_url=pg_url),
-            pool.submit(start_server, tmp_path / "b", [*shared, "--workers", "2"], database_url=pg_url),
+            pool.submit(start_server, tmp_path / "a", shared, env=key, database_url=pg_url),
+            pool.submit(
+                start_server, tmp_path / "b", [*shared, "--workers", "2"], env=key, database_url=pg_url
+            ),
         ]
         errors = [f.exception() for f in starting]
         running = [f.result() for f in starting if f.exception() is None]

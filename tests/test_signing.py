@@ -165,3 +165,95 @@ def test_any_change_to_a_signed_request_fails(field: str, noise: str) -> None:
         changes["headers"] = headers
     with pytest.raises(SignatureNotMatch):
         _verify(request, **changes)
+
+
+_UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~"
+_SIGNED_HEADERS = ("content-type", "host", "x-content-sha256", "x-date")
+
+
+def _replace_one(text: str, position: int, digit: str) -> str:
+    """``text`` with one character replaced by a digit it did not have there (or one appended)."""
+    if not text:
+        return digit
+    position %= len(text)
+    if text[position] == digit:
+        digit = "1" if digit == "0" else "0"
+    return text[:position] + digit + text[position + 1 :]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST"]),
+    path=st.text(alphabet=_UNRESERVED + "/", max_size=20).map(lambda p: "/" + p),
+    query=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=4),
+    body=st.binary(max_size=64),
+    host=st.text(alphabet="abcdefghijklmnopqrstuvwxyz.", min_size=1, max_size=20),
+    content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded; charset=utf-8"]),
+    part=st.sampled_from(["method", "path", "query", "body", *_SIGNED_HEADERS]),
+    position=st.integers(min_value=0, max_value=10_000),
+    digit=st.sampled_from("0123456789"),
+)
+def test_any_changed_byte_of_a_signed_request_fails(
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    body: bytes,
+    host: str,
+    content_type: str,
+    part: str,
+    position: int,
+    digit: str,
+) -> None:
+    signed = signing.sign_request(
+        method=method,
+        host=host,
+        path=path,
+        query_pairs=query,
+        body=body,
+        content_type=content_type,
+        access_key="AKLTfuzz",
+        secret_key=SECRET,
+        region="cn-north-1",
+        service="vms",
+        now=FROZEN_NOW,
+    )
+    parts: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "query_pairs": list(query),
+        "headers": {k.lower(): v for k, v in signed.items()},
+        "body": body,
+    }
+    auth = signing.parse_authorization(parts["headers"]["authorization"])
+    signing.verify_signature(auth, SECRET, now=FROZEN_NOW, service="vms", **parts)  # as sent: fine
+
+    if part == "method":
+        parts["method"] = _replace_one(method, position, digit)
+    elif part == "path":
+        parts["path"] = _replace_one(path, position, digit)
+    elif part == "query":
+        if not query:
+            parts["query_pairs"] = [(digit, "")]
+        else:
+            index = position % len(query)
+            key, value = query[index]
+            if position % 2:
+                value = _replace_one(value, position // 2, digit)
+            else:
+                key = _replace_one(key, position // 2, digit)
+            parts["query_pairs"] = [*query[:index], (key, value), *query[index + 1 :]]
+    elif part == "body":
+        if not body:
+            parts["body"] = digit.encode()
+        else:
+            flipped = bytearray(body)
+            flipped[position % len(body)] ^= 1 + position % 255
+            parts["body"] = bytes(flipped)
+    else:
+        parts["headers"] = {**parts["headers"], part: _replace_one(parts["headers"][part], position, digit)}
+    expected: tuple[type[Exception], ...] = (SignatureNotMatch,)
+    if part == "x-date":
+        # A changed date may also fall outside the allowed skew or stop being a date at all.
+        expected = (SignatureNotMatch, InvalidTimestamp, MissingRequestInfo)
+    with pytest.raises(expected):
+        signing.verify_signature(auth, SECRET, now=FROZEN_NOW, service="vms", **parts)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
+import tarfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,12 @@ from typing import Any
 import httpx
 import orjson
 
-from vmsres.admin.app import ADMIN_TOKEN_ENV
+from vmsres.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.admin.remote import RemoteError, RemoteOps
+from vmsres.backup import BackupError, backup, restore
 from vmsres.client.cli import add_resource_commands, run_resource_command
+from vmsres.masterkey import MASTER_KEY_ENV, MasterKeyError
+from vmsres.rotation import rotate_master_key
 from vmsres.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.service.events import Actor
 from vmsres.service.limits import LimitError, parse_rate
@@ -47,6 +52,11 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         "--s3-endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL"),
         help="endpoint of an S3-compatible server (default: AWS_ENDPOINT_URL)",
+    )
+    parser.add_argument(
+        "--master-key-file",
+        default=os.environ.get("VMSRES_MASTER_KEY_FILE"),
+        help=f"the master key that encrypts SecretKeys (default: {MASTER_KEY_ENV}, else DATA_DIR/master.key)",
     )
     parser.add_argument(
         "--endpoint",
@@ -172,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("rotate", "give a key a new SecretKey (printed once)"),
     ):
         _sub(keys, name, text).add_argument("access_key")
+    master = _sub(keys, "rotate-master-key", "re-encrypt every SecretKey under a new master key")
+    master.add_argument(
+        "--new-key-file", required=True, help="the new master key (created 0600 when it does not exist)"
+    )
 
     review = commands.add_parser("review", help="decide reviews").add_subparsers(
         dest="subcommand", required=True
@@ -227,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load = _sub(fixtures, "load", "load a JSON fixtures file")
     load.add_argument("file")
+    snapshot = _sub(commands, "backup", "an online snapshot of the embedded store (database and blobs)")
+    snapshot.add_argument("file")
+    restore = _sub(commands, "restore", "restore a backup into an empty data dir")
+    restore.add_argument("file")
+    restore.add_argument("--force", action="store_true", help="replace the store of a non-empty data dir")
     add_resource_commands(commands)
     return parser
 
@@ -237,6 +256,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         blob_url=args.blob_url,
         s3_endpoint_url=args.s3_endpoint_url,
+        master_key_file=args.master_key_file,
     )
 
 
@@ -454,7 +474,14 @@ def _rules(args: argparse.Namespace) -> dict[str, object] | None:
     return data
 
 
-_FAILURES: tuple[type[Exception], ...] = (*ADMIN_ERRORS, RemoteError, CommandFailed, httpx.HTTPError, OSError)
+_FAILURES: tuple[type[Exception], ...] = (
+    *ADMIN_ERRORS,
+    RemoteError,
+    CommandFailed,
+    MasterKeyError,
+    httpx.HTTPError,
+    OSError,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -475,7 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.review, settings.log_level = args.review, args.log_level
         settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
         settings.gc_interval_seconds, settings.redis_url = args.gc_interval, args.redis_url
-        settings.review_rules, settings.admin_token = rules, args.admin_token or None
+        settings.review_rules = rules
+        settings.admin_token_sha256 = admin_token_digest(args.admin_token) if args.admin_token else None
         settings.fixtures, settings.webhook_poll_seconds = args.fixtures, args.webhook_poll
         settings.webhook_retry_base_seconds = args.webhook_retry_base
         settings.webhook_retry_max_seconds = args.webhook_retry_max
@@ -489,7 +517,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.rate_per_key, settings.rate_per_account = args.rate_per_key, args.rate_per_account
         settings.max_resources, settings.max_storage_bytes = args.max_resources, args.max_storage_bytes
         settings.idempotency_hours = args.idempotency_hours
-        serve(settings)
+        try:
+            serve(settings)
+        except MasterKeyError as error:
+            print(f"vmsres: refusing to start: {error}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command in ("backup", "restore"):
+        try:
+            if args.command == "backup":
+                done = backup(_settings(args), Path(args.file))
+                human = f"backed up to {done['File']}"
+            else:
+                done = restore(_settings(args), Path(args.file), force=args.force)
+                human = f"restored into {done['DataDir']}"
+                if not done["MasterKeyPresent"]:
+                    human += f" (put the master key in place: {MASTER_KEY_ENV} or DATA_DIR/master.key)"
+        except (BackupError, OSError, tarfile.TarError, sqlite3.Error) as error:
+            print(f"vmsres: {error}", file=sys.stderr)
+            return 1
+        _print(args, done, human)
+        return 0
+    if args.command == "keys" and args.subcommand == "rotate-master-key":
+        try:
+            report = rotate_master_key(_settings(args), Path(args.new_key_file))
+        except (MasterKeyError, OSError) as error:
+            print(f"vmsres: {error}", file=sys.stderr)
+            return 1
+        _print(
+            args,
+            report,
+            f"re-encrypted {report['Secrets']} secrets under master key {report['KeyId']}"
+            + (f"; installed it as {report['InstalledAs']}" if report["InstalledAs"] else ""),
+        )
         return 0
     try:
         asyncio.run(_run_store_command(args))

@@ -51,9 +51,9 @@ def create_app(settings: Settings) -> VmsApp:
         mounts=[*transfer_mounts(services.ingest)],
         background=[collect_garbage_forever] if settings.gc_interval_seconds > 0 else [],
     )
-    if settings.admin_token:
-        config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token)))
-        config.mounts.append((CONSOLE_PREFIX, create_console_app(services, settings.admin_token)))
+    if settings.admin_token_sha256:
+        config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token_sha256)))
+        config.mounts.append((CONSOLE_PREFIX, create_console_app(services, settings.admin_token_sha256)))
     dispatcher = Dispatcher(
         services.event_store,
         DispatchConfig(

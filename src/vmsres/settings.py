@@ -36,8 +36,11 @@ class Settings:
     gc_interval_seconds: int = 300
     # ReviewRules.to_dict(): word lists are read once by the CLI, so workers need no files.
     review_rules: dict[str, object] | None = None
-    # None disables the admin API (it answers 404).
-    admin_token: str | None = None
+    # sha256 hex of the admin token: the plaintext is never kept past the command line, so it
+    # is not in the workers' environment either. None disables the admin API (it answers 404).
+    admin_token_sha256: str | None = None
+    # None: VMSRES_MASTER_KEY, else DATA_DIR/master.key (created on first start).
+    master_key_file: str | None = None
     fixtures: str | None = None
     webhook_poll_seconds: float = 1.0
     webhook_retry_base_seconds: float = 2.0

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from vmsres.actions.records import china_time
+from vmsres.admin.app import admin_token_digest
 from vmsres.console.ops import (
     ConsoleOps,
     NoAudio,
@@ -75,7 +76,7 @@ def _session_seconds() -> int:
     return int(raw) if raw and raw.isdigit() and int(raw) > 0 else DEFAULT_SESSION_SECONDS
 
 
-def create_console_app(services: Services, token: str) -> FastAPI:
+def create_console_app(services: Services, token_sha256: str) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     templates = Environment(
         loader=PackageLoader("vmsres.console", "templates"),
@@ -88,7 +89,7 @@ def create_console_app(services: Services, token: str) -> FastAPI:
     templates.filters["when"] = lambda t: china_time(int(t)) if t else ""
     ops = ConsoleOps(services)
     admin = AdminOps(services, Actor("admin", name=REVIEWER))
-    expected_token = token.encode()
+    expected_digest = token_sha256.encode()
     lifetime = _session_seconds()
     holder: dict[str, Sessions] = {}
 
@@ -98,7 +99,7 @@ def create_console_app(services: Services, token: str) -> FastAPI:
             import secrets
 
             value = await services.ingest.uploads.shared_secret(SECRET_NAME, secrets.token_hex(32))
-            holder["s"] = Sessions(Sessions.derive_key(value, token), services.shared, lifetime)
+            holder["s"] = Sessions(Sessions.derive_key(value, token_sha256), services.shared, lifetime)
         return holder["s"]
 
     def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -188,8 +189,8 @@ def create_console_app(services: Services, token: str) -> FastAPI:
             request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), services.clock()
         ):
             raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
-        given = first(form, "token").encode()
-        if not hmac.compare_digest(given, expected_token):
+        given = admin_token_digest(first(form, "token")).encode()
+        if not hmac.compare_digest(given, expected_digest):
             return await login_page(request, "That is not the admin token.", status=401)
         cookie, _ = store.issue(services.clock())
         response = RedirectResponse(safe_next(first(form, "next")), status_code=303)

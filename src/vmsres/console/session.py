@@ -40,9 +40,9 @@ class Sessions:
         self.lifetime_seconds = lifetime_seconds
 
     @staticmethod
-    def derive_key(deployment_secret: str, admin_token: str) -> bytes:
+    def derive_key(deployment_secret: str, admin_token_sha256: str) -> bytes:
         return hmac.new(
-            deployment_secret.encode(), b"console:" + admin_token.encode(), hashlib.sha256
+            deployment_secret.encode(), b"console:" + admin_token_sha256.encode(), hashlib.sha256
         ).digest()
 
     def _csrf(self, purpose: str, value: str) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmsres.errors import AccessDenied, InvalidAccessKeyId
+from vmsres.masterkey import Keyring, access_key_context
 from vmsres.service.review import ReviewPolicy, parse_policy
 from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Row
@@ -58,10 +59,32 @@ def new_secret_key() -> str:
     return secrets.token_urlsafe(30)
 
 
+# Decrypted secrets kept per process; past this many keys the cache starts over.
+SECRET_CACHE_SIZE = 100_000
+
+
 class AccountService:
-    def __init__(self, store: AccountStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: AccountStore, keyring: Keyring, clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.keyring = keyring
         self.clock = clock
+        # access key -> (stored ciphertext, plaintext). The row is read on every request anyway;
+        # comparing its ciphertext to the cached one makes a rotation or re-encryption take effect
+        # at once while sparing the AES work on the hot path.
+        self._secrets: dict[str, tuple[str, str]] = {}
+
+    def _seal(self, access_key: str, secret_key: str) -> str:
+        return self.keyring.encrypt(secret_key, access_key_context(access_key))
+
+    def _plaintext_secret(self, access_key: str, stored: str) -> str:
+        cached = self._secrets.get(access_key)
+        if cached is not None and cached[0] == stored:
+            return cached[1]
+        plaintext = self.keyring.decrypt(stored, access_key_context(access_key))
+        if len(self._secrets) >= SECRET_CACHE_SIZE:
+            self._secrets.clear()
+        self._secrets[access_key] = (stored, plaintext)
+        return plaintext
 
     def _now(self) -> int:
         return int(self.clock())
@@ -83,7 +106,7 @@ class AccountService:
     async def rotate_key(self, access_key: str) -> str:
         """A new SecretKey for the key, effective at once; the old secret stops working."""
         secret_key = new_secret_key()
-        if not await self.store.set_secret(access_key, secret_key):
+        if not await self.store.set_secret(access_key, self._seal(access_key, secret_key)):
             raise NotFoundError(f"no access key {access_key}")
         return secret_key
 
@@ -111,7 +134,9 @@ class AccountService:
         secret_key = secret_key or new_secret_key()
         if await self.store.lookup_key(access_key) is not None:
             raise ConflictError(f"access key {access_key} already exists")
-        await self.store.create_key(account["id"], access_key, secret_key, self._now())
+        await self.store.create_key(
+            account["id"], access_key, self._seal(access_key, secret_key), self._now()
+        )
         return access_key, secret_key
 
     async def ensure_key(self, account_name: str, access_key: str, secret_key: str) -> bool:
@@ -153,4 +178,4 @@ class AccountService:
             max_resources=row["max_resources"],
             max_storage_bytes=row["max_storage_bytes"],
         )
-        return KeyForVerification(principal, row["secret_key"])
+        return KeyForVerification(principal, self._plaintext_secret(row["access_key"], row["secret_key"]))

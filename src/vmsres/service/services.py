@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmsres.blobs import BlobStore, open_blob_store
+from vmsres.masterkey import load_keyring
 from vmsres.service.accounts import AccountService
 from vmsres.service.events import EventService
 from vmsres.service.idempotency import IdempotencyService
@@ -71,8 +72,10 @@ def open_services(
     clock: Callable[[], float] = time.time,
 ) -> Services:
     database_url = settings.resolved_database_url()
+    # Only the process that migrates may create the embedded key file; workers find it made.
+    keyring = load_keyring(settings.data_dir, settings.master_key_file, create=run_migrations)
     if run_migrations:
-        migrate.upgrade(database_url)
+        migrate.upgrade(database_url, keyring)
     db = open_database(database_url)
     event_store = EventStore(db)
     events = EventService(event_store, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
@@ -104,7 +107,7 @@ def open_services(
     return Services(
         db=db,
         blobs=blobs,
-        accounts=AccountService(AccountStore(db), clock=clock),
+        accounts=AccountService(AccountStore(db), keyring, clock=clock),
         resources=resources,
         ingest=ingest,
         events=events,

@@ -12,6 +12,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from vmsres.masterkey import CHECK_CONTEXT, CHECK_PLAINTEXT, CHECK_SECRET_NAME, Keyring, MasterKeyError
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -35,7 +37,8 @@ MIGRATION_LOCK_ID = 0x766D7372  # "vmsr"
 STARTUP_LOCK_ID = MIGRATION_LOCK_ID + 1
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str, keyring: Keyring | None = None) -> None:
+    """Migrate to head; with ``keyring``, also prove it is the master key this database needs."""
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.begin() as connection:
@@ -46,9 +49,40 @@ def upgrade(url: str) -> None:
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
             config = alembic_config()
             config.attributes["connection"] = connection
+            config.attributes["keyring"] = keyring
             command.upgrade(config, "head")
+            if keyring is not None:
+                check_master_key(connection, keyring)
     finally:
         engine.dispose()
+
+
+_server_secrets = sa.table("server_secrets", sa.column("name", sa.String), sa.column("value", sa.String))
+
+
+def check_master_key(connection: sa.Connection, keyring: Keyring) -> None:
+    """Raise MasterKeyError unless ``keyring`` decrypts this database's secrets.
+
+    The first process to open a database records a value encrypted with its key; every later
+    one must decrypt it. A server with the wrong key thus refuses to start instead of refusing
+    every request.
+    """
+    stored = connection.execute(
+        sa.select(_server_secrets.c.value).where(_server_secrets.c.name == CHECK_SECRET_NAME)
+    ).scalar()
+    if stored is None:
+        connection.execute(
+            _server_secrets.insert().values(
+                name=CHECK_SECRET_NAME, value=keyring.encrypt(CHECK_PLAINTEXT, CHECK_CONTEXT)
+            )
+        )
+        return
+    try:
+        ok = keyring.decrypt(stored, CHECK_CONTEXT) == CHECK_PLAINTEXT
+    except MasterKeyError as error:
+        raise MasterKeyError(f"wrong master key for this database: {error}") from None
+    if not ok:
+        raise MasterKeyError("wrong master key for this database")
 
 
 @contextlib.contextmanager

@@ -44,7 +44,8 @@ access_keys = sa.Table(
     sa.Column(
         "account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
     ),
-    sa.Column("secret_key", sa.String(256), nullable=False),
+    # Sealed by vmsres.masterkey ("vmsk1:<key id>:..."), never plaintext (migration 0006_secrets).
+    sa.Column("secret_key", sa.String(512), nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )

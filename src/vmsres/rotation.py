@@ -1,0 +1,80 @@
+"""``vmsres keys rotate-master-key``: every sealed secret re-encrypted in one transaction."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from vmsres.masterkey import (
+    CHECK_CONTEXT,
+    CHECK_PLAINTEXT,
+    CHECK_SECRET_NAME,
+    MASTER_KEY_ENV,
+    Keyring,
+    access_key_context,
+    default_key_file,
+    generate_key_text,
+    load_keyring,
+    parse_keys,
+    write_key_file,
+)
+from vmsres.settings import Settings
+from vmsres.store import migrate
+from vmsres.store.schema import access_keys, server_secrets
+
+
+def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
+    """Re-encrypt under the first key of ``new_key_file`` (made if missing); all or nothing.
+
+    When the current key is the embedded default file, the new key replaces it afterwards, so
+    the next start finds it. A crash between the commit and that swap leaves the database under
+    the new key and the old default file: the server then refuses to start, naming the key id
+    it needs, and ``new_key_file`` still holds it.
+    """
+    url = settings.resolved_database_url()
+    current = load_keyring(settings.data_dir, settings.master_key_file, create=False)
+    if not new_key_file.exists():
+        write_key_file(new_key_file, generate_key_text())
+    new_text = new_key_file.read_text()
+    new = Keyring(parse_keys(new_text, str(new_key_file)), str(new_key_file))
+    # At head, and the current key proven to fit, before anything is rewritten.
+    migrate.upgrade(url, current)
+    engine = sa.create_engine(migrate.sync_url(url))
+    count = 0
+    try:
+        with engine.begin() as conn:
+            # A write first: SQLite takes its write lock here, so no writer can slip in between
+            # reading the rows and rewriting them.
+            conn.execute(
+                server_secrets.update()
+                .where(server_secrets.c.name == CHECK_SECRET_NAME)
+                .values(value=new.encrypt(CHECK_PLAINTEXT, CHECK_CONTEXT))
+            )
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("LOCK TABLE access_keys IN SHARE ROW EXCLUSIVE MODE"))
+            rows = conn.execute(sa.select(access_keys.c.access_key, access_keys.c.secret_key)).all()
+            for access_key, stored in rows:
+                context = access_key_context(access_key)
+                conn.execute(
+                    access_keys.update()
+                    .where(access_keys.c.access_key == access_key)
+                    .values(secret_key=new.encrypt(current.decrypt(stored, context), context))
+                )
+                count += 1
+    finally:
+        engine.dispose()
+    installed: str | None = None
+    if not os.environ.get(MASTER_KEY_ENV) and settings.master_key_file is None:
+        default = default_key_file(settings.data_dir)
+        if default.resolve() != new_key_file.resolve():
+            write_key_file(default, new_text, replace=True)
+            installed = str(default)
+    return {
+        "Secrets": count,
+        "KeyId": new.primary_id,
+        "PreviousKeyId": current.primary_id,
+        "InstalledAs": installed,
+    }
