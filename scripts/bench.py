@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from vmsres.masterkey import MASTER_KEY_ENV, generate_key_text
 from vmsres.service.services import open_services
 from vmsres.settings import Settings
 from vmsres.signing import parse_query, sign_request
@@ -674,6 +675,9 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: run scripts/install-debian-deps.sh")
     work = Path(tempfile.mkdtemp(prefix="vmsres-bench-"))
+    # One master key for the whole run: PostgreSQL stores need it from the environment (there is
+    # no data dir to keep a key file in), and the servers started below inherit it.
+    os.environ.setdefault(MASTER_KEY_ENV, generate_key_text())
     try:
         hello = ceiling(args.seconds, args.connections)
         print("ceiling", hello, flush=True)
