@@ -157,11 +157,6 @@ def decide_tts(policy: ReviewPolicy, rules: ReviewRules, name: str, content: str
     return decide(policy, check_tts(rules, name, content), "tts-valid")
 
 
-def initial_decision(policy: ReviewPolicy, passed_rule: str) -> Decision:
-    """A decision with no rule to apply (kept for callers that check nothing themselves)."""
-    return decide(policy, None, passed_rule)
-
-
 def parse_policy(value: str) -> ReviewPolicy:
     for policy in REVIEW_POLICIES:
         if value == policy:
