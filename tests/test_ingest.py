@@ -24,6 +24,8 @@ from tests.conftest import generated_vms_api, official_vms_service
 from tests.s3_server import create_bucket, s3_env_vars, start_moto_server
 from tests.servers import RunningServer, start_server
 from tests.wire_client import error_code, signed_request
+from vmsres.masterkey import load_keyring
+from vmsres.service.shared_secrets import secret_context
 from vmsres.service.tokens import make_token
 
 
@@ -174,7 +176,9 @@ def test_local_upload_url_rules(tmp_path: Path, database_url: str | None) -> Non
         assert second.status_code == 400 and error_code(second) == "NOT_REPET_INVOCK"
 
         # An expired token, made with the server's own key, as a URL from 11 minutes ago would be.
-        key = bytes.fromhex(server.sql("SELECT value FROM server_secrets WHERE name = 'url_token_key'")[0][0])
+        sealed = server.sql("SELECT value FROM server_secrets WHERE name = 'url_token_key'")[0][0]
+        keyring = load_keyring(str(server.data_dir), None, create=False)
+        key = bytes.fromhex(keyring.decrypt(sealed, secret_context("url_token_key")))
         nonce = server.sql("SELECT nonce FROM uploads")[0][0]
         expired = make_token(key, "up", {"n": nonce, "a": 1}, int(time.time()) - 60)
         late = httpx.put(f"{server.url}/upload/{expired}", content=make_wav(1.0))

@@ -7,13 +7,24 @@ import os
 import stat
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from tests.servers import TEST_SECRET_KEY, RunningServer, run_cli, run_sql, start_server
 from tests.wire_client import error_code, signed_request
-from vmsres.masterkey import MASTER_KEY_ENV, Keyring, access_key_context, generate_key_text, parse_keys
+from vmsres.masterkey import (
+    CHECK_CONTEXT,
+    CHECK_SECRET_NAME,
+    MASTER_KEY_ENV,
+    Keyring,
+    access_key_context,
+    generate_key_text,
+    load_keyring,
+    parse_keys,
+)
+from vmsres.service.shared_secrets import secret_context
 from vmsres.store import migrate
 from vmsres.store.database import database_url_for_dir
 
@@ -49,6 +60,12 @@ def test_a_stolen_database_holds_no_secret_key(tmp_path: Path, database_url: str
         assert error_code(response) == "SignatureNotMatch"
         stored = server.sql("SELECT access_key, secret_key FROM access_keys")
         assert stored and all(row[1].startswith("vmsk1:") for row in stored)
+        # An upload URL makes the deployment's URL-token key; it is sealed too.
+        assert signed_request(server, "GetResourceUploadUrl", {"FileName": "a.wav"}).status_code == 200
+        sealed = dict(server.sql("SELECT name, value FROM server_secrets"))
+        assert all(value.startswith("vmsk1:") for value in sealed.values())
+        keyring = load_keyring(str(tmp_path / "data"), None, create=False)
+        token_key = keyring.decrypt(sealed["url_token_key"], secret_context("url_token_key"))
     finally:
         server.stop()
     if database_url is None:
@@ -57,7 +74,7 @@ def test_a_stolen_database_holds_no_secret_key(tmp_path: Path, database_url: str
     else:
         raw = _all_stored_text(server).encode()
         assert b"AKLTtestak" in raw
-    for secret_text in (TEST_SECRET_KEY, secret):
+    for secret_text in (TEST_SECRET_KEY, secret, token_key):
         assert secret_text.encode() not in raw
 
 
@@ -88,6 +105,8 @@ def test_rotate_master_key_re_encrypts_every_secret(tmp_path: Path, database_url
     server = start_server(data, database_url=database_url)
     created = run_cli("keys", "create", "--account", "default", "--json", *server.store_args())
     other = json.loads(created.stdout)
+    upload = signed_request(server, "GetResourceUploadUrl", {"FileName": "before-rotation.wav"})
+    upload_url = upload.json()["Result"]["UploadUrl"]
     server.stop()
     old_key = (data / "master.key").read_text()
     new_file = tmp_path / "new.key"
@@ -99,11 +118,16 @@ def test_rotate_master_key_re_encrypts_every_secret(tmp_path: Path, database_url
     for access_key, stored in server.sql("SELECT access_key, secret_key FROM access_keys"):
         assert stored.split(":")[1] == new_ring.primary_id
         new_ring.decrypt(stored, access_key_context(access_key))
+    for name, stored in server.sql("SELECT name, value FROM server_secrets"):
+        assert stored.split(":")[1] == new_ring.primary_id
+        new_ring.decrypt(stored, CHECK_CONTEXT if name == CHECK_SECRET_NAME else secret_context(name))
 
     restarted = start_server(data, database_url=database_url)
     try:
         assert _query(restarted) == 200
         assert _query(restarted, other["AccessKey"], other["SecretKey"]) == 200
+        # The URL-token key kept its value through the rotation: a URL handed out before still works.
+        assert httpx.put(upload_url.replace(server.url, restarted.url), content=b"RIFF").status_code == 200
     finally:
         restarted.stop()
     with pytest.raises(RuntimeError, match="wrong master key"):

@@ -19,8 +19,10 @@ from vmsres.masterkey import (
     generate_key_text,
     load_keyring,
     parse_keys,
+    stored_key_id,
     write_key_file,
 )
+from vmsres.service.shared_secrets import secret_context
 from vmsres.settings import Settings
 from vmsres.store import migrate
 from vmsres.store.schema import access_keys, server_secrets
@@ -44,6 +46,7 @@ def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
     migrate.upgrade(url, current)
     engine = sa.create_engine(migrate.sync_url(url))
     count = 0
+    server_count = 0
     try:
         with engine.begin() as conn:
             # A write first: SQLite takes its write lock here, so no writer can slip in between
@@ -55,6 +58,21 @@ def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
             )
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("LOCK TABLE access_keys IN SHARE ROW EXCLUSIVE MODE"))
+            named = conn.execute(
+                sa.select(server_secrets.c.name, server_secrets.c.value).where(
+                    server_secrets.c.name != CHECK_SECRET_NAME
+                )
+            ).all()
+            for name, stored in named:
+                if stored_key_id(stored) is None:
+                    continue  # written before server secrets were sealed; SharedSecrets reads it as is
+                context = secret_context(name)
+                conn.execute(
+                    server_secrets.update()
+                    .where(server_secrets.c.name == name)
+                    .values(value=new.encrypt(current.decrypt(stored, context), context))
+                )
+                server_count += 1
             rows = conn.execute(sa.select(access_keys.c.access_key, access_keys.c.secret_key)).all()
             for access_key, stored in rows:
                 context = access_key_context(access_key)
@@ -74,6 +92,7 @@ def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
             installed = str(default)
     return {
         "Secrets": count,
+        "ServerSecrets": server_count,
         "KeyId": new.primary_id,
         "PreviousKeyId": current.primary_id,
         "InstalledAs": installed,

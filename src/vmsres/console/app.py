@@ -96,9 +96,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
     async def sessions() -> Sessions:
         # The key lives in the database so that every worker signs alike; read once per process.
         if "s" not in holder:
-            import secrets
-
-            value = await services.ingest.uploads.shared_secret(SECRET_NAME, secrets.token_hex(32))
+            value = await services.shared_secrets.get(SECRET_NAME)
             holder["s"] = Sessions(Sessions.derive_key(value, token_sha256), services.shared, lifetime)
         return holder["s"]
 

@@ -29,6 +29,7 @@ from vmsres.errors import (
 from vmsres.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.service.accounts import Principal
 from vmsres.service.resources import ResourceService
+from vmsres.service.shared_secrets import SharedSecrets
 from vmsres.service.tokens import make_token, read_token
 from vmsres.store.database import Row, UniqueViolation
 from vmsres.store.uploads import STATE_ISSUED, STATE_UPLOADED, UploadStore
@@ -67,6 +68,7 @@ class IngestService:
         library: ResourceService,
         uploads: UploadStore,
         blobs: BlobStore,
+        shared_secrets: SharedSecrets,
         *,
         public_url: str | None = None,
         fetch_allow_hosts: frozenset[str] = frozenset(),
@@ -78,6 +80,7 @@ class IngestService:
         self.resources = library.store
         self.uploads = uploads
         self.blobs = blobs
+        self.shared_secrets = shared_secrets
         self.public_url = public_url.rstrip("/") if public_url else None
         self.fetch_allow_hosts = fetch_allow_hosts
         self.fetch_limits = fetch_limits or FetchLimits()
@@ -89,7 +92,7 @@ class IngestService:
 
     async def _key(self) -> bytes:
         if self._token_key is None:
-            value = await self.uploads.shared_secret(TOKEN_SECRET_NAME, secrets.token_hex(32))
+            value = await self.shared_secrets.get(TOKEN_SECRET_NAME)
             self._token_key = bytes.fromhex(value)
         return self._token_key
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from vmsres.service.ingest import IngestService
 from vmsres.service.limits import RateLimiter, parse_rate
 from vmsres.service.resources import ResourceService
 from vmsres.service.review import ReviewRules
+from vmsres.service.shared_secrets import SharedSecrets
 from vmsres.settings import Settings
 from vmsres.shared import SharedState, open_shared
 from vmsres.store import migrate
@@ -34,6 +34,7 @@ class Services:
     accounts: AccountService
     resources: ResourceService
     ingest: IngestService
+    shared_secrets: SharedSecrets
     events: EventService
     event_store: EventStore
     shared: SharedState
@@ -96,10 +97,12 @@ def open_services(
         max_resources=settings.max_resources,
         max_storage_bytes=settings.max_storage_bytes,
     )
+    shared_secrets = SharedSecrets(uploads, keyring)
     ingest = IngestService(
         resources,
         uploads,
         blobs,
+        shared_secrets,
         public_url=settings.public_url,
         fetch_allow_hosts=frozenset(h.lower() for h in settings.fetch_allow_hosts),
         clock=clock,
@@ -110,6 +113,7 @@ def open_services(
         accounts=AccountService(AccountStore(db), keyring, clock=clock),
         resources=resources,
         ingest=ingest,
+        shared_secrets=shared_secrets,
         events=events,
         event_store=event_store,
         shared=shared,
@@ -117,7 +121,7 @@ def open_services(
             shared,
             parse_rate(settings.rate_per_key),
             parse_rate(settings.rate_per_account),
-            namespace=lambda: uploads.shared_secret("rate_namespace", secrets.token_hex(8)),
+            namespace=lambda: shared_secrets.get("rate_namespace", 8),
         ),
         idempotency=IdempotencyService(hardening, clock=clock, ttl_seconds=settings.idempotency_hours * 3600),
         clock=clock,
