@@ -26,7 +26,7 @@ def _china_date(day: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
 
 
-def resource_record(row: Row, in_use: bool = False) -> dict[str, Any]:
+def resource_record(row: Row) -> dict[str, Any]:
     record: dict[str, Any] = {
         "ResourceKey": row["resource_key"],
         "Name": row["name"],
@@ -40,7 +40,7 @@ def resource_record(row: Row, in_use: bool = False) -> dict[str, Any]:
         "RejectReason": row["reject_reason"] or "",
         # Our extension: leased by a dialer through the admin API, so it cannot be renamed or
         # deleted until the lease ends.
-        "InUse": in_use,
+        "InUse": bool(row.get("in_use")),
     }
     if row["type"] == TYPE_TTS:
         record["TtsTemplateContent"] = row["tts_content"] or ""

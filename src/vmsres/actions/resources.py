@@ -13,9 +13,8 @@ async def query_open_get_resource(ctx: ActionContext, p: dict[str, Any]) -> dict
     rows, total = await ctx.services.resources.query(
         ctx.principal, p["Type"], p["State"], p["Keyword"], p["Limit"], p["Offset"]
     )
-    leased = await ctx.services.resources.leased_keys(ctx.principal) if rows else set()
     return {
-        "Records": [resource_record(r, r["resource_key"] in leased) for r in rows],
+        "Records": [resource_record(r) for r in rows],
         "Total": total,
         "Limit": p["Limit"],
         "Offset": p["Offset"],
@@ -25,8 +24,7 @@ async def query_open_get_resource(ctx: ActionContext, p: dict[str, Any]) -> dict
 @action("QueryUsableResource")
 async def query_usable_resource(ctx: ActionContext, p: dict[str, Any]) -> list[dict[str, Any]]:
     rows = await ctx.services.resources.usable(ctx.principal, p["Type"])
-    leased = await ctx.services.resources.leased_keys(ctx.principal) if rows else set()
-    return [resource_record(r, r["resource_key"] in leased) for r in rows]
+    return [resource_record(r) for r in rows]
 
 
 @action("QueryUsableResourceV2")

@@ -83,13 +83,16 @@ class ConsoleOps:
         store = self.services.resources.store
         if account:
             row = await self.services.accounts.account(account)
-            rows, total = await store.page(ListFilter(row["id"], type_, state, keyword), limit, offset)
+            now = self.services.now()
+            rows, total = await store.page(ListFilter(row["id"], type_, state, keyword), limit, offset, now)
             return SearchPage([_record(r, account) for r in rows], total, False)
         wanted = min(offset + limit, MAX_MERGED_ROWS)
         streams: list[list[tuple[tuple[int, int], dict[str, Any]]]] = []
         total = 0
         for acc in await self.services.accounts.list_accounts():
-            rows, count = await store.page(ListFilter(acc["id"], type_, state, keyword), wanted, 0)
+            rows, count = await store.page(
+                ListFilter(acc["id"], type_, state, keyword), wanted, 0, self.services.now()
+            )
             total += count
             streams.append([((-r["created_at"], -r["id"]), _record(r, acc["name"])) for r in rows])
         merged = [record for _, record in heapq.merge(*streams, key=lambda item: item[0])]

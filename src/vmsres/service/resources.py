@@ -86,9 +86,6 @@ class ResourceService:
         if await self.hardening.active_lease(resource_key, self._now(), executor) is not None:
             raise OperationDenied()
 
-    async def leased_keys(self, principal: Principal) -> set[str]:
-        return await self.hardening.leased_keys(principal.account_id, self._now())
-
     def _now(self) -> int:
         return int(self.clock())
 
@@ -99,10 +96,10 @@ class ResourceService:
         self, principal: Principal, type_: int, state: int | None, keyword: str, limit: int, offset: int
     ) -> tuple[list[Row], int]:
         where = ListFilter(principal.account_id, type_, state, keyword)
-        return await self.store.page(where, limit, offset)
+        return await self.store.page(where, limit, offset, self._now())
 
     async def usable(self, principal: Principal, type_: int) -> list[Row]:
-        return await self.store.usable(principal.account_id, type_)
+        return await self.store.usable(principal.account_id, type_, self._now())
 
     async def create_tts(
         self, principal: Principal, name: str, content: str, options: str | None, remark: str

@@ -77,10 +77,6 @@ _lease_active = sa.select(resource_leases).where(
     resource_leases.c.resource_key == sa.bindparam("resource_key"),
     resource_leases.c.expires_at > sa.bindparam("now"),
 )
-_leased_keys_of_account = sa.select(resource_leases.c.resource_key).where(
-    resource_leases.c.account_id == sa.bindparam("account_id"),
-    resource_leases.c.expires_at > sa.bindparam("now"),
-)
 _lease_columns = (
     resource_leases.c.resource_key,
     resource_leases.c.holder,
@@ -188,10 +184,6 @@ class HardeningStore:
         return await (executor or self.db).fetch_one(
             _lease_active, {"resource_key": resource_key, "now": now}
         )
-
-    async def leased_keys(self, account_id: int, now: int) -> set[str]:
-        rows = await self.db.fetch_all(_leased_keys_of_account, {"account_id": account_id, "now": now})
-        return {r["resource_key"] for r in rows}
 
     async def active_leases(self, account_name: str | None, now: int, limit: int) -> list[Row]:
         if account_name is None:

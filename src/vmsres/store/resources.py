@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from vmsres.store.database import Database, Executor, Row
-from vmsres.store.schema import accounts, resource_counts, resource_grams, resources, resources_fts
+from vmsres.store.schema import (
+    accounts,
+    resource_counts,
+    resource_grams,
+    resource_leases,
+    resources,
+    resources_fts,
+)
 
 # Newest first; the id breaks ties between rows created in the same second, so paging with
 # Offset never repeats or skips a row while nothing is written.
@@ -41,6 +48,16 @@ RECORD_COLUMNS = (
     resources.c.size_bytes,
     resources.c.blob_key,
     resources.c.rendition_key,
+)
+# Whether a dialer holds an unexpired lease, answered by the listing statement itself (the
+# lease table's primary key is the resource key) instead of a second query per request.
+IN_USE = (
+    sa.exists()
+    .where(
+        resource_leases.c.resource_key == resources.c.resource_key,
+        resource_leases.c.expires_at > sa.bindparam("now"),
+    )
+    .label("in_use")
 )
 INSERT_COLUMNS = (
     "resource_key",
@@ -183,7 +200,7 @@ def _page_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
             .subquery("matches")
         )
         short_ids = sa.select(matches.c.id)
-        return sa.select(*RECORD_COLUMNS).where(resources.c.id.in_(short_ids)).order_by(*_ORDER)
+        return sa.select(*RECORD_COLUMNS, IN_USE).where(resources.c.id.in_(short_ids)).order_by(*_ORDER)
     # Deferred join: the OFFSET is walked over ids in the listing index (index-only), and only
     # the page's rows are read from the table.
     ids = (
@@ -192,7 +209,7 @@ def _page_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
         .limit(sa.bindparam("limit"))
         .offset(sa.bindparam("offset"))
     )
-    return sa.select(*RECORD_COLUMNS).where(resources.c.id.in_(ids)).order_by(*_ORDER)
+    return sa.select(*RECORD_COLUMNS, IN_USE).where(resources.c.id.in_(ids)).order_by(*_ORDER)
 
 
 @cache
@@ -236,7 +253,7 @@ _by_key_any_account = sa.select(*RECORD_COLUMNS).where(
     resources.c.resource_key == sa.bindparam("resource_key")
 )
 _usable = (
-    sa.select(*RECORD_COLUMNS)
+    sa.select(*RECORD_COLUMNS, IN_USE)
     .where(
         resources.c.account_id == sa.bindparam("account_id"),
         resources.c.type == sa.bindparam("type"),
@@ -309,8 +326,10 @@ class ResourceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def page(self, where: ListFilter, limit: int, offset: int) -> tuple[list[Row], int]:
+    async def page(self, where: ListFilter, limit: int, offset: int, now: int) -> tuple[list[Row], int]:
+        """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total."""
         params = where.params()
+        params["now"] = now
         shape = (self.db.dialect_name, *where.shape)
         params["limit"] = limit
         params["offset"] = offset
@@ -326,8 +345,8 @@ class ResourceStore:
             return [], total
         return await self.db.fetch_all(_page_statement(*shape), params), total
 
-    async def usable(self, account_id: int, type_: int) -> list[Row]:
-        return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_})
+    async def usable(self, account_id: int, type_: int, now: int) -> list[Row]:
+        return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_, "now": now})
 
     async def get(self, account_id: int, resource_key: str) -> Row | None:
         return await self.db.fetch_one(_by_key, {"account_id": account_id, "resource_key": resource_key})
