@@ -591,7 +591,7 @@ class TlsServer:
 
 
 def _make_certificates(directory: Path, name: str) -> tuple[Path, Path, Path]:
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509  # a dependency of vmsres itself: no skip that could hide a failure
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
