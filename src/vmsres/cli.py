@@ -118,6 +118,12 @@ def _serve_parser(commands: Any) -> None:
     limits.add_argument(
         "--idempotency-hours", type=float, default=24.0, help="how long ClientToken answers are kept"
     )
+    serve.add_argument(
+        "--search-cache-mb",
+        type=float,
+        default=64.0,
+        help="per worker: memory for keyword match lists, kept while the account is unchanged (0: off)",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.add_argument(
         "--public-url",
@@ -517,6 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.rate_per_key, settings.rate_per_account = args.rate_per_key, args.rate_per_account
         settings.max_resources, settings.max_storage_bytes = args.max_resources, args.max_storage_bytes
         settings.idempotency_hours = args.idempotency_hours
+        settings.search_cache_mb = args.search_cache_mb
         try:
             serve(settings)
         except MasterKeyError as error:

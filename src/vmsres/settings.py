@@ -52,6 +52,8 @@ class Settings:
     max_resources: int | None = None
     max_storage_bytes: int | None = None
     idempotency_hours: float = 24.0
+    # Per worker: lists of keyword matches kept while their account is unchanged (0: off).
+    search_cache_mb: float = 64.0
     extra: dict[str, object] = field(default_factory=dict)
 
     def resolved_database_url(self) -> str:

@@ -59,8 +59,8 @@ def new_secret_key() -> str:
     return secrets.token_urlsafe(30)
 
 
-# Decrypted secrets kept per process; past this many keys the cache starts over.
-SECRET_CACHE_SIZE = 100_000
+# Verified keys kept per process; past this many keys the cache starts over.
+KEY_CACHE_SIZE = 100_000
 
 
 class AccountService:
@@ -68,23 +68,16 @@ class AccountService:
         self.store = store
         self.keyring = keyring
         self.clock = clock
-        # access key -> (stored ciphertext, plaintext). The row is read on every request anyway;
-        # comparing its ciphertext to the cached one makes a rotation or re-encryption take effect
-        # at once while sparing the AES work on the hot path.
-        self._secrets: dict[str, tuple[str, str]] = {}
+        # access key -> its principal and plaintext secret, valid while credential_generation
+        # (changed by triggers with every write to accounts or access_keys, in the writing
+        # transaction) is unchanged: a disabled, deleted or rotated key, or a changed account
+        # limit, takes effect at once in every worker, and a request costs one tiny lookup
+        # instead of a join and an AES decryption.
+        self._verified: dict[str, KeyForVerification] = {}
+        self._verified_generation: int | None = None
 
     def _seal(self, access_key: str, secret_key: str) -> str:
         return self.keyring.encrypt(secret_key, access_key_context(access_key))
-
-    def _plaintext_secret(self, access_key: str, stored: str) -> str:
-        cached = self._secrets.get(access_key)
-        if cached is not None and cached[0] == stored:
-            return cached[1]
-        plaintext = self.keyring.decrypt(stored, access_key_context(access_key))
-        if len(self._secrets) >= SECRET_CACHE_SIZE:
-            self._secrets.clear()
-        self._secrets[access_key] = (stored, plaintext)
-        return plaintext
 
     def _now(self) -> int:
         return int(self.clock())
@@ -162,6 +155,13 @@ class AccountService:
 
     async def key_for_verification(self, access_key: str) -> KeyForVerification:
         """The secret to verify a request with; raises for unknown or disabled keys and accounts."""
+        generation = await self.store.credential_generation()
+        if generation != self._verified_generation:
+            self._verified.clear()
+            self._verified_generation = generation
+        cached = self._verified.get(access_key)
+        if cached is not None:
+            return cached
         row = await self.store.lookup_key(access_key)
         if row is None or not row["enabled"]:
             raise InvalidAccessKeyId()
@@ -178,4 +178,10 @@ class AccountService:
             max_resources=row["max_resources"],
             max_storage_bytes=row["max_storage_bytes"],
         )
-        return KeyForVerification(principal, self._plaintext_secret(row["access_key"], row["secret_key"]))
+        secret = self.keyring.decrypt(row["secret_key"], access_key_context(row["access_key"]))
+        verified = KeyForVerification(principal, secret)
+        # Only keys that exist are kept, so requests with made-up keys cannot fill the cache.
+        if len(self._verified) >= KEY_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[access_key] = verified
+        return verified

@@ -23,7 +23,7 @@ from vmsres.store.accounts import AccountStore
 from vmsres.store.database import Database, open_database
 from vmsres.store.events import EventStore
 from vmsres.store.hardening import HardeningStore
-from vmsres.store.resources import ResourceStore
+from vmsres.store.resources import KeywordMatchCache, ResourceStore
 from vmsres.store.uploads import UploadStore
 
 
@@ -81,7 +81,7 @@ def open_services(
     event_store = EventStore(db)
     events = EventService(event_store, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
     blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
-    resource_store = ResourceStore(db)
+    resource_store = ResourceStore(db, KeywordMatchCache.of_megabytes(settings.search_cache_mb))
     hardening = HardeningStore(db)
     uploads = UploadStore(db)
     shared = open_shared(settings.redis_url)

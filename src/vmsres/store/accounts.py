@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from vmsres.store.database import Database, Row
-from vmsres.store.schema import access_keys, accounts
+from vmsres.store.schema import access_keys, accounts, credential_generation
 
 _insert_account = accounts.insert().values(
     name=sa.bindparam("name"), created_at=sa.bindparam("created_at"), enabled=sa.true()
@@ -60,6 +60,7 @@ _set_secret = (
     .where(access_keys.c.access_key == sa.bindparam("access_key"))
     .values(secret_key=sa.bindparam("secret_key"))
 )
+_credential_generation = sa.select(credential_generation.c.gen).where(credential_generation.c.id == 1)
 _delete_key = access_keys.delete().where(access_keys.c.access_key == sa.bindparam("access_key"))
 
 
@@ -89,6 +90,10 @@ class AccountStore:
         if account_name is None:
             return await self.db.fetch_all(_all_keys)
         return await self.db.fetch_all(_keys_of_account, {"account_name": account_name})
+
+    async def credential_generation(self) -> int:
+        """Changes with every write to accounts or access keys (triggers, migration 0009)."""
+        return int(await self.db.fetch_value(_credential_generation) or 0)
 
     async def lookup_key(self, access_key: str) -> Row | None:
         return await self.db.fetch_one(_lookup_key, {"access_key": access_key})

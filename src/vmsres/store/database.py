@@ -67,6 +67,9 @@ class Executor(Protocol):
     async def fetch_all(self, stmt: ClauseElement, params: Params = ...) -> list[Row]: ...
     async def fetch_one(self, stmt: ClauseElement, params: Params = ...) -> Row | None: ...
     async def fetch_value(self, stmt: ClauseElement, params: Params = ...) -> Any: ...
+    async def fetch_column(
+        self, stmt: ClauseElement, params: Params = ..., index: int = ...
+    ) -> list[Any]: ...
     async def execute(self, stmt: ClauseElement, params: Params = ...) -> int: ...
 
 
@@ -123,6 +126,10 @@ class SqliteDatabase:
     async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
         row = self._run(stmt, params).fetchone()
         return None if row is None else row[0]
+
+    async def fetch_column(self, stmt: ClauseElement, params: Params = _EMPTY, index: int = 0) -> list[Any]:
+        """One column of every row, without building a mapping per row (long id lists)."""
+        return [row[index] for row in self._run(stmt, params).fetchall()]
 
     async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
         return self._run(stmt, params).rowcount
@@ -206,6 +213,9 @@ class _PgExecutor:
     async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
         return await self._call("fetchval", stmt, params)
 
+    async def fetch_column(self, stmt: ClauseElement, params: Params = _EMPTY, index: int = 0) -> list[Any]:
+        return [row[index] for row in await self._call("fetch", stmt, params)]
+
     async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
         return _rowcount(await self._call("execute", stmt, params))
 
@@ -250,6 +260,9 @@ class PostgresDatabase:
 
     async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
         return await (await self._pooled()).fetch_value(stmt, params)
+
+    async def fetch_column(self, stmt: ClauseElement, params: Params = _EMPTY, index: int = 0) -> list[Any]:
+        return await (await self._pooled()).fetch_column(stmt, params, index)
 
     async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
         return await (await self._pooled()).execute(stmt, params)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect, Select
 
 from vmsres.store.database import Database, Executor, Row
 from vmsres.store.schema import (
     accounts,
+    resource_blocks,
     resource_counts,
+    resource_generations,
     resource_grams,
     resource_leases,
     resources,
@@ -49,6 +53,27 @@ RECORD_COLUMNS = (
     resources.c.blob_key,
     resources.c.rendition_key,
 )
+# What a listing page needs (the wire record, plus id and created_at for merging pages of
+# several accounts): fewer columns than RECORD_COLUMNS is less to read and to convert per row.
+LISTING_COLUMNS = (
+    resources.c.id,
+    resources.c.resource_key,
+    resources.c.type,
+    resources.c.state,
+    resources.c.name,
+    resources.c.suffix,
+    resources.c.duration,
+    resources.c.remark,
+    resources.c.tts_content,
+    resources.c.tts_options,
+    resources.c.reject_reason,
+    resources.c.created_at,
+)
+# Offsets from here on are found through resource_blocks instead of walking the listing index
+# from its start (on SQLite a walk of this many entries costs about what the lookups cost).
+DEEP_OFFSET = 5000
+# The block levels of migration 0009_positions: level i holds blocks of created_at >> SHIFTS[i].
+BLOCK_SHIFTS = (25, 20, 15, 10)
 # Whether a dialer holds an unexpired lease, answered by the listing statement itself (the
 # lease table's primary key is the resource key) instead of a second query per request.
 IN_USE = (
@@ -187,7 +212,9 @@ def _short_keyword_arms(has_state: bool) -> tuple[Select[Any], Select[Any]]:
 
 
 @cache
-def _page_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+def _page_statement(dialect: str, has_state: bool, keyword: str, bounded: bool = False) -> Select[Any]:
+    """A page of the listing; ``bounded`` adds ``created_at < :before`` (deep Offsets start their
+    walk at a block boundary found through resource_blocks)."""
     if keyword == "short":
         # ORDER BY on the compound itself: SQLite then merges the two ordered arms (MERGE
         # (UNION ALL)) and PostgreSQL plans a Merge Append, so a page reads Offset + Limit
@@ -200,16 +227,73 @@ def _page_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
             .subquery("matches")
         )
         short_ids = sa.select(matches.c.id)
-        return sa.select(*RECORD_COLUMNS, IN_USE).where(resources.c.id.in_(short_ids)).order_by(*_ORDER)
+        return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(short_ids)).order_by(*_ORDER)
     # Deferred join: the OFFSET is walked over ids in the listing index (index-only), and only
     # the page's rows are read from the table.
-    ids = (
+    ids = _where(sa.select(resources.c.id), dialect, has_state, keyword)
+    if bounded:
+        ids = ids.where(resources.c.created_at < sa.bindparam("before"))
+    ids = ids.order_by(*_ORDER).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+    return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(ids)).order_by(*_ORDER)
+
+
+@cache
+def _matching_ids(dialect: str, has_state: bool, keyword: str) -> Select[Any] | CompoundSelect[Any]:
+    """Every id a keyword query matches, in listing order, at most ``:cap`` of them."""
+    if keyword == "short":
+        return (
+            sa.union_all(*_short_keyword_arms(has_state))
+            .order_by(sa.literal_column("created_at").desc(), sa.literal_column("id").desc())
+            .limit(sa.bindparam("cap"))
+        )
+    return (
         _where(sa.select(resources.c.id), dialect, has_state, keyword)
         .order_by(*_ORDER)
-        .limit(sa.bindparam("limit"))
-        .offset(sa.bindparam("offset"))
+        .limit(sa.bindparam("cap"))
     )
-    return sa.select(*RECORD_COLUMNS, IN_USE).where(resources.c.id.in_(ids)).order_by(*_ORDER)
+
+
+@cache
+def _rows_by_ids(n: int) -> Select[Any]:
+    """The listing rows of ``n`` ids (one statement per page size, so each compiles once)."""
+    wanted: list[sa.BindParameter[Any]] = [sa.bindparam(f"id{i}") for i in range(n)]
+    return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(wanted)).order_by(*_ORDER)
+
+
+_generation = sa.select(resource_generations.c.gen).where(
+    resource_generations.c.account_id == sa.bindparam("account_id")
+)
+
+
+@cache
+def _block_locator(has_state: bool) -> Select[Any]:
+    """The newest-first block of one level in which the ``skip``-th row lies: (block, n, cum),
+    where cum counts the rows of that block and every newer one."""
+    b = resource_blocks
+    sums = (
+        sa.select(b.c.block, sa.func.sum(b.c.n).label("n"))
+        .where(
+            b.c.account_id == sa.bindparam("account_id"),
+            b.c.type == sa.bindparam("type"),
+            b.c.level == sa.bindparam("level"),
+            b.c.block.between(sa.bindparam("lo"), sa.bindparam("hi")),
+        )
+        .group_by(b.c.block)
+    )
+    if has_state:
+        sums = sums.where(b.c.state == sa.bindparam("state"))
+    per_block = sums.subquery("per_block")
+    ranked = sa.select(
+        per_block.c.block,
+        per_block.c.n,
+        sa.func.sum(per_block.c.n).over(order_by=per_block.c.block.desc()).label("cum"),
+    ).subquery("ranked")
+    return (
+        sa.select(ranked.c.block, ranked.c.n, ranked.c.cum)
+        .where(ranked.c.cum > sa.bindparam("skip"))
+        .order_by(ranked.c.block.desc())
+        .limit(1)
+    )
 
 
 @cache
@@ -322,15 +406,74 @@ _keys_of_account = sa.select(resources.c.resource_key).where(
 )
 
 
+CacheKey = tuple[int, int, int | None, str]
+
+
+class KeywordMatchCache:
+    """Per process: the ids a keyword query matched, in listing order, each list tagged with
+    the account's generation (resource_generations) it was read at.
+
+    A list is used only while the account's generation is unchanged, and every write that can
+    change a match changes it inside the writing transaction, so every worker of every server
+    sees a write at once. Least recently used lists go first past ``max_ids`` ids in all.
+    """
+
+    # Beyond this many matches a list is not kept: it would cost more to fetch every id than to
+    # count and page (docs/search.md).
+    ENTRY_CAP = 250_000
+
+    def __init__(self, max_ids: int) -> None:
+        self.max_ids = max_ids
+        self.entry_cap = min(max_ids // 4, self.ENTRY_CAP)
+        self._entries: OrderedDict[CacheKey, tuple[int, array[int]]] = OrderedDict()
+        self._size = 0
+
+    @classmethod
+    def of_megabytes(cls, megabytes: float) -> KeywordMatchCache:
+        return cls(int(megabytes * 1024 * 1024) // array("q").itemsize)
+
+    @property
+    def enabled(self) -> bool:
+        return self.entry_cap > 0
+
+    def get(self, key: CacheKey, generation: int) -> array[int] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] != generation:
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: CacheKey, generation: int, ids: array[int]) -> None:
+        self._drop(key)
+        self._entries[key] = (generation, ids)
+        self._size += len(ids) + 1  # + 1: an empty list is an entry too
+        while self._size > self.max_ids and self._entries:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._size -= len(dropped) + 1
+
+    def _drop(self, key: CacheKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._size -= len(entry[1]) + 1
+
+
 class ResourceStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, keyword_cache: KeywordMatchCache | None = None) -> None:
         self.db = db
+        self.keyword_cache = keyword_cache or KeywordMatchCache(0)
 
     async def page(self, where: ListFilter, limit: int, offset: int, now: int) -> tuple[list[Row], int]:
         """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total."""
         params = where.params()
         params["now"] = now
         shape = (self.db.dialect_name, *where.shape)
+        if where.keyword and self.keyword_cache.enabled:
+            cached = await self._cached_keyword_page(where, shape, params, limit, offset)
+            if cached is not None:
+                return cached
         params["limit"] = limit
         params["offset"] = offset
         if offset == 0:
@@ -343,7 +486,61 @@ class ResourceStore:
         total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
         if offset >= total:
             return [], total
+        if not where.keyword and offset >= DEEP_OFFSET:
+            located = await self._locate(params, where.state is not None, offset)
+            if located is not None:
+                params["before"], params["offset"] = located
+                return await self.db.fetch_all(_page_statement(*shape, bounded=True), params), total
         return await self.db.fetch_all(_page_statement(*shape), params), total
+
+    async def _locate(self, params: dict[str, Any], has_state: bool, offset: int) -> tuple[int, int] | None:
+        """(before, skip): the listing from ``created_at < before`` on, less ``skip`` rows, is
+        the listing less ``offset`` rows. A few block lookups instead of walking ``offset`` rows:
+        each level narrows the block the row lies in to one of 32 blocks of the next level."""
+        locator = _block_locator(has_state)
+        skip, lo, hi = offset, -(2**62), 2**62
+        found = None
+        for level, shift in enumerate(BLOCK_SHIFTS):
+            found = await self.db.fetch_one(
+                locator, {**params, "level": level, "lo": lo, "hi": hi, "skip": skip}
+            )
+            if found is None:
+                return None  # the blocks disagree with the count: walk the listing instead
+            skip -= int(found["cum"]) - int(found["n"])
+            if level + 1 < len(BLOCK_SHIFTS):
+                span = 1 << (shift - BLOCK_SHIFTS[level + 1])
+                lo = int(found["block"]) * span
+                hi = lo + span - 1
+        assert found is not None
+        return (int(found["block"]) + 1) << BLOCK_SHIFTS[-1], skip
+
+    async def _cached_keyword_page(
+        self, where: ListFilter, shape: tuple[str, bool, str], params: dict[str, Any], limit: int, offset: int
+    ) -> tuple[list[Row], int] | None:
+        """The page from the account's cached match list (fetched first when stale or absent);
+        None when there are too many matches to keep, so the caller counts and pages instead."""
+        cache = self.keyword_cache
+        key = (where.account_id, where.type, where.state, params["keyword_key"])
+        # Read before the matches: a write that lands in between leaves the list tagged with
+        # the older generation, so the next request fetches it again.
+        generation = int(await self.db.fetch_value(_generation, params) or 0)
+        ids = cache.get(key, generation)
+        if ids is None:
+            # The short-keyword compound yields (created_at, id); the others yield id alone.
+            index = 1 if shape[2] == "short" else 0
+            found = await self.db.fetch_column(
+                _matching_ids(*shape), {**params, "cap": cache.entry_cap + 1}, index
+            )
+            if len(found) > cache.entry_cap:
+                return None
+            ids = array("q", found)
+            cache.put(key, generation, ids)
+        wanted = ids[offset : offset + limit]
+        if not wanted:
+            return [], len(ids)
+        by_id: dict[str, Any] = {f"id{i}": value for i, value in enumerate(wanted)}
+        by_id["now"] = params["now"]
+        return await self.db.fetch_all(_rows_by_ids(len(wanted)), by_id), len(ids)
 
     async def usable(self, account_id: int, type_: int, now: int) -> list[Row]:
         return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_, "now": now})

@@ -225,3 +225,36 @@ resource_leases = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Index("ix_resource_leases_account_id_expires_at", "account_id", "expires_at"),
 )
+
+# Maintained by triggers (migration 0009_positions): resources per (account, type, state) in
+# CreateTime blocks of two sizes (level 0: created_at >> 20, level 1: created_at >> 10), so a
+# deep Offset is found by summing blocks instead of walking the listing (docs/search.md).
+resource_blocks = sa.Table(
+    "resource_blocks",
+    metadata,
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("type", sa.SmallInteger, primary_key=True),
+    sa.Column("level", sa.SmallInteger, primary_key=True),
+    sa.Column("block", sa.BigInteger, primary_key=True),
+    sa.Column("state", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Changed by triggers with every write that can change which resources a query of the account
+# matches: caches of query results are valid while it stays the same.
+resource_generations = sa.Table(
+    "resource_generations",
+    metadata,
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("gen", sa.BigInteger, nullable=False),
+)
+
+# One row (id 1), changed by triggers with every write to accounts or access_keys: the
+# per-worker cache of verified keys is valid while it stays the same.
+credential_generation = sa.Table(
+    "credential_generation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("gen", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,219 @@
+"""Deep Offsets through resource_blocks, and the per-worker caches (verified keys, keyword match
+lists) staying coherent with writes made by other processes, on both databases."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import official_vms_service
+from tests.servers import RunningServer, run_cli, start_server
+from vmsres.store.resources import BLOCK_SHIFTS, DEEP_OFFSET
+
+# More rows in one (Type, State) than DEEP_OFFSET, so the block lookups are what answers.
+ROWS = DEEP_OFFSET + 1200
+YEAR = 365 * 86400
+
+
+@pytest.fixture
+def two_worker_server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
+    running = start_server(tmp_path / "data", ["--workers", "2"], database_url=database_url)
+    yield running
+    running.stop()
+
+
+def _account_id(server: RunningServer) -> int:
+    return int(server.sql("SELECT id FROM accounts WHERE name = 'default'")[0][0])
+
+
+def _insert_rows(server: RunningServer, rng: random.Random, count: int) -> None:
+    """Rows written straight into the table (the triggers keep blocks, counts and grams), with
+    CreateTimes over three years, bursts within one second and within one block."""
+    account_id = _account_id(server)
+    now = 1_790_000_000
+    burst = now - YEAR
+    rows = []
+    for i in range(count):
+        created = burst if i % 50 == 0 else rng.randrange(now - 3 * YEAR, now)
+        rows.append(
+            {
+                "k": f"deep{i:06d}{rng.randrange(10**6):06d}",
+                "a": account_id,
+                "s": 1 if rng.random() < 0.9 else rng.choice((0, 2)),
+                "n": f"r{i}",
+                "c": created,
+            }
+        )
+    server.sql(
+        "INSERT INTO resources (resource_key, account_id, type, state, name, name_folded, suffix, "
+        "duration, remark, created_at, updated_at) VALUES (:k, :a, 0, :s, :n, :n, '.mp3', 1, '', :c, :c)",
+        rows,  # type: ignore[arg-type]
+    )
+
+
+def _scan(server: RunningServer, state: int | None) -> list[str]:
+    rows = server.sql("SELECT resource_key, state, created_at, id FROM resources WHERE type = 0")
+    matches = [r for r in rows if state is None or r.state == state]
+    matches.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return [r.resource_key for r in matches]
+
+
+def _page(vms: Any, state: int | None, offset: int, limit: int = 7) -> tuple[list[str], int]:
+    body: dict[str, Any] = {"Type": 0, "Limit": limit, "Offset": offset}
+    if state is not None:
+        body["State"] = state
+    result = vms.query_open_get_resource(body)["Result"]
+    return [r["ResourceKey"] for r in result["Records"]], result["Total"]
+
+
+def _check_deep_pages(server: RunningServer, rng: random.Random) -> None:
+    vms = official_vms_service(server)
+    for state in (None, 1):
+        expected = _scan(server, state)
+        assert len(expected) > DEEP_OFFSET
+        offsets = [DEEP_OFFSET, DEEP_OFFSET + 1, len(expected) - 1, len(expected) - 3, len(expected)]
+        offsets += [rng.randrange(DEEP_OFFSET, len(expected)) for _ in range(6)]
+        for offset in offsets:
+            assert _page(vms, state, offset) == (expected[offset : offset + 7], len(expected)), (
+                state,
+                offset,
+            )
+
+
+def _check_blocks(server: RunningServer) -> None:
+    """Every level of resource_blocks equals a recount of the table."""
+    stored = {
+        (r.level, r.block, r.state): r.n
+        for r in server.sql("SELECT level, block, state, n FROM resource_blocks WHERE type = 0 AND n <> 0")
+    }
+    rows = server.sql("SELECT state, created_at FROM resources WHERE type = 0")
+    recount: dict[tuple[int, int, int], int] = {}
+    for row in rows:
+        for level, shift in enumerate(BLOCK_SHIFTS):
+            key = (level, row.created_at >> shift, row.state)
+            recount[key] = recount.get(key, 0) + 1
+    assert stored == recount
+
+
+def test_deep_offsets_match_a_full_scan_through_writes(fresh_server: RunningServer) -> None:
+    rng = random.Random(5)
+    _insert_rows(fresh_server, rng, ROWS)
+    _check_blocks(fresh_server)
+    _check_deep_pages(fresh_server, rng)
+
+    keys = [k for (k,) in fresh_server.sql("SELECT resource_key FROM resources WHERE type = 0")]
+    rng.shuffle(keys)
+    moved, restated, deleted = keys[:150], keys[150:400], keys[400:600]
+    for key in moved:
+        fresh_server.sql(
+            "UPDATE resources SET created_at = :c WHERE resource_key = :k",
+            {"c": rng.randrange(1_700_000_000, 1_800_000_000), "k": key},
+        )
+    for key in restated:
+        fresh_server.sql("UPDATE resources SET state = 2 WHERE resource_key = :k", {"k": key})
+    vms = official_vms_service(fresh_server)
+    for key in deleted[:20]:
+        vms.delete_resource({"ResourceKey": key})
+    for key in deleted[20:]:
+        fresh_server.sql("DELETE FROM resources WHERE resource_key = :k", {"k": key})
+    _check_blocks(fresh_server)
+    _check_deep_pages(fresh_server, rng)
+
+
+def _listed(vms: Any, keyword: str, state: int | None = None) -> tuple[list[str], int]:
+    keys: list[str] = []
+    offset = 0
+    while True:
+        body: dict[str, Any] = {"Type": 1, "Keyword": keyword, "Limit": 2, "Offset": offset}
+        if state is not None:
+            body["State"] = state
+        result = vms.query_open_get_resource(body)["Result"]
+        keys += [r["ResourceKey"] for r in result["Records"]]
+        offset += 2
+        if offset >= result["Total"]:
+            return keys, result["Total"]
+
+
+def _expected(server: RunningServer, keyword: str, state: int | None = None) -> tuple[list[str], int]:
+    rows = server.sql("SELECT resource_key, name, state, created_at, id FROM resources WHERE type = 1")
+    folded = keyword.casefold()
+    found = [
+        r
+        for r in rows
+        if (folded in r.name.casefold() or r.resource_key == folded) and (state is None or r.state == state)
+    ]
+    found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return [r.resource_key for r in found], len(found)
+
+
+def test_keyword_results_follow_writes_made_through_other_processes(
+    two_worker_server: RunningServer,
+) -> None:
+    """Each query goes on a fresh connection, so both workers answer and keep match lists; every
+    write is made by another process (the CLI) or another worker, and must show at once."""
+    server = two_worker_server
+    vms = official_vms_service(server)
+    keywords = ["通知", "通", "order", "会员到期"]
+
+    def check() -> None:
+        for keyword in keywords:
+            for state in (None, 1):
+                for _ in range(3):
+                    assert _listed(official_vms_service(server), keyword, state) == _expected(
+                        server, keyword, state
+                    ), (keyword, state)
+
+    created = [
+        vms.create_tts({"Name": name, "TtsTemplateContent": "hi"})["Result"]["ResourceKey"]
+        for name in ("会员到期通知", "订单通知 Order", "物流", "通知")
+    ]
+    check()
+    vms.create_tts({"Name": "新的通知 order", "TtsTemplateContent": "hi"})
+    check()
+    vms.open_update_resource({"ResourceKey": created[2], "Name": "物流通知 ORDER"})
+    check()
+    vms.open_update_resource({"ResourceKey": created[0], "Name": "plain"})
+    check()
+    server.cli("review", "reject", created[1], "--reason", "no")
+    check()
+    vms.delete_resource({"ResourceKey": created[3]})
+    check()
+    server.sql("DELETE FROM resources WHERE resource_key = :k", {"k": created[1]})
+    check()
+
+
+def test_key_changes_take_effect_at_once_in_every_worker(two_worker_server: RunningServer) -> None:
+    server = two_worker_server
+    key = json.loads(server.cli("keys", "create", "--account", "default", "--json").stdout)
+
+    def answers(secret: str) -> list[str]:
+        codes = []
+        for _ in range(6):  # fresh connections: both workers answer, both cache the key
+            reply = official_vms_service(server, ak=key["AccessKey"], sk=secret).query_open_get_resource(
+                {"Type": 0}
+            )
+            error = reply.get("ResponseMetadata", {}).get("Error")
+            codes.append(error["Code"] if error else "ok")
+        return codes
+
+    def codes_of(secret: str) -> list[str]:
+        try:
+            return answers(secret)
+        except Exception as exc:  # the SDK raises on 4xx for JSON-body actions
+            text = str(exc)
+            return ["InvalidAccessKeyId" if "InvalidAccessKeyId" in text else text]
+
+    assert codes_of(key["SecretKey"]) == ["ok"] * 6
+    rotated = server.cli("keys", "rotate", key["AccessKey"], "--json")
+    new_secret = json.loads(rotated.stdout)["SecretKey"]
+    assert codes_of(new_secret) == ["ok"] * 6
+    assert "ok" not in codes_of(key["SecretKey"])
+    server.cli("keys", "disable", key["AccessKey"])
+    assert codes_of(new_secret) == ["InvalidAccessKeyId"]
+    run_cli("keys", "enable", key["AccessKey"], *server.store_args())
+    assert codes_of(new_secret) == ["ok"] * 6
