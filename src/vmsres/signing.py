@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,9 +34,13 @@ MAX_CLOCK_SKEW_SECONDS = 15 * 60
 DEFAULT_SIGNED_HEADERS = ("content-type", "host", "x-content-sha256", "x-date")
 
 _UNRESERVED = "-_.~"
+# Values made only of unreserved characters encode to themselves (Action=..., Version=...).
+_ENCODES_TO_ITSELF = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 
 
 def _encode(value: str) -> str:
+    if _ENCODES_TO_ITSELF(value):
+        return value
     return quote(value, safe=_UNRESERVED)
 
 
@@ -54,7 +59,9 @@ def parse_query(raw: str) -> list[tuple[str, str]]:
         if not part:
             continue
         key, _, value = part.partition("=")
-        pairs.append((unquote_plus(key), unquote_plus(value)))
+        if "%" in part or "+" in part:  # otherwise decoding would change nothing
+            key, value = unquote_plus(key), unquote_plus(value)
+        pairs.append((key, value))
     return pairs
 
 
