@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import official_vms_service
-from tests.servers import RunningServer, run_cli, start_server
+from tests.servers import RunningServer, run_cli, start_server, wait_for
 from vmsres.store.resources import BLOCK_SHIFTS, DEEP_OFFSET
 
 # More rows in one (Type, State) than DEEP_OFFSET, so the block lookups are what answers.
@@ -217,3 +218,31 @@ def test_key_changes_take_effect_at_once_in_every_worker(two_worker_server: Runn
     assert codes_of(new_secret) == ["InvalidAccessKeyId"]
     run_cli("keys", "enable", key["AccessKey"], *server.store_args())
     assert codes_of(new_secret) == ["ok"] * 6
+
+
+def test_an_answer_showing_a_lease_is_not_kept_past_the_lease(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A lease runs out without any write; answers that show InUse must not outlive it."""
+    token = "answers-admin-token"
+    server = start_server(tmp_path / "data", ["--admin-token", token], database_url=database_url)
+    try:
+        vms = official_vms_service(server)
+        key = vms.create_tts({"Name": "leased briefly", "TtsTemplateContent": "hi"})["Result"]["ResourceKey"]
+
+        def in_use() -> list[bool]:
+            page = vms.query_open_get_resource({"Type": 1})["Result"]["Records"]
+            usable = vms.query_usable_resource({"Type": 1})["Result"]
+            return [r["InUse"] for r in page + usable if r["ResourceKey"] == key]
+
+        server.cli("review", "approve", key)
+        assert in_use() == [False, False] and in_use() == [False, False]
+        httpx.post(
+            f"{server.url}/admin/v1/resources/{key}/lease",
+            json={"Seconds": 1, "Holder": "dialer"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).raise_for_status()
+        assert in_use() == [True, True]
+        wait_for(lambda: in_use() == [False, False], timeout=10, what="the lease to run out")
+    finally:
+        server.stop()

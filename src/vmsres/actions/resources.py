@@ -2,34 +2,72 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import orjson
 
 from vmsres.actions import ActionContext, action
 from vmsres.actions.records import resource_record
 
 
 @action("QueryOpenGetResource")
-async def query_open_get_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    rows, total = await ctx.services.resources.query(
-        ctx.principal, p["Type"], p["State"], p["Keyword"], p["Limit"], p["Offset"]
-    )
-    return {
-        "Records": [resource_record(r) for r in rows],
-        "Total": total,
-        "Limit": p["Limit"],
-        "Offset": p["Offset"],
-    }
+async def query_open_get_resource(ctx: ActionContext, p: dict[str, Any]) -> Any:
+    key = ("page", ctx.principal.account_id, p["Type"], p["State"], p["Keyword"], p["Limit"], p["Offset"])
+
+    async def answer() -> dict[str, Any]:
+        rows, total = await ctx.services.resources.query(
+            ctx.principal, p["Type"], p["State"], p["Keyword"], p["Limit"], p["Offset"]
+        )
+        return {
+            "Records": [resource_record(r) for r in rows],
+            "Total": total,
+            "Limit": p["Limit"],
+            "Offset": p["Offset"],
+        }
+
+    return await _kept(ctx, key, answer, lambda result: result["Records"])
 
 
 @action("QueryUsableResource")
-async def query_usable_resource(ctx: ActionContext, p: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = await ctx.services.resources.usable(ctx.principal, p["Type"])
-    return [resource_record(r) for r in rows]
+async def query_usable_resource(ctx: ActionContext, p: dict[str, Any]) -> Any:
+    return await _kept(ctx, ("usable", ctx.principal.account_id, p["Type"]), lambda: _usable(ctx, p), list)
 
 
 @action("QueryUsableResourceV2")
-async def query_usable_resource_v2(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    return {"Records": await query_usable_resource(ctx, p)}
+async def query_usable_resource_v2(ctx: ActionContext, p: dict[str, Any]) -> Any:
+    key = ("usable-v2", ctx.principal.account_id, p["Type"])
+
+    async def answer() -> dict[str, Any]:
+        return {"Records": await _usable(ctx, p)}
+
+    return await _kept(ctx, key, answer, lambda result: result["Records"])
+
+
+async def _usable(ctx: ActionContext, p: dict[str, Any]) -> list[dict[str, Any]]:
+    return [resource_record(r) for r in await ctx.services.resources.usable(ctx.principal, p["Type"])]
+
+
+async def _kept(
+    ctx: ActionContext,
+    key: tuple[Any, ...],
+    answer: Callable[[], Awaitable[Any]],
+    records_of: Callable[[Any], list[dict[str, Any]]],
+) -> Any:
+    """The answer from the worker's cache while the account is unchanged (service/answers.py),
+    else computed, and kept unless it shows a resource in use (a lease can run out unwritten)."""
+    cache = ctx.services.answers
+    if not cache.enabled:
+        return await answer()
+    # Read before answering: a write landing in between leaves the answer under the old version.
+    version = await ctx.services.resources.listing_version(ctx.principal)
+    kept = cache.get(key, version)
+    if kept is not None:
+        return orjson.Fragment(kept)
+    result = await answer()
+    if not any(record["InUse"] for record in records_of(result)):
+        cache.put(key, version, orjson.dumps(result))
+    return result
 
 
 @action("OpenCreateTts")

@@ -98,6 +98,10 @@ class ResourceService:
         where = ListFilter(principal.account_id, type_, state, keyword)
         return await self.store.page(where, limit, offset, self._now())
 
+    async def listing_version(self, principal: Principal) -> tuple[int, int]:
+        """Changes with every write to the account's resources or leases (service/answers.py)."""
+        return await self.store.generations(principal.account_id)
+
     async def usable(self, principal: Principal, type_: int) -> list[Row]:
         return await self.store.usable(principal.account_id, type_, self._now())
 

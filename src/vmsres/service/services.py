@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from vmsres.blobs import BlobStore, open_blob_store
 from vmsres.masterkey import load_keyring
 from vmsres.service.accounts import AccountService
+from vmsres.service.answers import AnswerCache
 from vmsres.service.events import EventService
 from vmsres.service.idempotency import IdempotencyService
 from vmsres.service.ingest import IngestService
@@ -40,6 +41,7 @@ class Services:
     shared: SharedState
     limiter: RateLimiter
     idempotency: IdempotencyService
+    answers: AnswerCache
     clock: Callable[[], float] = time.time
 
     def now(self) -> int:
@@ -81,7 +83,8 @@ def open_services(
     event_store = EventStore(db)
     events = EventService(event_store, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
     blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
-    resource_store = ResourceStore(db, KeywordMatchCache.of_megabytes(settings.search_cache_mb))
+    # The search cache budget: three quarters for keyword match lists, a quarter for answers.
+    resource_store = ResourceStore(db, KeywordMatchCache.of_megabytes(settings.search_cache_mb * 0.75))
     hardening = HardeningStore(db)
     uploads = UploadStore(db)
     shared = open_shared(settings.redis_url)
@@ -124,5 +127,6 @@ def open_services(
             namespace=lambda: shared_secrets.get("rate_namespace", 8),
         ),
         idempotency=IdempotencyService(hardening, clock=clock, ttl_seconds=settings.idempotency_hours * 3600),
+        answers=AnswerCache(int(settings.search_cache_mb * 0.25 * 1024 * 1024)),
         clock=clock,
     )

@@ -263,6 +263,9 @@ def _rows_by_ids(n: int) -> Select[Any]:
 _generation = sa.select(resource_generations.c.gen).where(
     resource_generations.c.account_id == sa.bindparam("account_id")
 )
+_generations = sa.select(resource_generations.c.gen, resource_generations.c.lease_gen).where(
+    resource_generations.c.account_id == sa.bindparam("account_id")
+)
 
 
 @cache
@@ -541,6 +544,11 @@ class ResourceStore:
         by_id: dict[str, Any] = {f"id{i}": value for i, value in enumerate(wanted)}
         by_id["now"] = params["now"]
         return await self.db.fetch_all(_rows_by_ids(len(wanted)), by_id), len(ids)
+
+    async def generations(self, account_id: int) -> tuple[int, int]:
+        """(resources, leases) generation of the account; both change with every such write."""
+        row = await self.db.fetch_one(_generations, {"account_id": account_id})
+        return (0, 0) if row is None else (int(row["gen"]), int(row["lease_gen"]))
 
     async def usable(self, account_id: int, type_: int, now: int) -> list[Row]:
         return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_, "now": now})

@@ -241,13 +241,15 @@ resource_blocks = sa.Table(
     sqlite_with_rowid=False,
 )
 
-# Changed by triggers with every write that can change which resources a query of the account
-# matches: caches of query results are valid while it stays the same.
+# Changed by triggers (migration 0009_positions): gen with every insert, update or delete of the
+# account's resources, lease_gen with every change to its leases. Per-worker caches of query
+# results are valid while they stay the same.
 resource_generations = sa.Table(
     "resource_generations",
     metadata,
     sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("gen", sa.BigInteger, nullable=False),
+    sa.Column("lease_gen", sa.BigInteger, nullable=False),
 )
 
 # One row (id 1), changed by triggers with every write to accounts or access_keys: the

@@ -9,9 +9,10 @@ Create Date: 2026-11-24
   by triggers in the writing transaction. A page at Offset k finds its year block, then one of
   the 32 smaller blocks inside it, level by level, and walks the listing index only inside one
   17-minute block (docs/search.md).
-* ``resource_generations`` (one number per account) changes with every write that can change
-  which resources a query matches; the per-worker keyword result cache is valid only while it
-  has not changed, so every worker and every server sees a write at once.
+* ``resource_generations`` (two numbers per account): ``gen`` changes with every insert, update
+  or delete of the account's resources, ``lease_gen`` with every change to its leases. The
+  per-worker caches of keyword matches and of answers are valid only while they are unchanged,
+  so every worker and every server sees a write at once.
 * ``credential_generation`` (one row) changes with every write to accounts or access keys; the
   per-worker cache of verified keys is valid only while it has not changed, so disabling,
   deleting or rotating a key, or changing an account's limits, takes effect at once everywhere.
@@ -55,14 +56,14 @@ def _remove_from_blocks(row: str) -> str:
           AND ({blocks});"""
 
 
-def _bump_generation(row: str, table: str = "resource_generations") -> str:
+def _bump_generation(row: str, column: str = "gen", table: str = "resource_generations") -> str:
     return f"""
-        INSERT INTO resource_generations (account_id, gen) VALUES ({row}.account_id, 1)
-        ON CONFLICT (account_id) DO UPDATE SET gen = {table}.gen + 1;"""
+        INSERT INTO resource_generations (account_id, gen, lease_gen) VALUES ({row}.account_id, 1, 1)
+        ON CONFLICT (account_id) DO UPDATE SET {column} = {table}.{column} + 1;"""
 
 
-def _bump_existing_generation(row: str) -> str:
-    return f"UPDATE resource_generations SET gen = gen + 1 WHERE account_id = {row}.account_id;"
+def _bump_existing_generation(row: str, column: str = "gen") -> str:
+    return f"UPDATE resource_generations SET {column} = {column} + 1 WHERE account_id = {row}.account_id;"
 
 
 _BUMP_CREDENTIALS = "UPDATE credential_generation SET gen = gen + 1 WHERE id = 1;"
@@ -79,9 +80,14 @@ _SQLITE_UP = [
     WHEN old.account_id IS NOT new.account_id OR old.type IS NOT new.type
       OR old.state IS NOT new.state OR old.created_at IS NOT new.created_at
     BEGIN {_remove_from_blocks("old")} {_add_to_blocks("new")} END""",
-    f"""CREATE TRIGGER resources_generation_upd
-    AFTER UPDATE OF account_id, type, state, created_at, name_folded, resource_key ON resources
+    # Any update: cached answers hold every column a record shows, not only the filtered ones.
+    f"""CREATE TRIGGER resources_generation_upd AFTER UPDATE ON resources
     BEGIN {_bump_existing_generation("old")} {_bump_generation("new")} END""",
+    *(
+        f"""CREATE TRIGGER resource_leases_generation_{op_name} AFTER {op_name.upper()} ON resource_leases
+        BEGIN {_bump_existing_generation(row, "lease_gen")} END"""
+        for op_name, row in (("insert", "new"), ("update", "new"), ("delete", "old"))
+    ),
     *(
         f"CREATE TRIGGER {table}_credentials_{op_name} AFTER {op_name.upper()} ON {table} "
         f"BEGIN {_BUMP_CREDENTIALS} END"
@@ -95,26 +101,39 @@ _POSTGRES_UP = [
     BEGIN
         IF TG_OP IN ('DELETE', 'UPDATE') THEN
             {_remove_from_blocks("OLD")}
-            {_bump_existing_generation("OLD")}
         END IF;
         IF TG_OP IN ('INSERT', 'UPDATE') THEN
             {_add_to_blocks("NEW")}
+        END IF;
+        IF TG_OP = 'INSERT' THEN
             {_bump_generation("NEW")}
+        ELSE
+            {_bump_existing_generation("OLD")}
         END IF;
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER resources_positions
     AFTER INSERT OR DELETE OR UPDATE OF account_id, type, state, created_at ON resources
     FOR EACH ROW EXECUTE FUNCTION vmsres_resource_positions()""",
-    # Renames change keyword matches without moving the resource in the listing.
+    # Any update: cached answers hold every column a record shows, not only the filtered ones.
     f"""CREATE FUNCTION vmsres_resource_generation() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         {_bump_generation("NEW")}
         RETURN NULL;
     END $$""",
-    """CREATE TRIGGER resources_generation
-    AFTER UPDATE OF name_folded, resource_key ON resources
+    """CREATE TRIGGER resources_generation AFTER UPDATE ON resources
     FOR EACH ROW EXECUTE FUNCTION vmsres_resource_generation()""",
+    f"""CREATE FUNCTION vmsres_lease_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            {_bump_existing_generation("OLD", "lease_gen")}
+        ELSE
+            {_bump_existing_generation("NEW", "lease_gen")}
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER resource_leases_generation AFTER INSERT OR UPDATE OR DELETE ON resource_leases
+    FOR EACH ROW EXECUTE FUNCTION vmsres_lease_generation()""",
     f"""CREATE FUNCTION vmsres_credentials_changed() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         {_BUMP_CREDENTIALS}
@@ -147,6 +166,7 @@ def upgrade() -> None:
         "resource_generations",
         sa.Column("account_id", BigId, nullable=False),
         sa.Column("gen", sa.BigInteger, nullable=False),
+        sa.Column("lease_gen", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("account_id", name="pk_resource_generations"),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -162,7 +182,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_credential_generation"),
     )
     op.execute("INSERT INTO credential_generation (id, gen) VALUES (1, 1)")
-    op.execute("INSERT INTO resource_generations (account_id, gen) SELECT id, 1 FROM accounts")
+    op.execute("INSERT INTO resource_generations (account_id, gen, lease_gen) SELECT id, 1, 1 FROM accounts")
     for level, shift in enumerate(SHIFTS):
         op.execute(
             "INSERT INTO resource_blocks (account_id, type, level, block, state, n) "
@@ -178,15 +198,23 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for name in ("blocks_ins", "blocks_del", "blocks_upd", "generation_upd"):
             op.execute(f"DROP TRIGGER IF EXISTS resources_{name}")
+        for op_name in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS resource_leases_generation_{op_name}")
         for table in ("accounts", "access_keys"):
             for op_name in ("insert", "update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_credentials_{op_name}")
     else:
         op.execute("DROP TRIGGER IF EXISTS resources_positions ON resources")
         op.execute("DROP TRIGGER IF EXISTS resources_generation ON resources")
+        op.execute("DROP TRIGGER IF EXISTS resource_leases_generation ON resource_leases")
         for table in ("accounts", "access_keys"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_credentials ON {table}")
-        for function in ("resource_positions", "resource_generation", "credentials_changed"):
+        for function in (
+            "resource_positions",
+            "resource_generation",
+            "lease_generation",
+            "credentials_changed",
+        ):
             op.execute(f"DROP FUNCTION IF EXISTS vmsres_{function}()")
     op.drop_table("credential_generation")
     op.drop_table("resource_generations")
