@@ -547,7 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print(
             args,
             report,
-            f"re-encrypted {report['Secrets']} secrets under master key {report['KeyId']}"
+            f"re-encrypted {report['Secrets']} secrets and {report['WebhookSecrets']} webhook secrets "
+            f"under master key {report['KeyId']}"
             + (f"; installed it as {report['InstalledAs']}" if report["InstalledAs"] else ""),
         )
         return 0

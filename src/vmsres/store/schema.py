@@ -122,7 +122,9 @@ account_webhooks = sa.Table(
     metadata,
     sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("secret", sa.String(256), nullable=False),
+    # Sealed under the master key, bound to account_id (migration 0008_secrets_holds). 2048: a
+    # 256-character secret may be 1 KiB of UTF-8 before sealing and base64 add to it.
+    sa.Column("secret", sa.String(2048), nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
@@ -138,7 +140,8 @@ webhook_deliveries = sa.Table(
     sa.Column("account_name", sa.String(64), nullable=False),
     sa.Column("resource_key", sa.String(32), nullable=True),
     sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("secret", sa.String(256), nullable=False),
+    # The webhook's secret when the event was queued, sealed again bound to event_id.
+    sa.Column("secret", sa.String(2048), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
