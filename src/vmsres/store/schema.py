@@ -228,3 +228,16 @@ resource_leases = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Index("ix_resource_leases_account_id_expires_at", "account_id", "expires_at"),
 )
+
+# One row per running `vmsres backup`. While any row's expires_at is ahead, deletes leave their
+# blobs to garbage collection and garbage collection deletes nothing, so every blob the backup's
+# snapshot references is still there when the backup copies it. A backup renews its row as it
+# goes and deletes it at the end; a killed backup's row simply expires.
+backup_holds = sa.Table(
+    "backup_holds",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)

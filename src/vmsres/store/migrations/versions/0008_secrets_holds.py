@@ -1,4 +1,4 @@
-"""Webhook secrets sealed under the master key, like SecretKeys (see vmsres.masterkey).
+"""Webhook secrets sealed under the master key, like SecretKeys; backup holds.
 
 Revision ID: 0008_secrets_holds
 Revises: 0006_secrets
@@ -8,6 +8,8 @@ account_webhooks.secret is bound to its account_id, each webhook_deliveries.secr
 event_id. The master key comes from where 0006_secrets takes it (vmsres.store.migrate's
 migration_keyring): handed over by the migrating process, else VMSRES_MASTER_KEY, else the
 embedded DATA_DIR/master.key beside a SQLite database.
+
+backup_holds: a running ``vmsres backup`` keeps blobs from being deleted (see vmsres.backup).
 """
 
 from __future__ import annotations
@@ -61,7 +63,18 @@ def _widen(length: int) -> None:
             op.alter_column(table, "secret", type_=sa.String(length), existing_nullable=False)
 
 
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def upgrade() -> None:
+    op.create_table(
+        "backup_holds",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("holder", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+        sa.Column("expires_at", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_backup_holds"),
+    )
     _widen(2048)
     keyring = migration_keyring(revision)
 
@@ -81,3 +94,4 @@ def downgrade() -> None:
     _rewrite(_webhooks, "account_id", "account_id", webhook_context, unseal)
     _rewrite(_deliveries, "id", "event_id", delivery_context, unseal)
     _widen(256)
+    op.drop_table("backup_holds")
