@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -432,6 +433,21 @@ def test_restore_refuses_a_damaged_archive_before_touching_the_target(
     tampered = tmp_path / "tampered.tar"
     tampered.write_bytes(bytes(raw))
     _refused(target.cli("restore", str(tampered), check=False), "fails its checksum")
+    # A manifest that lacks what restore reads later is refused up front, not half way.
+    odd = tmp_path / "odd-manifest.tar"
+    with tarfile.open(archive) as tar, tarfile.open(odd, "w") as out:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member)
+            assert handle is not None
+            data = handle.read()
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                del manifest["tables"][0]["sha256"]
+                data = json.dumps(manifest).encode()
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    _refused(target.cli("restore", str(odd), check=False), "unexpected manifest content")
     _untouched(target)
 
 

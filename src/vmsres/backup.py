@@ -494,7 +494,11 @@ class _PortableArchive:
                 f"{self.file} is backup format {manifest.get('version')!r}; this vmsres reads {VERSION}"
             )
         self.revision = str(manifest["schema_revision"])
-        self._tables: dict[str, dict[str, Any]] = {str(t["name"]): t for t in manifest["tables"]}
+        # Every field read later is checked now, inside the manifest's error handling.
+        self._tables: dict[str, dict[str, str]] = {
+            str(t["name"]): {"name": str(t["name"]), "member": str(t["member"]), "sha256": str(t["sha256"])}
+            for t in manifest["tables"]
+        }
         for entry in self._tables.values():
             if entry["member"] not in self.members:
                 raise _damaged(self.file, f"{entry['member']} is missing")
