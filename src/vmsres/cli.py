@@ -14,10 +14,12 @@ from typing import Any
 
 import httpx
 import orjson
+import sqlalchemy as sa
 
 from vmsres.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.admin.remote import RemoteError, RemoteOps
 from vmsres.backup import BackupError, backup, restore
+from vmsres.blobs import BlobStorageError
 from vmsres.client.cli import add_resource_commands, run_resource_command
 from vmsres.masterkey import MASTER_KEY_ENV, MasterKeyError
 from vmsres.rotation import rotate_master_key
@@ -247,11 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load = _sub(fixtures, "load", "load a JSON fixtures file")
     load.add_argument("file")
-    snapshot = _sub(commands, "backup", "an online snapshot of the embedded store (database and blobs)")
+    snapshot = _sub(commands, "backup", "an online, consistent snapshot of the store (database and audio)")
     snapshot.add_argument("file")
-    restore = _sub(commands, "restore", "restore a backup into an empty data dir")
+    restore = _sub(
+        commands, "restore", "restore a backup into an empty store (any database and blob storage)"
+    )
     restore.add_argument("file")
-    restore.add_argument("--force", action="store_true", help="replace the store of a non-empty data dir")
+    restore.add_argument(
+        "--force", action="store_true", help="replace what the target database and blob storage hold"
+    )
     add_resource_commands(commands)
     return parser
 
@@ -490,6 +496,25 @@ _FAILURES: tuple[type[Exception], ...] = (
 )
 
 
+_BACKUP_FAILURES: tuple[type[Exception], ...] = (
+    BackupError,
+    MasterKeyError,
+    BlobStorageError,
+    OSError,
+    tarfile.TarError,
+    sqlite3.Error,
+    sa.exc.SQLAlchemyError,
+    ValueError,
+)
+
+
+def _describe_failure(error: Exception) -> str:
+    # SQLAlchemy's message carries the SQL and a link to its docs; the driver's own says enough.
+    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
+        return f"database: {str(error.orig).strip()}"
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "res":
@@ -534,14 +559,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.command == "backup":
                 done = backup(_settings(args), Path(args.file))
-                human = f"backed up to {done['File']}"
+                human = (
+                    f"backed up {done['Resources']} resources and {done['Blobs']} blobs "
+                    f"({done['BlobBytes']} bytes) to {done['File']}"
+                )
+                if done["DroppedMissingBlobs"]:
+                    print(
+                        f"vmsres: warning: {done['DroppedMissingBlobs']} resources were left out: "
+                        "their audio vanished before it was copied",
+                        file=sys.stderr,
+                    )
             else:
                 done = restore(_settings(args), Path(args.file), force=args.force)
-                human = f"restored into {done['DataDir']}"
-                if not done["MasterKeyPresent"]:
-                    human += f" (put the master key in place: {MASTER_KEY_ENV} or DATA_DIR/master.key)"
-        except (BackupError, OSError, tarfile.TarError, sqlite3.Error) as error:
-            print(f"vmsres: {error}", file=sys.stderr)
+                human = (
+                    f"restored {done['Resources']} resources and {done['BlobCount']} blobs into "
+                    f"{done['Database']} (audio in {done['Blobs']})"
+                )
+        except _BACKUP_FAILURES as error:
+            print(f"vmsres: {_describe_failure(error)}", file=sys.stderr)
             return 1
         _print(args, done, human)
         return 0
@@ -554,7 +589,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print(
             args,
             report,
-            f"re-encrypted {report['Secrets']} secrets under master key {report['KeyId']}"
+            f"re-encrypted {report['Secrets']} secrets and {report['WebhookSecrets']} webhook secrets "
+            f"under master key {report['KeyId']}"
             + (f"; installed it as {report['InstalledAs']}" if report["InstalledAs"] else ""),
         )
         return 0

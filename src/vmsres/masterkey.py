@@ -112,6 +112,25 @@ def access_key_context(access_key: str) -> str:
     return f"vmsres:access-key:{access_key}"
 
 
+def webhook_context(account_id: int) -> str:
+    """An account's webhook secret is bound to the account: moved onto another row it fails."""
+    return f"vmsres:webhook:{account_id}"
+
+
+def delivery_context(event_id: str) -> str:
+    """Each queued delivery carries its own sealed copy of the secret, bound to its event."""
+    return f"vmsres:webhook-delivery:{event_id}"
+
+
+def unseal(keyring: Keyring, stored: str, context: str) -> str:
+    """The plaintext of a sealed value; a plaintext one is returned as it is.
+
+    Only values an older vmsres wrote before a migration sealed them (a rolling upgrade) are
+    plaintext; refusing them would stop that process's webhooks for nothing a thief could use.
+    """
+    return keyring.decrypt(stored, context) if stored_key_id(stored) is not None else stored
+
+
 def write_key_file(path: Path, text: str, *, replace: bool = False) -> None:
     """Write a key file readable by its owner only, durably; ``replace`` swaps it atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)

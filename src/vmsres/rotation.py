@@ -16,16 +16,44 @@ from vmsres.masterkey import (
     Keyring,
     access_key_context,
     default_key_file,
+    delivery_context,
     generate_key_text,
     load_keyring,
     parse_keys,
     stored_key_id,
+    unseal,
+    webhook_context,
     write_key_file,
 )
 from vmsres.service.shared_secrets import secret_context
 from vmsres.settings import Settings
 from vmsres.store import migrate
-from vmsres.store.schema import access_keys, server_secrets
+from vmsres.store.schema import access_keys, account_webhooks, server_secrets, webhook_deliveries
+
+_BATCH = 1000
+
+
+def _reseal_webhooks(conn: sa.Connection, current: Keyring, new: Keyring) -> int:
+    """Every webhook secret and every queued delivery's copy, under ``new``; how many."""
+    count = 0
+    for table, key, bound_to, context_of in (
+        (account_webhooks, account_webhooks.c.account_id, account_webhooks.c.account_id, webhook_context),
+        (webhook_deliveries, webhook_deliveries.c.id, webhook_deliveries.c.event_id, delivery_context),
+    ):
+        update = table.update().where(key == sa.bindparam("k")).values(secret=sa.bindparam("s"))
+        # A value an older process wrote in plaintext gets sealed here too.
+        rows = conn.execute(sa.select(key, bound_to, table.c.secret)).all()
+        for start in range(0, len(rows), _BATCH):
+            batch = [
+                {
+                    "k": row_key,
+                    "s": new.encrypt(unseal(current, stored, context_of(bound)), context_of(bound)),
+                }
+                for row_key, bound, stored in rows[start : start + _BATCH]
+            ]
+            conn.execute(update, batch)
+            count += len(batch)
+    return count
 
 
 def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
@@ -47,6 +75,7 @@ def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
     engine = sa.create_engine(migrate.sync_url(url))
     count = 0
     server_count = 0
+    webhook_count = 0
     try:
         with engine.begin() as conn:
             # A write first: SQLite takes its write lock here, so no writer can slip in between
@@ -57,7 +86,13 @@ def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
                 .values(value=new.encrypt(CHECK_PLAINTEXT, CHECK_CONTEXT))
             )
             if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("LOCK TABLE access_keys IN SHARE ROW EXCLUSIVE MODE"))
+                # No new key, webhook or delivery may be sealed under the old key meanwhile.
+                conn.execute(
+                    sa.text(
+                        "LOCK TABLE access_keys, account_webhooks, webhook_deliveries "
+                        "IN SHARE ROW EXCLUSIVE MODE"
+                    )
+                )
             named = conn.execute(
                 sa.select(server_secrets.c.name, server_secrets.c.value).where(
                     server_secrets.c.name != CHECK_SECRET_NAME
@@ -82,6 +117,7 @@ def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
                     .values(secret_key=new.encrypt(current.decrypt(stored, context), context))
                 )
                 count += 1
+            webhook_count = _reseal_webhooks(conn, current, new)
     finally:
         engine.dispose()
     installed: str | None = None
@@ -93,6 +129,7 @@ def rotate_master_key(settings: Settings, new_key_file: Path) -> dict[str, Any]:
     return {
         "Secrets": count,
         "ServerSecrets": server_count,
+        "WebhookSecrets": webhook_count,
         "KeyId": new.primary_id,
         "PreviousKeyId": current.primary_id,
         "InstalledAs": installed,

@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> VmsApp:
         config.mounts.append((CONSOLE_PREFIX, create_console_app(services, settings.admin_token_sha256)))
     dispatcher = Dispatcher(
         services.event_store,
+        services.events.keyring,
         DispatchConfig(
             poll_seconds=settings.webhook_poll_seconds,
             retry_base_seconds=settings.webhook_retry_base_seconds,

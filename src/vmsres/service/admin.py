@@ -145,7 +145,7 @@ class AdminOps:
                 secret = secret or secrets.token_urlsafe(32)
                 if len(secret) > 256:
                     raise WebhookError("a webhook secret is at most 256 characters")
-            await self.services.event_store.set_webhook(
+            await self.services.events.set_webhook(
                 account["id"], url, secret if url else None, self.services.now()
             )
         return {"Account": name, "Url": url, "Secret": secret if url else None}
@@ -359,7 +359,9 @@ async def load_fixtures(services: Services, data: Any) -> dict[str, Any]:
             if hook:
                 row = await services.accounts.account(name)
                 url = check_webhook_url(str(hook["Url"]))
-                await services.event_store.set_webhook(row["id"], url, str(hook["Secret"]), services.now())
+                if len(str(hook["Secret"])) > 256:
+                    raise WebhookError("a webhook secret is at most 256 characters")
+                await services.events.set_webhook(row["id"], url, str(hook["Secret"]), services.now())
         for record in data.get("Resources") or []:
             if not isinstance(record, dict):
                 raise FixtureError("every resource is an object")

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from vmsres.masterkey import Keyring, delivery_context, unseal, webhook_context
 from vmsres.store.database import Executor, Row
 from vmsres.store.events import EventStore
 
@@ -55,14 +56,21 @@ class EventService:
     def __init__(
         self,
         store: EventStore,
+        keyring: Keyring,
         clock: Callable[[], float] = time.time,
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
         self.store = store
+        self.keyring = keyring
         self.clock = clock
         self.max_age_seconds = max_age_seconds
         # Set by a dispatcher in this process so a new delivery goes out without waiting a poll.
         self.wakeup: Callable[[], None] | None = None
+
+    async def set_webhook(self, account_id: int, url: str | None, secret: str | None, now: int) -> None:
+        """Store (url None: remove) the account's webhook; the secret is sealed under the master key."""
+        sealed = None if secret is None else self.keyring.encrypt(secret, webhook_context(account_id))
+        await self.store.set_webhook(account_id, url, sealed, now)
 
     async def emit(
         self,
@@ -79,6 +87,9 @@ class EventService:
             return False
         now = self.clock()
         event_id = uuid.uuid4().hex
+        # The delivery outlives any later change of the webhook, so it keeps its own copy of the
+        # secret, sealed to this event (a copy moved onto another delivery does not decrypt).
+        secret = unseal(self.keyring, hook["secret"], webhook_context(account_id))
         payload = {
             "EventId": event_id,
             "Type": event_type,
@@ -93,7 +104,7 @@ class EventService:
                 "account_name": account_name,
                 "resource_key": resource_key,
                 "url": hook["url"],
-                "secret": hook["secret"],
+                "secret": self.keyring.encrypt(secret, delivery_context(event_id)),
                 "payload": orjson.dumps(payload).decode(),
                 "next_attempt_ms": int(now * 1000),
                 "give_up_ms": int((now + self.max_age_seconds) * 1000),

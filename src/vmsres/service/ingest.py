@@ -56,6 +56,8 @@ class GarbageReport:
     expired_uploads: int = 0
     staging_blobs: int = 0
     orphan_blobs: int = 0
+    # A backup was copying blobs: nothing was collected this time.
+    held_by_backup: bool = False
 
 
 def _content_type(key: str) -> str:
@@ -184,9 +186,13 @@ class IngestService:
             )
 
     async def _forget_uploads(self, account_id: int, file_name: str) -> None:
-        for upload in await self.uploads.of_file_name(account_id, file_name):
-            await self._delete_blob(upload["staging_key"])
+        # Rows before blobs, as for resources: a crash in between leaves only unreferenced
+        # staging blobs (collected), and a running backup's hold is checked after the rows went.
+        uploads = await self.uploads.of_file_name(account_id, file_name)
         await self.uploads.forget_file_name(account_id, file_name)
+        if uploads and not await self.library.blobs_held():
+            for upload in uploads:
+                await self._delete_blob(upload["staging_key"])
 
     # --- Fetch --------------------------------------------------------------------------
 
@@ -314,17 +320,29 @@ class IngestService:
     async def collect_garbage(self) -> GarbageReport:
         now = self._now()
         report = GarbageReport()
-        for upload in await self.uploads.expired(now - STAGING_GRACE_SECONDS):
+        # Blobs are listed before the rows are read. An upload row is written before its staging
+        # blob, so a staging blob listed here without a row below really has none (read the
+        # other way round, a blob PUT in between would be taken for garbage). Resource blobs
+        # come before their rows, which the minimum age covers.
+        staged = await self.blobs.list_keys("staging/")
+        stored = await self.blobs.list_keys("accounts/")
+        expired = await self.uploads.expired(now - STAGING_GRACE_SECONDS)
+        live_staging = await self.uploads.staging_keys()
+        referenced = await self.resources.referenced_blob_keys()
+        # After reading the rows: a backup whose snapshot may reference a blob these rows no
+        # longer do took its hold before that snapshot, so it shows here (see blobs_held).
+        if await self.library.blobs_held():
+            report.held_by_backup = True
+            return report
+        for upload in expired:
             await self._delete_blob(upload["staging_key"])
             await self.uploads.delete(upload["nonce"])
             report.expired_uploads += 1
-        live_staging = await self.uploads.staging_keys()
-        for key in await self.blobs.list_keys("staging/"):
+        for key in staged:
             if key not in live_staging:
                 await self._delete_blob(key)
                 report.staging_blobs += 1
-        referenced = await self.resources.referenced_blob_keys()
-        for key in await self.blobs.list_keys("accounts/"):
+        for key in stored:
             if key in referenced:
                 continue
             stamp = key.split("/")[2].split("-", 1)[0] if key.count("/") >= 3 else ""

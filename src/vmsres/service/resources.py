@@ -25,6 +25,7 @@ from vmsres.service.review import (
 from vmsres.service.tts import template_variables
 from vmsres.store.database import Executor, Row
 from vmsres.store.hardening import HardeningStore
+from vmsres.store.holds import HoldStore
 from vmsres.store.resources import ListFilter, ResourceStore
 
 TYPE_AUDIO = 0
@@ -52,6 +53,7 @@ class ResourceService:
         hardening: HardeningStore | None = None,
         max_resources: int | None = None,
         max_storage_bytes: int | None = None,
+        holds: HoldStore | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -62,6 +64,7 @@ class ResourceService:
         self.hardening = hardening or HardeningStore(store.db)
         self.max_resources = max_resources
         self.max_storage_bytes = max_storage_bytes
+        self.holds = holds or HoldStore(store.db)
 
     def quota(self, principal: Principal) -> Quota:
         return Quota(
@@ -179,9 +182,20 @@ class ResourceService:
                 tx, principal.account_id, principal.account_name, "resource.deleted", row
             )
         self._wake(queued)
-        for key in (deleted["blob_key"], deleted["rendition_key"]) if deleted else ():
-            if key:
+        keys = [k for k in (deleted["blob_key"], deleted["rendition_key"]) if k] if deleted else []
+        if keys and not await self.blobs_held():
+            for key in keys:
                 await delete_quietly(self.blobs, key)
+
+    async def blobs_held(self) -> bool:
+        """Whether a backup is copying blobs, so that none may be deleted now (garbage
+        collection deletes them once it is done).
+
+        Callers ask after committing the delete of the rows that referenced the blobs: a backup
+        whose snapshot still shows those rows took its hold before that snapshot, hence before
+        the commit, so the answer is yes; a backup that takes its hold later sees the rows gone.
+        """
+        return await self.holds.held(self._now())
 
     async def review(self, resource_key: str, approve: bool, reason: str | None, reviewer: str) -> Row:
         """An operator's decision; works across accounts (it is not reachable from the wire API)."""

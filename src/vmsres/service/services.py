@@ -81,7 +81,7 @@ def open_services(
         migrate.upgrade(database_url, keyring)
     db = open_database(database_url)
     event_store = EventStore(db)
-    events = EventService(event_store, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
+    events = EventService(event_store, keyring, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
     blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
     # The search cache budget: three quarters for keyword match lists, a quarter for answers.
     resource_store = ResourceStore(db, KeywordMatchCache.of_megabytes(settings.search_cache_mb * 0.75))

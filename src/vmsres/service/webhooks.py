@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from vmsres.masterkey import Keyring, MasterKeyError, delivery_context, unseal
 from vmsres.store.database import Row
 from vmsres.store.events import DELIVERED, FAILED, PENDING, EventStore
 
@@ -58,10 +59,12 @@ class Dispatcher:
     def __init__(
         self,
         store: EventStore,
+        keyring: Keyring,
         config: DispatchConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.keyring = keyring
         self.config = config or DispatchConfig()
         self.clock = clock
         self._wake = asyncio.Event()
@@ -107,25 +110,32 @@ class Dispatcher:
 
     async def _send(self, row: Row) -> None:
         assert self._client is not None
-        body = row["payload"].encode()
-        timestamp = str(int(self.clock()))
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "vmsres-webhooks",
-            SIGNATURE_HEADER: sign(row["secret"], timestamp, body),
-            TIMESTAMP_HEADER: timestamp,
-            EVENT_HEADER: row["event_type"],
-            DELIVERY_HEADER: row["event_id"],
-        }
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._client.post(row["url"], content=body, headers=headers)
-            status = response.status_code
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            secret = unseal(self.keyring, row["secret"], delivery_context(row["event_id"]))
+        except MasterKeyError as exc:
+            # A tampered row or a key missing from this process's keyring: nothing can be signed,
+            # but the row is kept and retried like any failure (a restart with the key fixes it).
+            error = f"cannot unseal the webhook secret: {exc}"[:500]
+        else:
+            body = row["payload"].encode()
+            timestamp = str(int(self.clock()))
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "vmsres-webhooks",
+                SIGNATURE_HEADER: sign(secret, timestamp, body),
+                TIMESTAMP_HEADER: timestamp,
+                EVENT_HEADER: row["event_type"],
+                DELIVERY_HEADER: row["event_id"],
+            }
+            try:
+                response = await self._client.post(row["url"], content=body, headers=headers)
+                status = response.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
         now = self.clock()
         if error is None:
             await self.store.finish(row["id"], DELIVERED, int(now * 1000), status, None, int(now))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from vmsres.masterkey import CHECK_CONTEXT, CHECK_PLAINTEXT, CHECK_SECRET_NAME, Keyring, MasterKeyError
+from vmsres.masterkey import (
+    CHECK_CONTEXT,
+    CHECK_PLAINTEXT,
+    CHECK_SECRET_NAME,
+    MASTER_KEY_ENV,
+    Keyring,
+    MasterKeyError,
+    load_keyring,
+)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -30,6 +39,26 @@ def sync_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def migration_keyring(revision: str) -> Keyring:
+    """The master key, for a migration that seals or unseals secrets (call it from inside one).
+
+    The process that migrates hands it over (``upgrade``). Run any other way, a migration uses
+    VMSRES_MASTER_KEY, else the embedded default DATA_DIR/master.key beside a SQLite database
+    (creating it). A PostgreSQL database has no default key location, so it is refused.
+    """
+    from alembic import context, op
+
+    given = context.config.attributes.get("keyring")
+    if given is not None:
+        return given  # type: ignore[no-any-return]
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and bind.engine.url.database:
+        return load_keyring(Path(bind.engine.url.database).parent, None, create=True)
+    if os.environ.get(MASTER_KEY_ENV):
+        return load_keyring(".", None, create=False)
+    raise MasterKeyError(f"migration {revision} needs the master key: set {MASTER_KEY_ENV}")
 
 
 # Any constant shared by every vmsres process; it names the lock, nothing else.

@@ -122,7 +122,9 @@ account_webhooks = sa.Table(
     metadata,
     sa.Column("account_id", BigId, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("secret", sa.String(256), nullable=False),
+    # Sealed under the master key, bound to account_id (migration 0008_secrets_holds). 2048: a
+    # 256-character secret may be 1 KiB of UTF-8 before sealing and base64 add to it.
+    sa.Column("secret", sa.String(2048), nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
@@ -138,7 +140,8 @@ webhook_deliveries = sa.Table(
     sa.Column("account_name", sa.String(64), nullable=False),
     sa.Column("resource_key", sa.String(32), nullable=True),
     sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("secret", sa.String(256), nullable=False),
+    # The webhook's secret when the event was queued, sealed again bound to event_id.
+    sa.Column("secret", sa.String(2048), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -226,9 +229,22 @@ resource_leases = sa.Table(
     sa.Index("ix_resource_leases_account_id_expires_at", "account_id", "expires_at"),
 )
 
+# One row per running `vmsres backup`. While any row's expires_at is ahead, deletes leave their
+# blobs to garbage collection and garbage collection deletes nothing, so every blob the backup's
+# snapshot references is still there when the backup copies it. A backup renews its row as it
+# goes and deletes it at the end; a killed backup's row simply expires.
+backup_holds = sa.Table(
+    "backup_holds",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)
+
 # Maintained by triggers (migration 0009_positions): resources per (account, type, state) in
-# CreateTime blocks of two sizes (level 0: created_at >> 20, level 1: created_at >> 10), so a
-# deep Offset is found by summing blocks instead of walking the listing (docs/search.md).
+# CreateTime blocks of four sizes (level i: created_at >> (25, 20, 15, 10)[i]), so a deep Offset
+# is found by summing a few blocks instead of walking the listing (docs/search.md).
 resource_blocks = sa.Table(
     "resource_blocks",
     metadata,

@@ -12,20 +12,11 @@ A PostgreSQL database migrated without a key is refused: no default file locatio
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
-from vmsres.masterkey import (
-    MASTER_KEY_ENV,
-    Keyring,
-    MasterKeyError,
-    access_key_context,
-    load_keyring,
-    stored_key_id,
-)
+from vmsres.masterkey import Keyring, access_key_context, stored_key_id
+from vmsres.store.migrate import migration_keyring
 
 revision = "0006_secrets"
 down_revision = "0005_hardening"
@@ -36,15 +27,7 @@ _access_keys = sa.table("access_keys", sa.column("access_key", sa.String), sa.co
 
 
 def _keyring() -> Keyring:
-    given = context.config.attributes.get("keyring")
-    if given is not None:
-        return given  # type: ignore[no-any-return]
-    bind = op.get_bind()
-    if bind.dialect.name == "sqlite" and bind.engine.url.database:
-        return load_keyring(Path(bind.engine.url.database).parent, None, create=True)
-    if os.environ.get(MASTER_KEY_ENV):
-        return load_keyring(".", None, create=False)
-    raise MasterKeyError(f"migration 0006_secrets needs the master key: set {MASTER_KEY_ENV}")
+    return migration_keyring(revision)
 
 
 def _rewrite(change: object) -> None:

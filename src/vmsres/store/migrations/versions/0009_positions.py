@@ -1,7 +1,7 @@
 """Positions and generations: deep Offsets without a long index walk, and coherent caches.
 
 Revision ID: 0009_positions
-Revises: 0006_secrets
+Revises: 0008_secrets_holds
 Create Date: 2026-11-24
 
 * ``resource_blocks`` counts resources per (account, type, state) in four levels of CreateTime
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_positions"
-down_revision = "0006_secrets"
+down_revision = "0008_secrets_holds"
 branch_labels = None
 depends_on = None
 
