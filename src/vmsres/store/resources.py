@@ -72,7 +72,7 @@ LISTING_COLUMNS = (
 # Offsets from here on are found through resource_blocks instead of walking the listing index
 # from its start (on SQLite a walk of this many entries costs about what the lookups cost).
 DEEP_OFFSET = 5000
-# The block levels of migration 0009_positions: level i holds blocks of created_at >> SHIFTS[i].
+# The block levels of migration 0009_positions: level i holds blocks of created_at >> BLOCK_SHIFTS[i].
 BLOCK_SHIFTS = (25, 20, 15, 10)
 # Whether a dialer holds an unexpired lease, answered by the listing statement itself (the
 # lease table's primary key is the resource key) instead of a second query per request.
