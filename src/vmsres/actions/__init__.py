@@ -18,6 +18,8 @@ class ActionContext:
     request_id: str
     # scheme://host[:port] as the client reached us; for URLs we hand back.
     base_url: str
+    # The account's (resources, leases) generations as read while verifying the key, or None.
+    listing_version: tuple[int, int] | None = None
 
 
 Handler = Callable[[ActionContext, dict[str, Any]], Awaitable[Any]]

@@ -59,8 +59,11 @@ async def _kept(
     cache = ctx.services.answers
     if not cache.enabled:
         return await answer()
-    # Read before answering: a write landing in between leaves the answer under the old version.
-    version = await ctx.services.resources.listing_version(ctx.principal)
+    # Read before answering (with the key's check, or now): a write landing in between leaves
+    # the answer under the old version.
+    version = ctx.listing_version
+    if version is None:
+        version = await ctx.services.resources.listing_version(ctx.principal)
     kept = cache.get(key, version)
     if kept is not None:
         return orjson.Fragment(kept)

@@ -49,6 +49,9 @@ class Principal:
 class KeyForVerification:
     principal: Principal
     secret_key: str
+    # The account's (resources, leases) generations, read with the key's own check when the key
+    # was verified before (service/answers.py); None when they were not read.
+    listing_version: tuple[int, int] | None = None
 
 
 def new_access_key() -> str:
@@ -155,13 +158,16 @@ class AccountService:
 
     async def key_for_verification(self, access_key: str) -> KeyForVerification:
         """The secret to verify a request with; raises for unknown or disabled keys and accounts."""
-        generation = await self.store.credential_generation()
+        cached = self._verified.get(access_key)
+        if cached is not None:
+            generation, listing_version = await self.store.generations(cached.principal.account_id)
+            if generation == self._verified_generation:
+                return KeyForVerification(cached.principal, cached.secret_key, listing_version)
+        else:
+            generation = await self.store.credential_generation()
         if generation != self._verified_generation:
             self._verified.clear()
             self._verified_generation = generation
-        cached = self._verified.get(access_key)
-        if cached is not None:
-            return cached
         row = await self.store.lookup_key(access_key)
         if row is None or not row["enabled"]:
             raise InvalidAccessKeyId()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from vmsres.store.database import Database, Row
-from vmsres.store.schema import access_keys, accounts, credential_generation
+from vmsres.store.schema import access_keys, accounts, credential_generation, resource_generations
 
 _insert_account = accounts.insert().values(
     name=sa.bindparam("name"), created_at=sa.bindparam("created_at"), enabled=sa.true()
@@ -61,6 +61,21 @@ _set_secret = (
     .values(secret_key=sa.bindparam("secret_key"))
 )
 _credential_generation = sa.select(credential_generation.c.gen).where(credential_generation.c.id == 1)
+# With a key already verified, its account is known: one statement reads whether the key may
+# still be trusted and the account's listing version (service/answers.py), one round trip.
+_generations_of_account = (
+    sa.select(
+        credential_generation.c.gen.label("credentials"),
+        resource_generations.c.gen.label("resources"),
+        resource_generations.c.lease_gen.label("leases"),
+    )
+    .select_from(
+        credential_generation.outerjoin(
+            resource_generations, resource_generations.c.account_id == sa.bindparam("account_id")
+        )
+    )
+    .where(credential_generation.c.id == 1)
+)
 _delete_key = access_keys.delete().where(access_keys.c.access_key == sa.bindparam("access_key"))
 
 
@@ -94,6 +109,13 @@ class AccountStore:
     async def credential_generation(self) -> int:
         """Changes with every write to accounts or access keys (triggers, migration 0009)."""
         return int(await self.db.fetch_value(_credential_generation) or 0)
+
+    async def generations(self, account_id: int) -> tuple[int, tuple[int, int]]:
+        """(credential generation, (resources, leases) generations of the account)."""
+        row = await self.db.fetch_one(_generations_of_account, {"account_id": account_id})
+        if row is None:
+            return 0, (0, 0)
+        return int(row["credentials"]), (int(row["resources"] or 0), int(row["leases"] or 0))
 
     async def lookup_key(self, access_key: str) -> Row | None:
         return await self.db.fetch_one(_lookup_key, {"access_key": access_key})

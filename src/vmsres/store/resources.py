@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -467,6 +469,9 @@ class ResourceStore:
     def __init__(self, db: Database, keyword_cache: KeywordMatchCache | None = None) -> None:
         self.db = db
         self.keyword_cache = keyword_cache or KeywordMatchCache(0)
+        # One build of a match list at a time per key: concurrent requests for a keyword whose
+        # list is missing wait for the first one's instead of each counting every match.
+        self._builds: weakref.WeakValueDictionary[CacheKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def page(self, where: ListFilter, limit: int, offset: int, now: int) -> tuple[list[Row], int]:
         """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total."""
@@ -529,15 +534,21 @@ class ResourceStore:
         generation = int(await self.db.fetch_value(_generation, params) or 0)
         ids = cache.get(key, generation)
         if ids is None:
-            # The short-keyword compound yields (created_at, id); the others yield id alone.
-            index = 1 if shape[2] == "short" else 0
-            found = await self.db.fetch_column(
-                _matching_ids(*shape), {**params, "cap": cache.entry_cap + 1}, index
-            )
-            if len(found) > cache.entry_cap:
-                return None
-            ids = array("q", found)
-            cache.put(key, generation, ids)
+            build = self._builds.get(key)
+            if build is None:
+                build = self._builds[key] = asyncio.Lock()
+            async with build:
+                ids = cache.get(key, generation)  # built meanwhile by the request we waited for
+                if ids is None:
+                    # The short-keyword compound yields (created_at, id); the others yield id alone.
+                    index = 1 if shape[2] == "short" else 0
+                    found = await self.db.fetch_column(
+                        _matching_ids(*shape), {**params, "cap": cache.entry_cap + 1}, index
+                    )
+                    if len(found) > cache.entry_cap:
+                        return None
+                    ids = array("q", found)
+                    cache.put(key, generation, ids)
         wanted = ids[offset : offset + limit]
         if not wanted:
             return [], len(ids)

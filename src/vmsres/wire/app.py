@@ -200,7 +200,9 @@ class VmsApp:
                 raw = {k: v for k, v in query.items() if k not in _RESERVED}
                 raw.update(body_parameters(body, headers.get("content-type", "")))
                 params = spec.parse(raw)
-                context = ActionContext(principal, self.services, request_id, base_url(scope, headers))
+                context = ActionContext(
+                    principal, self.services, request_id, base_url(scope, headers), key.listing_version
+                )
                 token = params.get("ClientToken")
                 if params["DryRun"]:
                     if token:
