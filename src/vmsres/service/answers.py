@@ -12,45 +12,23 @@ that show a resource in use are therefore never kept.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
+
+from vmsres.versioned_cache import VersionedCache
 
 Version = tuple[int, int]
 
 
-class AnswerCache:
-    """Serialized answers by key, least recently used dropped first past ``max_bytes``."""
+class AnswerCache(VersionedCache[bytes]):
+    """Serialized answers by key and account version, at most ``max_bytes`` in all."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, tuple[Version, bytes]] = OrderedDict()
-        self._size = 0
+        super().__init__(max_bytes, len)
 
     @property
     def enabled(self) -> bool:
-        return self.max_bytes > 0
+        return self.budget > 0
 
-    def get(self, key: Hashable, version: Version) -> bytes | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] != version:
-            self._drop(key)
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, key: Hashable, version: Version, answer: bytes) -> None:
-        if len(answer) > self.max_bytes // 8:
-            return
-        self._drop(key)
-        self._entries[key] = (version, answer)
-        self._size += len(answer)
-        while self._size > self.max_bytes and self._entries:
-            _, (_, dropped) = self._entries.popitem(last=False)
-            self._size -= len(dropped)
-
-    def _drop(self, key: Hashable) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._size -= len(entry[1])
+    def put(self, key: Hashable, version: Hashable, value: bytes) -> None:
+        if len(value) <= self.budget // 8:  # one huge answer must not push out all the others
+            super().put(key, version, value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import weakref
 from array import array
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,6 +23,7 @@ from vmsres.store.schema import (
     resources,
     resources_fts,
 )
+from vmsres.versioned_cache import VersionedCache
 
 # Newest first; the id breaks ties between rows created in the same second, so paging with
 # Offset never repeats or skips a row while nothing is written.
@@ -33,28 +33,6 @@ USABLE_LIMIT = 1000
 # single grams of resource_grams (docs/search.md).
 TRIGRAM_MIN = 3
 
-RECORD_COLUMNS = (
-    resources.c.id,
-    resources.c.resource_key,
-    resources.c.account_id,
-    resources.c.type,
-    resources.c.state,
-    resources.c.name,
-    resources.c.suffix,
-    resources.c.duration,
-    resources.c.remark,
-    resources.c.tts_content,
-    resources.c.tts_options,
-    resources.c.reject_reason,
-    resources.c.reviewed_by,
-    resources.c.created_at,
-    resources.c.file_name,
-    resources.c.source_url,
-    resources.c.sha256,
-    resources.c.size_bytes,
-    resources.c.blob_key,
-    resources.c.rendition_key,
-)
 # What a listing page needs (the wire record, plus id and created_at for merging pages of
 # several accounts): fewer columns than RECORD_COLUMNS is less to read and to convert per row.
 LISTING_COLUMNS = (
@@ -70,6 +48,18 @@ LISTING_COLUMNS = (
     resources.c.tts_options,
     resources.c.reject_reason,
     resources.c.created_at,
+)
+# Every column a resource's callers read (the listing's, plus where its audio is and who made it).
+RECORD_COLUMNS = (
+    *LISTING_COLUMNS,
+    resources.c.account_id,
+    resources.c.reviewed_by,
+    resources.c.file_name,
+    resources.c.source_url,
+    resources.c.sha256,
+    resources.c.size_bytes,
+    resources.c.blob_key,
+    resources.c.rendition_key,
 )
 # Offsets from here on are found through resource_blocks instead of walking the listing index
 # from its start (on SQLite a walk of this many entries costs about what the lookups cost).
@@ -411,10 +401,7 @@ _keys_of_account = sa.select(resources.c.resource_key).where(
 )
 
 
-CacheKey = tuple[int, int, int | None, str]
-
-
-class KeywordMatchCache:
+class KeywordMatchCache(VersionedCache["array[int]"]):
     """Per process: the ids a keyword query matched, in listing order, each list tagged with
     the account's generation (resource_generations) it was read at.
 
@@ -428,10 +415,9 @@ class KeywordMatchCache:
     ENTRY_CAP = 250_000
 
     def __init__(self, max_ids: int) -> None:
-        self.max_ids = max_ids
+        # + 1: an empty list is an entry too.
+        super().__init__(max_ids, lambda ids: len(ids) + 1)
         self.entry_cap = min(max_ids // 4, self.ENTRY_CAP)
-        self._entries: OrderedDict[CacheKey, tuple[int, array[int]]] = OrderedDict()
-        self._size = 0
 
     @classmethod
     def of_megabytes(cls, megabytes: float) -> KeywordMatchCache:
@@ -441,29 +427,6 @@ class KeywordMatchCache:
     def enabled(self) -> bool:
         return self.entry_cap > 0
 
-    def get(self, key: CacheKey, generation: int) -> array[int] | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] != generation:
-            self._drop(key)
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, key: CacheKey, generation: int, ids: array[int]) -> None:
-        self._drop(key)
-        self._entries[key] = (generation, ids)
-        self._size += len(ids) + 1  # + 1: an empty list is an entry too
-        while self._size > self.max_ids and self._entries:
-            _, (_, dropped) = self._entries.popitem(last=False)
-            self._size -= len(dropped) + 1
-
-    def _drop(self, key: CacheKey) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._size -= len(entry[1]) + 1
-
 
 class ResourceStore:
     def __init__(self, db: Database, keyword_cache: KeywordMatchCache | None = None) -> None:
@@ -471,7 +434,9 @@ class ResourceStore:
         self.keyword_cache = keyword_cache or KeywordMatchCache(0)
         # One build of a match list at a time per key: concurrent requests for a keyword whose
         # list is missing wait for the first one's instead of each counting every match.
-        self._builds: weakref.WeakValueDictionary[CacheKey, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._builds: weakref.WeakValueDictionary[tuple[int, int, int | None, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def page(self, where: ListFilter, limit: int, offset: int, now: int) -> tuple[list[Row], int]:
         """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total."""
