@@ -245,7 +245,7 @@ class PostgresDatabase:
                     import asyncpg
 
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=self._min_size, max_size=self._max_size
+                        self._dsn, min_size=self._min_size, max_size=self._max_size, reset=_keep_session
                     )
         return self._pool
 
@@ -281,6 +281,13 @@ class PostgresDatabase:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's default reset on every release (RESET ALL, UNLISTEN *, CLOSE ALL, unlock all)
+    is a round trip per statement; our pooled connections never SET, LISTEN, keep cursors or
+    take session locks, so there is nothing to reset (an open transaction is still rolled back
+    by asyncpg itself before this runs)."""
 
 
 def asyncpg_dsn(url: str) -> str:
