@@ -245,7 +245,13 @@ class PostgresDatabase:
                     import asyncpg
 
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=self._min_size, max_size=self._max_size, reset=_keep_session
+                        self._dsn,
+                        min_size=self._min_size,
+                        max_size=self._max_size,
+                        reset=_keep_session,
+                        # JIT compiles a plan on each execution once its estimated cost passes a
+                        # threshold: hundreds of ms spent on statements that run in one.
+                        server_settings={"jit": "off"},
                     )
         return self._pool
 
