@@ -17,7 +17,10 @@ from typing import IO, Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
+from vmsres.masterkey import Keyring
+from vmsres.store import migrate
 from vmsres.store.database import database_url_for_dir
 from vmsres.store.migrate import sync_url
 
@@ -155,6 +158,19 @@ def run_sql(url: str, statement: str, params: dict[str, Any] | None = None) -> l
         with engine.begin() as conn:
             result = conn.execute(sa.text(statement), params or {})
             return list(result.all()) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def migrate_to(url: str, revision: str, keyring: Keyring | None, downgrade: bool = False) -> None:
+    """Move a store's schema to ``revision`` (up or down), as an older or newer vmsres would."""
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = conn
+            config.attributes["keyring"] = keyring
+            (command.downgrade if downgrade else command.upgrade)(config, revision)
     finally:
         engine.dispose()
 

@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from tests.conftest import official_vms_service
-from tests.servers import RunningServer, run_cli, start_server, wait_for
+from tests.servers import RunningServer, migrate_to, run_cli, run_sql, start_server, wait_for
+from vmsres.masterkey import generate_key_text, load_keyring
+from vmsres.store.database import database_url_for_dir
 from vmsres.store.resources import BLOCK_SHIFTS, DEEP_OFFSET
 
 # More rows in one (Type, State) than DEEP_OFFSET, so the block lookups are what answers.
@@ -28,14 +30,10 @@ def two_worker_server(tmp_path: Path, database_url: str | None) -> Iterator[Runn
     running.stop()
 
 
-def _account_id(server: RunningServer) -> int:
-    return int(server.sql("SELECT id FROM accounts WHERE name = 'default'")[0][0])
-
-
-def _insert_rows(server: RunningServer, rng: random.Random, count: int) -> None:
+def _insert_rows(store_url: str, rng: random.Random, count: int) -> None:
     """Rows written straight into the table (the triggers keep blocks, counts and grams), with
     CreateTimes over three years, bursts within one second and within one block."""
-    account_id = _account_id(server)
+    account_id = int(run_sql(store_url, "SELECT id FROM accounts WHERE name = 'default'")[0][0])
     now = 1_790_000_000
     burst = now - YEAR
     rows = []
@@ -50,7 +48,8 @@ def _insert_rows(server: RunningServer, rng: random.Random, count: int) -> None:
                 "c": created,
             }
         )
-    server.sql(
+    run_sql(
+        store_url,
         "INSERT INTO resources (resource_key, account_id, type, state, name, name_folded, suffix, "
         "duration, remark, created_at, updated_at) VALUES (:k, :a, 0, :s, :n, :n, '.mp3', 1, '', :c, :c)",
         rows,  # type: ignore[arg-type]
@@ -103,7 +102,7 @@ def _check_blocks(server: RunningServer) -> None:
 
 def test_deep_offsets_match_a_full_scan_through_writes(fresh_server: RunningServer) -> None:
     rng = random.Random(5)
-    _insert_rows(fresh_server, rng, ROWS)
+    _insert_rows(fresh_server.store_url, rng, ROWS)
     _check_blocks(fresh_server)
     _check_deep_pages(fresh_server, rng)
 
@@ -244,5 +243,30 @@ def test_an_answer_showing_a_lease_is_not_kept_past_the_lease(
         ).raise_for_status()
         assert in_use() == [True, True]
         wait_for(lambda: in_use() == [False, False], timeout=10, what="the lease to run out")
+    finally:
+        server.stop()
+
+
+def test_migration_0009_counts_the_resources_already_stored(tmp_path: Path, database_url: str | None) -> None:
+    """A store upgraded with resources in it gets blocks and generations that match its rows,
+    and a server on it answers deep pages and keyword queries like a full scan."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "master.key").write_text(generate_key_text())
+    ring = load_keyring(data, None, create=False)
+    url = database_url or database_url_for_dir(data)
+    migrate_to(url, "0008_secrets_holds", ring)
+    run_sql(url, "INSERT INTO accounts (name, enabled, created_at) VALUES ('default', true, 1)")
+    rng = random.Random(9)
+    _insert_rows(url, rng, ROWS)
+    migrate_to(url, "head", ring)
+    [(account_id,)] = run_sql(url, "SELECT id FROM accounts WHERE name = 'default'")
+    assert run_sql(
+        url, "SELECT count(*) FROM resource_generations WHERE account_id = :a", {"a": account_id}
+    ) == [(1,)]
+    server = start_server(data, database_url=database_url)
+    try:
+        _check_blocks(server)
+        _check_deep_pages(server, rng)
     finally:
         server.stop()

@@ -8,11 +8,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from alembic import command
 
 from tests.conftest import official_vms_service
-from tests.servers import RunningServer, run_cli, run_sql, start_server
+from tests.servers import RunningServer, migrate_to, run_cli, run_sql, start_server
 from tests.webhook_receiver import Receiver
 from vmsres.masterkey import (
     Keyring,
@@ -22,7 +20,6 @@ from vmsres.masterkey import (
     parse_keys,
     webhook_context,
 )
-from vmsres.store import migrate
 from vmsres.store.database import database_url_for_dir
 
 TOKEN = "admin-test-token"
@@ -129,25 +126,13 @@ def test_webhooks_verify_after_a_restart_and_a_master_key_rotation(
         receiver.close()
 
 
-def _migrate_to(url: str, revision: str, keyring: Keyring | None, downgrade: bool = False) -> None:
-    engine = sa.create_engine(migrate.sync_url(url))
-    try:
-        with engine.begin() as conn:
-            config = migrate.alembic_config()
-            config.attributes["connection"] = conn
-            config.attributes["keyring"] = keyring
-            (command.downgrade if downgrade else command.upgrade)(config, revision)
-    finally:
-        engine.dispose()
-
-
 def test_migration_0008_seals_existing_webhook_secrets(tmp_path: Path, database_url: str | None) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "master.key").write_text(generate_key_text())
     ring = load_keyring(data, None, create=False)
     url = database_url or database_url_for_dir(data)
-    _migrate_to(url, "0006_secrets", ring)
+    migrate_to(url, "0006_secrets", ring)
     receiver = Receiver(secret="plain-old-hook")
     event_id = uuid.uuid4().hex
     run_sql(url, "INSERT INTO accounts (name, enabled, created_at) VALUES ('old', true, 1)")
@@ -166,7 +151,7 @@ def test_migration_0008_seals_existing_webhook_secrets(tmp_path: Path, database_
         {"e": event_id, "u": receiver.url, "p": payload},
     )
     # SQLite: no keyring handed over, so the migration must find DATA_DIR/master.key itself.
-    _migrate_to(url, "head", ring if database_url else None)
+    migrate_to(url, "head", ring if database_url else None)
     [(hook,)] = run_sql(url, "SELECT secret FROM account_webhooks")
     [(copy,)] = run_sql(url, "SELECT secret FROM webhook_deliveries")
     assert "plain-old-hook" not in hook + copy
@@ -182,5 +167,5 @@ def test_migration_0008_seals_existing_webhook_secrets(tmp_path: Path, database_
         server.stop()
         receiver.close()
 
-    _migrate_to(url, "0006_secrets", ring, downgrade=True)
+    migrate_to(url, "0006_secrets", ring, downgrade=True)
     assert run_sql(url, "SELECT secret FROM account_webhooks") == [("plain-old-hook",)]
