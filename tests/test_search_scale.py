@@ -25,9 +25,14 @@ NAMES = [
 ]
 
 
-@pytest.fixture
-def manual_server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "data", ["--review", "manual"], database_url=database_url)
+@pytest.fixture(params=["cached", "uncached"])
+def manual_server(
+    tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest
+) -> Iterator[RunningServer]:
+    """With the per-worker caches (match lists, answers) and without them (every request runs
+    the count and page statements), so both paths are held to the full scan."""
+    extra = [] if request.param == "cached" else ["--search-cache-mb", "0"]
+    running = start_server(tmp_path / "data", ["--review", "manual", *extra], database_url=database_url)
     yield running
     running.stop()
 
