@@ -67,8 +67,8 @@ def parameter_tables() -> str:
 def error_table() -> str:
     rows = ["| Code | HTTP status | When | Message |", "|---|---|---|---|"]
     for code, cls in sorted(ERRORS.items(), key=lambda item: (item[1].http_status, item[0])):
-        message = getattr(cls, "template", None) if not cls.default_message else cls.default_message
-        rows.append(f"| {code} | {cls.http_status} | {_cell(cls.when)} | {_cell(str(message or ''))} |")
+        message = cls.default_message or getattr(cls, "template", None) or ""
+        rows.append(f"| {code} | {cls.http_status} | {_cell(cls.when)} | {_cell(str(message))} |")
     return "\n".join(rows) + "\n"
 
 
@@ -76,10 +76,6 @@ SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/api.md": {"parameters": parameter_tables},
     "docs/errors.md": {"errors": error_table},
 }
-
-
-def _keep_markers(content: str) -> Callable[[re.Match[str]], str]:
-    return lambda m: m.group(1) + content + m.group(2)
 
 
 def render(text: str, sections: dict[str, Callable[[], str]]) -> str:
@@ -97,7 +93,7 @@ def render(text: str, sections: dict[str, Callable[[], str]]) -> str:
 def main(root: str = ".") -> int:
     for relative, sections in SECTIONS.items():
         path = Path(root) / relative
-        path.write_text(render(path.read_text(), dict(sections)))
+        path.write_text(render(path.read_text(), sections))
     return 0
 
 

@@ -67,9 +67,7 @@ class Param:
             return self.default
         if self.kind == "int":
             value: Any = _parse_int(self.name, raw)
-            if self.choices is not None and value not in self.choices:
-                allowed = ", ".join(str(c) for c in self.choices)
-                raise InvalidParameter(self.name, f"It must be one of {allowed}.")
+            self._check_choice(value)
             if self.minimum is not None and value < self.minimum:
                 raise InvalidParameter(self.name, f"It must be at least {self.minimum}.")
             if self.maximum is not None and value > self.maximum:
@@ -85,9 +83,12 @@ class Param:
             raise InvalidParameter(self.name, f"It must be at most {self.max_length} characters.")
         if "\x00" in raw:
             raise InvalidParameter(self.name, "It must not contain NUL characters.")
-        if self.choices is not None and raw not in self.choices:
-            raise InvalidParameter(self.name, f"It must be one of {', '.join(map(str, self.choices))}.")
+        self._check_choice(raw)
         return raw
+
+    def _check_choice(self, value: int | str) -> None:
+        if self.choices is not None and value not in self.choices:
+            raise InvalidParameter(self.name, f"It must be one of {', '.join(map(str, self.choices))}.")
 
 
 def _parse_int(name: str, raw: Any) -> int:
@@ -205,7 +206,7 @@ def _audio_type() -> Param:
     )
 
 
-def _usable_type() -> Param:
+def _any_type() -> Param:
     return Param(
         "Type",
         "int",
@@ -220,13 +221,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "QueryOpenGetResource",
         "List the account's resources of one type, newest first, with optional filters.",
         (
-            Param(
-                "Type",
-                "int",
-                "Resource type: 0 audio file, 1 TTS template, 2 IVR file.",
-                required=True,
-                choices=_TYPE_ALL,
-            ),
+            _any_type(),
             Param(
                 "Keyword",
                 "str",
@@ -256,14 +251,14 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "QueryUsableResource",
         "List the account's approved resources of one type, newest first.",
-        (_usable_type(),),
+        (_any_type(),),
         "a bare array `[Resource]`",
         transport="query",
     ),
     ActionSpec(
         "QueryUsableResourceV2",
         "Like QueryUsableResource, in the generated SDK's shape.",
-        (_usable_type(),),
+        (_any_type(),),
         "`{Records: [Resource]}`",
         transport="get",
         methods=("GET", "POST"),
@@ -343,9 +338,6 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "`{ResourceKey, Name, Suffix}`",
         mutating=True,
     ),
-)
-
-ACTION_SPECS += (
     ActionSpec(
         "GetResourceDownloadUrl",
         "Get a signed URL (valid 10 minutes) to download a resource's original audio or its 8 kHz "

@@ -13,6 +13,7 @@ from typing import Any
 from vmsres.actions import ActionContext
 from vmsres.errors import ResourceKeyIsNotExist
 from vmsres.service.tts import template_variables
+from vmsres.spec import ACTIONS
 
 Check = Callable[[ActionContext, dict[str, Any]], Awaitable[None]]
 
@@ -60,3 +61,8 @@ DRY_RUN_CHECKS: dict[str, Check] = {
     "FetchResource": _fetch,
     "GetResourceDownloadUrl": _exists,
 }
+
+# Every action takes DryRun (spec._with_common): one without a check would answer InternalError,
+# so a missing entry fails at import instead.
+if DRY_RUN_CHECKS.keys() != ACTIONS.keys():
+    raise RuntimeError(f"dry-run checks do not match the actions: {DRY_RUN_CHECKS.keys() ^ ACTIONS.keys()}")

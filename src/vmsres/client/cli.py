@@ -141,7 +141,10 @@ def add_resource_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     get = command("get", None, "Show one resource by its key (searches every type unless --type).")
     _spec_arguments(get, "OpenDeleteResource", positional=["ResourceKey"], skip=_NOT_FOR_HELPERS)
     _spec_arguments(
-        get, "QueryOpenGetResource", optional=["Type"], skip=["Keyword", "State", "Limit", "Offset", "DryRun"]
+        get,
+        "QueryOpenGetResource",
+        optional=["Type"],
+        skip=["Keyword", "State", "Limit", "Offset", *_NOT_FOR_HELPERS],
     )
 
     usable = command("usable", "QueryUsableResource")

@@ -259,7 +259,6 @@ class VmsApp:
         request_id: str,
         outcome: str,
     ) -> None:
-        """Written before the response goes out, so a client that got its answer finds the entry."""
         resource = params.get("ResourceKey") or (
             result.get("ResourceKey") if isinstance(result, dict) else None
         )
