@@ -92,16 +92,7 @@ _active_leases = (
     .order_by(resource_leases.c.expires_at)
     .limit(sa.bindparam("limit"))
 )
-_active_leases_of_account = (
-    sa.select(*_lease_columns)
-    .select_from(_leases_joined)
-    .where(
-        resource_leases.c.expires_at > sa.bindparam("now"),
-        accounts.c.name == sa.bindparam("account_name"),
-    )
-    .order_by(resource_leases.c.expires_at)
-    .limit(sa.bindparam("limit"))
-)
+_active_leases_of_account = _active_leases.where(accounts.c.name == sa.bindparam("account_name"))
 
 
 class HardeningStore:
