@@ -40,7 +40,6 @@ DOWNLOAD_URL_SECONDS = 10 * 60
 STAGING_GRACE_SECONDS = 60 * 60
 # A resource blob with no row is only collected once older than this (a commit may be in flight).
 ORPHAN_MIN_AGE_SECONDS = 60 * 60
-RENDITIONS = ("original", "telephony")
 TOKEN_SECRET_NAME = "url_token_key"
 
 
