@@ -30,6 +30,10 @@ _resource_count = sa.select(sa.func.coalesce(sa.func.sum(resource_counts.c.n), 0
 _storage_bytes = sa.select(sa.func.coalesce(sa.func.sum(resources.c.size_bytes), 0)).where(
     resources.c.account_id == sa.bindparam("account_id")
 )
+# Both in one statement: one round trip on every quota-checked creation.
+_usage = sa.select(
+    _resource_count.scalar_subquery().label("count"), _storage_bytes.scalar_subquery().label("size")
+)
 
 # --- idempotency tokens --------------------------------------------------------------------------
 
@@ -109,9 +113,9 @@ class HardeningStore:
         ex = executor or self.db
         if lock:
             await ex.fetch_value(_lock_account, {"id": account_id})
-        count = int(await ex.fetch_value(_resource_count, {"account_id": account_id}) or 0)
-        size = int(await ex.fetch_value(_storage_bytes, {"account_id": account_id}) or 0)
-        return count, size
+        row = await ex.fetch_one(_usage, {"account_id": account_id})
+        assert row is not None
+        return int(row["count"] or 0), int(row["size"] or 0)
 
     # tokens
 
