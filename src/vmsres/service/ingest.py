@@ -100,11 +100,7 @@ class IngestService:
     # --- Upload -------------------------------------------------------------------------
 
     async def upload_url(self, principal: Principal, file_name: str, base_url: str) -> str:
-        existing = await self.resources.get_by_file_name(principal.account_id, file_name)
-        if existing is not None:
-            raise NotRepeatInvoke(
-                f"The FileName is already committed as resource {existing['resource_key']}."
-            )
+        await self.check_upload_url(principal, file_name)
         now = self._now()
         nonce = secrets.token_hex(16)
         staging_key = f"staging/{principal.account_id}/{nonce}"
