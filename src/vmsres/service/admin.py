@@ -13,10 +13,10 @@ from typing import Any
 
 from vmsres.actions.records import resource_record
 from vmsres.service.accounts import AccountError, NotFoundError
-from vmsres.service.events import Actor, WebhookError, check_webhook_url
+from vmsres.service.events import Actor, WebhookError, check_webhook_secret, check_webhook_url
 from vmsres.service.limits import UNLIMITED, LimitError, check_rate_text
 from vmsres.service.resources import TYPE_AUDIO, TYPE_IVR, TYPE_TTS, ReviewError, new_resource_key
-from vmsres.service.review import STATE_APPROVED, STATE_REVIEWING, STATES, parse_policy
+from vmsres.service.review import STATE_APPROVED, STATE_REJECTED, STATE_REVIEWING, STATES, parse_policy
 from vmsres.service.services import Services
 from vmsres.store.database import Row
 from vmsres.wire.envelope import new_request_id
@@ -142,9 +142,7 @@ class AdminOps:
             account = await self.services.accounts.account(name)
             if url is not None:
                 check_webhook_url(url)
-                secret = secret or secrets.token_urlsafe(32)
-                if len(secret) > 256:
-                    raise WebhookError("a webhook secret is at most 256 characters")
+                secret = check_webhook_secret(secret or secrets.token_urlsafe(32))
             await self.services.events.set_webhook(
                 account["id"], url, secret if url else None, self.services.now()
             )
@@ -359,9 +357,8 @@ async def load_fixtures(services: Services, data: Any) -> dict[str, Any]:
             if hook:
                 row = await services.accounts.account(name)
                 url = check_webhook_url(str(hook["Url"]))
-                if len(str(hook["Secret"])) > 256:
-                    raise WebhookError("a webhook secret is at most 256 characters")
-                await services.events.set_webhook(row["id"], url, str(hook["Secret"]), services.now())
+                secret = check_webhook_secret(str(hook["Secret"]))
+                await services.events.set_webhook(row["id"], url, secret, services.now())
         for record in data.get("Resources") or []:
             if not isinstance(record, dict):
                 raise FixtureError("every resource is an object")
@@ -405,7 +402,7 @@ async def _load_resource(services: Services, record: Mapping[str, Any]) -> str |
         "duration": _field(record, "Duration", int, 0),
         "tts_content": _field(record, "TtsTemplateContent", str, "" if type_ == TYPE_TTS else None),
         "tts_options": _field(record, "TtsOptions", str, "{}" if type_ == TYPE_TTS else None),
-        "reject_reason": reason if state == 2 else None,
+        "reject_reason": reason if state == STATE_REJECTED else None,
         "reviewed_by": None if state == STATE_REVIEWING else "fixture",
         "reviewed_at": None if state == STATE_REVIEWING else now,
         "created_at": _field(record, "CreateTime", int, now),

@@ -52,6 +52,12 @@ def check_webhook_url(url: str) -> str:
     return url
 
 
+def check_webhook_secret(secret: str) -> str:
+    if len(secret) > 256:
+        raise WebhookError("a webhook secret is at most 256 characters")
+    return secret
+
+
 class EventService:
     def __init__(
         self,

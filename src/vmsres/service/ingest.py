@@ -40,7 +40,6 @@ DOWNLOAD_URL_SECONDS = 10 * 60
 STAGING_GRACE_SECONDS = 60 * 60
 # A resource blob with no row is only collected once older than this (a commit may be in flight).
 ORPHAN_MIN_AGE_SECONDS = 60 * 60
-RENDITIONS = ("original", "telephony")
 TOKEN_SECRET_NAME = "url_token_key"
 
 
@@ -101,11 +100,7 @@ class IngestService:
     # --- Upload -------------------------------------------------------------------------
 
     async def upload_url(self, principal: Principal, file_name: str, base_url: str) -> str:
-        existing = await self.resources.get_by_file_name(principal.account_id, file_name)
-        if existing is not None:
-            raise NotRepeatInvoke(
-                f"The FileName is already committed as resource {existing['resource_key']}."
-            )
+        await self.check_upload_url(principal, file_name)
         now = self._now()
         nonce = secrets.token_hex(16)
         staging_key = f"staging/{principal.account_id}/{nonce}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -127,10 +126,6 @@ class RateLimiter:
             f"rate:{prefix}:k:{principal.access_key}", key_rate.per_second, key_rate.burst
         ):
             raise Throttling("The request is denied due to request throttling (key rate).")
-
-
-def new_namespace() -> str:
-    return secrets.token_hex(8)
 
 
 @dataclass(frozen=True, slots=True)

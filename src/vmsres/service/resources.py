@@ -158,7 +158,7 @@ class ResourceService:
     ) -> bool:
         if self.events is None:
             return False
-        data = resource_payload({**row, "resource_key": row["resource_key"]})
+        data = resource_payload(row)
         return await self.events.emit(tx, account_id, account_name, event_type, data, row["resource_key"])
 
     def _wake(self, queued: bool) -> None:

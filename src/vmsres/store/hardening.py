@@ -30,6 +30,10 @@ _resource_count = sa.select(sa.func.coalesce(sa.func.sum(resource_counts.c.n), 0
 _storage_bytes = sa.select(sa.func.coalesce(sa.func.sum(resources.c.size_bytes), 0)).where(
     resources.c.account_id == sa.bindparam("account_id")
 )
+# Both in one statement: one round trip on every quota-checked creation.
+_usage = sa.select(
+    _resource_count.scalar_subquery().label("count"), _storage_bytes.scalar_subquery().label("size")
+)
 
 # --- idempotency tokens --------------------------------------------------------------------------
 
@@ -92,16 +96,7 @@ _active_leases = (
     .order_by(resource_leases.c.expires_at)
     .limit(sa.bindparam("limit"))
 )
-_active_leases_of_account = (
-    sa.select(*_lease_columns)
-    .select_from(_leases_joined)
-    .where(
-        resource_leases.c.expires_at > sa.bindparam("now"),
-        accounts.c.name == sa.bindparam("account_name"),
-    )
-    .order_by(resource_leases.c.expires_at)
-    .limit(sa.bindparam("limit"))
-)
+_active_leases_of_account = _active_leases.where(accounts.c.name == sa.bindparam("account_name"))
 
 
 class HardeningStore:
@@ -118,9 +113,9 @@ class HardeningStore:
         ex = executor or self.db
         if lock:
             await ex.fetch_value(_lock_account, {"id": account_id})
-        count = int(await ex.fetch_value(_resource_count, {"account_id": account_id}) or 0)
-        size = int(await ex.fetch_value(_storage_bytes, {"account_id": account_id}) or 0)
-        return count, size
+        row = await ex.fetch_one(_usage, {"account_id": account_id})
+        assert row is not None
+        return int(row["count"] or 0), int(row["size"] or 0)
 
     # tokens
 

@@ -124,7 +124,7 @@ class ListFilter:
         """(has State, keyword mode): "" none, "short" (under 3 chars), "gram" (trigram-indexed)."""
         if not self.keyword:
             return (self.state is not None, "")
-        folded = self.keyword.casefold()
+        folded = fold_name(self.keyword)
         return (self.state is not None, "gram" if len(folded) >= TRIGRAM_MIN else "short")
 
     def params(self) -> dict[str, Any]:
@@ -132,7 +132,8 @@ class ListFilter:
         if self.state is not None:
             params["state"] = self.state
         if self.keyword:
-            folded = self.keyword.casefold()
+            # Folded as the names are (name_folded), so the keyword matches what is stored.
+            folded = fold_name(self.keyword)
             params["keyword_key"] = folded
             params["keyword_pattern"] = "%" + escape_like(folded) + "%"
             # An FTS5 phrase: quoted, with quotes doubled, so the keyword is never FTS syntax.
@@ -252,9 +253,6 @@ def _rows_by_ids(n: int) -> Select[Any]:
     return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(wanted)).order_by(*_ORDER)
 
 
-_generation = sa.select(resource_generations.c.gen).where(
-    resource_generations.c.account_id == sa.bindparam("account_id")
-)
 _generations = sa.select(resource_generations.c.gen, resource_generations.c.lease_gen).where(
     resource_generations.c.account_id == sa.bindparam("account_id")
 )
@@ -496,7 +494,7 @@ class ResourceStore:
         key = (where.account_id, where.type, where.state, params["keyword_key"])
         # Read before the matches: a write that lands in between leaves the list tagged with
         # the older generation, so the next request fetches it again.
-        generation = int(await self.db.fetch_value(_generation, params) or 0)
+        generation = (await self.generations(where.account_id))[0]
         ids = cache.get(key, generation)
         if ids is None:
             build = self._builds.get(key)

@@ -11,7 +11,6 @@ from vmsres.store.schema import server_secrets, uploads
 
 STATE_ISSUED = "issued"
 STATE_UPLOADED = "uploaded"
-STATE_COMMITTED = "committed"
 
 _insert = uploads.insert().values(
     {
