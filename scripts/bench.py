@@ -31,7 +31,7 @@ from vmsres.service.services import open_services
 from vmsres.settings import Settings
 from vmsres.signing import parse_query, sign_request
 from vmsres.store import migrate
-from vmsres.store.database import database_url_for_dir
+from vmsres.store.database import database_url_for_dir, sqlite_path
 from vmsres.store.resources import BLOCK_SHIFTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -371,7 +371,7 @@ def load(url: str, n: int, data_dir: Path) -> tuple[int, list[str]]:
     if url.startswith("sqlite"):
         import sqlite3
 
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        conn = sqlite3.connect(sqlite_path(url))
         # The gram and trigram trees take inserts all over their key space; a cache that holds
         # them keeps the load from re-reading pages through the OS on every row.
         conn.execute("PRAGMA cache_size = -2000000")

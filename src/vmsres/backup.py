@@ -464,6 +464,16 @@ class _Archive(Protocol):
     def verify(self) -> None: ...
 
 
+def _master_key_check(archive: _Archive) -> str | None:
+    """The archived master-key check value, to test the restoring key against before any change."""
+    if "server_secrets" not in archive.tables():
+        return None
+    for row in archive.rows("server_secrets"):
+        if row.get("name") == CHECK_SECRET_NAME:
+            return str(row["value"])
+    return None
+
+
 def _damaged(file: Path, what: str) -> BackupError:
     return BackupError(f"{file} is damaged or not a vmsres backup: {what}")
 
@@ -486,7 +496,7 @@ class _PortableArchive:
             if isinstance(error, orjson.JSONDecodeError):
                 raise
             raise _damaged(file, f"unexpected manifest content ({type(error).__name__}: {error})") from None
-        self.master_key_check = self._master_key_check()
+        self.master_key_check = _master_key_check(self)
 
     def _read_manifest(self) -> None:
         manifest = orjson.loads(self._read(MANIFEST))
@@ -521,14 +531,6 @@ class _PortableArchive:
         if handle is None:
             raise _damaged(self.file, f"{name} is not a file")
         return handle.read()
-
-    def _master_key_check(self) -> str | None:
-        if "server_secrets" not in self._tables:
-            return None
-        for row in self.rows("server_secrets"):
-            if row.get("name") == CHECK_SECRET_NAME:
-                return str(row["value"])
-        return None
 
     def tables(self) -> list[str]:
         return list(self._tables)
@@ -591,11 +593,7 @@ class _LegacyArchive:
             raise _damaged(file, f"{LEGACY_DB} has no schema revision")
         self.revision = revision
         self._tables = [t.name for t in self.reflected.sorted_tables if t.name in wanted]
-        self.master_key_check = None
-        if "server_secrets" in self._tables:
-            for row in self.rows("server_secrets"):
-                if row["name"] == CHECK_SECRET_NAME:
-                    self.master_key_check = str(row["value"])
+        self.master_key_check = _master_key_check(self)
 
     def tables(self) -> list[str]:
         return list(self._tables)

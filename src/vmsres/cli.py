@@ -149,15 +149,12 @@ def _serve_parser(commands: Any) -> None:
         help="how often to collect expired uploads and orphaned blobs (0: never)",
     )
 
-    gc = commands.add_parser("gc", help="collect expired uploads and orphaned blobs now")
-    _store_options(gc)
-    _json_option(gc)
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmsres", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _serve_parser(commands)
+    _sub(commands, "gc", "collect expired uploads and orphaned blobs now")
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="subcommand", required=True
@@ -468,7 +465,7 @@ async def _run_store_command(args: argparse.Namespace) -> None:
         await services.close()
 
 
-def _rules(args: argparse.Namespace) -> dict[str, object] | None:
+def _rules(args: argparse.Namespace) -> dict[str, object]:
     rules = load_rules_file(Path(args.review_rules)) if args.review_rules else ReviewRules()
     data = rules.to_dict()
     if args.banned_words:

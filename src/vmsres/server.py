@@ -17,7 +17,7 @@ from vmsres.console.app import PREFIX as CONSOLE_PREFIX
 from vmsres.console.app import create_console_app
 from vmsres.service.admin import AdminOps
 from vmsres.service.events import Actor
-from vmsres.service.services import Services, open_services
+from vmsres.service.services import open_services
 from vmsres.service.webhooks import DispatchConfig, Dispatcher
 from vmsres.settings import SETTINGS_ENV, Settings
 from vmsres.store import migrate
@@ -28,12 +28,8 @@ BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
 BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
 
 
-def _open(settings: Settings, run_migrations: bool) -> Services:
-    return open_services(settings, run_migrations=run_migrations)
-
-
 def create_app(settings: Settings) -> VmsApp:
-    services = _open(settings, run_migrations=False)
+    services = open_services(settings, run_migrations=False)
 
     async def collect_garbage_forever() -> None:
         while True:
@@ -105,7 +101,7 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
 
     Returns the credentials to print when a new key was made on first start.
     """
-    services = _open(settings, run_migrations=True)
+    services = open_services(settings)
     try:
         if settings.fixtures:
             # Once, in the parent process: workers would each load it and race.
