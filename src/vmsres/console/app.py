@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import os
 from importlib import resources as package_files
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from vmsres.actions.records import china_time
-from vmsres.admin.app import admin_token_digest
+from vmsres.admin.app import admin_token_matches
 from vmsres.console.ops import (
     ConsoleOps,
     NoAudio,
@@ -187,8 +186,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
             request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), services.clock()
         ):
             raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
-        given = admin_token_digest(first(form, "token")).encode()
-        if not hmac.compare_digest(given, expected_digest):
+        if not admin_token_matches(first(form, "token"), expected_digest):
             return await login_page(request, "That is not the admin token.", status=401)
         cookie, _ = store.issue(services.clock())
         response = RedirectResponse(safe_next(first(form, "next")), status_code=303)
