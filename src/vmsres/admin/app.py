@@ -79,8 +79,9 @@ _bearer = HTTPBearer(auto_error=False)
 async def admin_ops(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> AdminOps:
-    given = credentials.credentials.encode() if credentials else b""
-    if not hmac.compare_digest(hashlib.sha256(given).hexdigest().encode(), request.app.state.token_sha256):
+    if not admin_token_matches(
+        credentials.credentials if credentials else "", request.app.state.token_sha256
+    ):
         raise HTTPException(401, "a valid admin token is needed", headers={"WWW-Authenticate": "Bearer"})
     return AdminOps(request.app.state.services, Actor("admin"))
 
@@ -92,6 +93,10 @@ Ops = Annotated[AdminOps, Depends(admin_ops)]
 def admin_token_digest(token: str) -> str:
     """What a server keeps of its admin token (a high-entropy token needs no slow hash)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def admin_token_matches(token: str, token_sha256: bytes) -> bool:
+    return hmac.compare_digest(admin_token_digest(token).encode(), token_sha256)
 
 
 def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
@@ -106,15 +111,14 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
     )
     app.state.services = services
     app.state.token_sha256 = token_sha256.encode()
+
+    async def bad_request(_: Request, error: Exception) -> JSONResponse:
+        status = 404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError) else 400
+        return JSONResponse({"detail": str(error)}, status_code=status)
+
     # One handler for the whole family: Starlette picks it by the error's class hierarchy.
     for error_type in ADMIN_ERRORS:
-
-        @app.exception_handler(error_type)
-        async def bad_request(_: Request, error: Exception) -> JSONResponse:
-            status = (
-                404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError) else 400
-            )
-            return JSONResponse({"detail": str(error)}, status_code=status)
+        app.add_exception_handler(error_type, bad_request)
 
     p = PREFIX
 

@@ -22,7 +22,6 @@ _KBPS_MPEG1 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
 _KBPS_MPEG2 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0)
 # Keyed by the 2-bit version field: 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5 (1 is reserved).
 _SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-_VERSION_NAMES = {3: "MPEG-1", 2: "MPEG-2", 0: "MPEG-2.5"}
 
 # A decoder can only address 576 spectral lines per granule, i.e. 288 pairs.
 _MAX_BIG_VALUES = 288
@@ -105,13 +104,9 @@ def _parse_header(header: int) -> _Shape | None:
 class MpegStream:
     """The measured facts of a walked MP3 stream."""
 
-    version_name: str
     sample_rate: int
     channels: int
-    audio_frames: int  # not counting a Xing/Info/VBRI frame
     samples: int  # per channel, after removing the LAME encoder delay and padding when declared
-    first_frame_offset: int
-    declared_frames: int | None  # what a Xing/Info/VBRI header claims, when it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,12 +282,4 @@ def walk(data: bytes) -> MpegStream:
             )
     if vbr and declared == audio_frames and vbr.delay + vbr.padding < samples:
         samples -= vbr.delay + vbr.padding
-    return MpegStream(
-        version_name=_VERSION_NAMES[first.version],
-        sample_rate=first.sample_rate,
-        channels=first.channels,
-        audio_frames=audio_frames,
-        samples=samples,
-        first_frame_offset=start,
-        declared_frames=declared,
-    )
+    return MpegStream(sample_rate=first.sample_rate, channels=first.channels, samples=samples)

@@ -48,8 +48,6 @@ class WaveStream:
     sample_rate: int
     channels: int
     frames: int  # sample frames (one sample per channel)
-    data_offset: int
-    block_align: int
 
 
 def looks_like_wav(data: bytes) -> bool:
@@ -111,7 +109,7 @@ def parse(data: bytes) -> WaveStream:
             frames = size // block_align
             if frames == 0:
                 raise MalformedAudio("The WAV file has no audio samples.")
-            return WaveStream(codec, sample_rate, channels, frames, body, block_align)
+            return WaveStream(codec, sample_rate, channels, frames)
         if body + size > n:
             raise MalformedAudio(f"The WAV chunk {chunk_id!r} runs past the end of the file.")
         if chunk_id == b"fmt ":

@@ -67,29 +67,21 @@ class S3BlobStore:
                 options["request_checksum_calculation"] = "when_required"
                 options["response_checksum_validation"] = "when_required"
         session = boto3.session.Session()
-        self._client = session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            config=Config(
-                connect_timeout=10,
-                read_timeout=60,
-                retries={"mode": "standard", "max_attempts": 3},
-                **options,
-            ),
-        )
+
+        def client(connect_timeout: int, read_timeout: int, max_attempts: int) -> Any:
+            retries = {"mode": "standard", "max_attempts": max_attempts}
+            return session.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                config=Config(
+                    connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries, **options
+                ),
+            )
+
+        self._client = client(10, 60, 3)
         # /readyz must answer quickly: one attempt, short timeouts, no retry backoff.
-        self._probe_client = session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            config=Config(
-                connect_timeout=3,
-                read_timeout=5,
-                retries={"mode": "standard", "max_attempts": 1},
-                **options,
-            ),
-        )
+        self._probe_client = client(3, 5, 1)
 
     def __repr__(self) -> str:
         return f"S3BlobStore(bucket={self.bucket!r}, prefix={self.prefix!r}, endpoint={self.endpoint_url!r})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import os
 from importlib import resources as package_files
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from vmsres.actions.records import china_time
-from vmsres.admin.app import admin_token_digest
+from vmsres.admin.app import admin_token_matches
 from vmsres.console.ops import (
     ConsoleOps,
     NoAudio,
@@ -25,13 +24,14 @@ from vmsres.console.session import (
     COOKIE,
     DEFAULT_SESSION_SECONDS,
     LOGIN_COOKIE,
+    LOGIN_FORM_SECONDS,
     SECRET_NAME,
     Session,
     Sessions,
     csrf_matches,
 )
 from vmsres.service.accounts import AccountError
-from vmsres.service.admin import ADMIN_ERRORS, AdminOps
+from vmsres.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view
 from vmsres.service.events import Actor
 from vmsres.service.services import Services
 
@@ -167,7 +167,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
             error=error,
             next=safe_next(request.query_params.get("next", "")),
         )
-        response.set_cookie(LOGIN_COOKIE, cookie, max_age=1800, **cookie_args(request))
+        response.set_cookie(LOGIN_COOKIE, cookie, max_age=LOGIN_FORM_SECONDS, **cookie_args(request))
         return response
 
     @app.get(PREFIX)
@@ -187,8 +187,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
             request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), services.clock()
         ):
             raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
-        given = admin_token_digest(first(form, "token")).encode()
-        if not hmac.compare_digest(given, expected_digest):
+        if not admin_token_matches(first(form, "token"), expected_digest):
             return await login_page(request, "That is not the admin token.", status=401)
         cookie, _ = store.issue(services.clock())
         response = RedirectResponse(safe_next(first(form, "next")), status_code=303)
@@ -323,11 +322,10 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
     @app.get(PREFIX + "/resources/{resource_key}")
     async def resource_detail(request: Request, resource_key: str) -> Response:
         session = await session_of(request)
-        try:
-            resource = await admin.get_resource(resource_key)
-        except AccountError:
-            raise HTTPException(404, f"no resource {resource_key}") from None
         row = await ops.resource_row(resource_key)
+        if row is None:
+            raise HTTPException(404, f"no resource {resource_key}")
+        resource = admin_resource_view(row)
         trail = await admin.audit(resource_key=resource_key, limit=200)
         deliveries = [
             d
@@ -341,8 +339,8 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
             session=session,
             active="resources",
             r=resource,
-            has_original=bool(row and row["blob_key"]),
-            has_telephony=bool(row and row["rendition_key"]),
+            has_original=bool(row["blob_key"]),
+            has_telephony=bool(row["rendition_key"]),
             trail=trail,
             deliveries=deliveries,
             espeak=espeak_binary() is not None,

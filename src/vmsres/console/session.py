@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from vmsres.errors import AccessDenied
 from vmsres.service.tokens import make_token, read_token
@@ -45,6 +46,14 @@ class Sessions:
             deployment_secret.encode(), b"console:" + admin_token_sha256.encode(), hashlib.sha256
         ).digest()
 
+    def _claims(self, kind: str, cookie: str | None, now: float) -> dict[str, Any] | None:
+        if not cookie:
+            return None
+        try:
+            return read_token(self._key, kind, cookie, now)
+        except AccessDenied:
+            return None
+
     def _csrf(self, purpose: str, value: str) -> str:
         return hmac.new(self._key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
@@ -56,11 +65,8 @@ class Sessions:
 
     async def read(self, cookie: str | None, now: float) -> Session | None:
         """The session of a valid, unexpired, not logged-out cookie; None otherwise."""
-        if not cookie:
-            return None
-        try:
-            claims = read_token(self._key, "console", cookie, now)
-        except AccessDenied:
+        claims = self._claims("console", cookie, now)
+        if claims is None:
             return None
         sid = str(claims.get("s", ""))
         if not sid or await self._shared.get(_REVOKED + sid) is not None:
@@ -79,11 +85,8 @@ class Sessions:
         return cookie, self._csrf("login", nonce)
 
     def check_login_form(self, cookie: str | None, token: str, now: float) -> bool:
-        if not cookie:
-            return False
-        try:
-            claims = read_token(self._key, "console-login", cookie, now)
-        except AccessDenied:
+        claims = self._claims("console-login", cookie, now)
+        if claims is None:
             return False
         return hmac.compare_digest(self._csrf("login", str(claims.get("n", ""))), token)
 
