@@ -27,6 +27,7 @@ from vmsres.store.migrate import sync_url
 BACKENDS = ("sqlite", "postgresql")
 # The PostgreSQL the suite uses: a fresh database per server is created through this one.
 PG_ADMIN_URL = os.environ.get("VMSRES_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("VMSRES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 T = TypeVar("T")
 TEST_ACCESS_KEY = "AKLTtestak"
 TEST_SECRET_KEY = "testsk"
@@ -187,16 +188,39 @@ def postgres_problem() -> str | None:
     return None
 
 
-def require_backend(backend: str) -> None:
-    """Skip a PostgreSQL test when none answers, but fail under CI where it must be there."""
-    if backend != "postgresql":
-        return
-    problem = postgres_problem()
+def skip_unless_ci(problem: str | None, what: str) -> None:
+    """Skip the calling test over ``problem`` (a missing backend or tool), but fail it when CI is set.
+
+    Every test that may skip for want of something outside Python goes through here, so none can
+    quietly skip in CI.
+    """
     if problem is None:
         return
     if os.environ.get("CI"):
-        pytest.fail(f"{problem} (CI is set, so PostgreSQL tests may not be skipped)")
+        pytest.fail(f"{problem} (CI is set, so {what} tests may not be skipped)", pytrace=False)
     pytest.skip(problem)
+
+
+def require_backend(backend: str) -> None:
+    """Skip a PostgreSQL test when none answers, but fail under CI where it must be there."""
+    if backend == "postgresql":
+        skip_unless_ci(postgres_problem(), "PostgreSQL")
+
+
+def redis_problem() -> str | None:
+    """Why the test Redis cannot be used, or None when it answers."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        return f"no Redis at {REDIS_URL}: {type(exc).__name__}"
+    return None
+
+
+def require_redis() -> None:
+    """Skip a Redis test when none answers, but fail under CI where it must be there."""
+    skip_unless_ci(redis_problem(), "Redis")
 
 
 @contextlib.contextmanager
