@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from vmsres.masterkey import Keyring
+from vmsres.masterkey import Keyring, generate_key_text, load_keyring
 from vmsres.store import migrate
 from vmsres.store.database import database_url_for_dir
 from vmsres.store.migrate import sync_url
@@ -174,6 +174,23 @@ def migrate_to(url: str, revision: str, keyring: Keyring | None, downgrade: bool
             (command.downgrade if downgrade else command.upgrade)(config, revision)
     finally:
         engine.dispose()
+
+
+def keyed_store(data_dir: Path, database_url: str | None) -> tuple[Keyring, str]:
+    """A new data dir holding a fresh master key and no schema yet, for migration tests.
+
+    Returns the keyring and the store's URL (the given PostgreSQL one, else the dir's SQLite file).
+    """
+    data_dir.mkdir(parents=True)
+    (data_dir / "master.key").write_text(generate_key_text())
+    return load_keyring(data_dir, None, create=False), database_url or database_url_for_dir(data_dir)
+
+
+def insert_account(url: str, name: str) -> int:
+    """Add an account row straight into an old schema, as the vmsres of that day would have; its id."""
+    run_sql(url, "INSERT INTO accounts (name, enabled, created_at) VALUES (:n, true, 1)", {"n": name})
+    [(account_id,)] = run_sql(url, "SELECT id FROM accounts WHERE name = :n", {"n": name})
+    return int(account_id)
 
 
 def postgres_problem() -> str | None:

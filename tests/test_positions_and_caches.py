@@ -13,9 +13,16 @@ import httpx
 import pytest
 
 from tests.conftest import official_vms_service
-from tests.servers import RunningServer, migrate_to, run_cli, run_sql, start_server, wait_for
-from vmsres.masterkey import generate_key_text, load_keyring
-from vmsres.store.database import database_url_for_dir
+from tests.servers import (
+    RunningServer,
+    insert_account,
+    keyed_store,
+    migrate_to,
+    run_cli,
+    run_sql,
+    start_server,
+    wait_for,
+)
 from vmsres.store.resources import BLOCK_SHIFTS, DEEP_OFFSET
 
 # More rows in one (Type, State) than DEEP_OFFSET, so the block lookups are what answers.
@@ -251,16 +258,12 @@ def test_migration_0009_counts_the_resources_already_stored(tmp_path: Path, data
     """A store upgraded with resources in it gets blocks and generations that match its rows,
     and a server on it answers deep pages and keyword queries like a full scan."""
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "master.key").write_text(generate_key_text())
-    ring = load_keyring(data, None, create=False)
-    url = database_url or database_url_for_dir(data)
+    ring, url = keyed_store(data, database_url)
     migrate_to(url, "0008_secrets_holds", ring)
-    run_sql(url, "INSERT INTO accounts (name, enabled, created_at) VALUES ('default', true, 1)")
+    account_id = insert_account(url, "default")
     rng = random.Random(9)
     _insert_rows(url, rng, ROWS)
     migrate_to(url, "head", ring)
-    [(account_id,)] = run_sql(url, "SELECT id FROM accounts WHERE name = 'default'")
     assert run_sql(
         url, "SELECT count(*) FROM resource_generations WHERE account_id = :a", {"a": account_id}
     ) == [(1,)]
