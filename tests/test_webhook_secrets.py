@@ -19,7 +19,7 @@ from tests.servers import (
     run_sql,
     start_server,
 )
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 from vmsres.masterkey import (
     Keyring,
     delivery_context,
@@ -28,7 +28,6 @@ from vmsres.masterkey import (
 )
 
 TOKEN = "admin-test-token"
-FAST_WEBHOOKS = ["--webhook-retry-base", "0.2", "--webhook-retry-max", "1", "--webhook-poll", "0.2"]
 
 
 def _server(data: Path, database_url: str | None) -> RunningServer:
