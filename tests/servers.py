@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from vmsres.masterkey import Keyring
+from vmsres.masterkey import Keyring, generate_key_text, load_keyring
 from vmsres.store import migrate
 from vmsres.store.database import database_url_for_dir
 from vmsres.store.migrate import sync_url
@@ -27,6 +27,7 @@ from vmsres.store.migrate import sync_url
 BACKENDS = ("sqlite", "postgresql")
 # The PostgreSQL the suite uses: a fresh database per server is created through this one.
 PG_ADMIN_URL = os.environ.get("VMSRES_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("VMSRES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 T = TypeVar("T")
 TEST_ACCESS_KEY = "AKLTtestak"
 TEST_SECRET_KEY = "testsk"
@@ -175,6 +176,23 @@ def migrate_to(url: str, revision: str, keyring: Keyring | None, downgrade: bool
         engine.dispose()
 
 
+def keyed_store(data_dir: Path, database_url: str | None) -> tuple[Keyring, str]:
+    """A new data dir holding a fresh master key and no schema yet, for migration tests.
+
+    Returns the keyring and the store's URL (the given PostgreSQL one, else the dir's SQLite file).
+    """
+    data_dir.mkdir(parents=True)
+    (data_dir / "master.key").write_text(generate_key_text())
+    return load_keyring(data_dir, None, create=False), database_url or database_url_for_dir(data_dir)
+
+
+def insert_account(url: str, name: str) -> int:
+    """Add an account row straight into an old schema, as the vmsres of that day would have; its id."""
+    run_sql(url, "INSERT INTO accounts (name, enabled, created_at) VALUES (:n, true, 1)", {"n": name})
+    [(account_id,)] = run_sql(url, "SELECT id FROM accounts WHERE name = :n", {"n": name})
+    return int(account_id)
+
+
 def postgres_problem() -> str | None:
     """Why the test PostgreSQL cannot be used, or None when it answers."""
     import psycopg
@@ -187,16 +205,39 @@ def postgres_problem() -> str | None:
     return None
 
 
-def require_backend(backend: str) -> None:
-    """Skip a PostgreSQL test when none answers, but fail under CI where it must be there."""
-    if backend != "postgresql":
-        return
-    problem = postgres_problem()
+def skip_unless_ci(problem: str | None, what: str) -> None:
+    """Skip the calling test over ``problem`` (a missing backend or tool), but fail it when CI is set.
+
+    Every test that may skip for want of something outside Python goes through here, so none can
+    quietly skip in CI.
+    """
     if problem is None:
         return
     if os.environ.get("CI"):
-        pytest.fail(f"{problem} (CI is set, so PostgreSQL tests may not be skipped)")
+        pytest.fail(f"{problem} (CI is set, so {what} tests may not be skipped)", pytrace=False)
     pytest.skip(problem)
+
+
+def require_backend(backend: str) -> None:
+    """Skip a PostgreSQL test when none answers, but fail under CI where it must be there."""
+    if backend == "postgresql":
+        skip_unless_ci(postgres_problem(), "PostgreSQL")
+
+
+def redis_problem() -> str | None:
+    """Why the test Redis cannot be used, or None when it answers."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        return f"no Redis at {REDIS_URL}: {type(exc).__name__}"
+    return None
+
+
+def require_redis() -> None:
+    """Skip a Redis test when none answers, but fail under CI where it must be there."""
+    skip_unless_ci(redis_problem(), "Redis")
 
 
 @contextlib.contextmanager

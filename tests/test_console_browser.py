@@ -18,7 +18,7 @@ import pytest
 
 from tests.audio import write_wav
 from tests.console_support import TOKEN, console_server
-from tests.servers import RunningServer
+from tests.servers import RunningServer, skip_unless_ci
 from vmsres.client import Client
 
 CHROMIUM = os.environ.get("VMSRES_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -40,11 +40,7 @@ def _browser_problem() -> str | None:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    problem = _browser_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}; CI is set, so the browser tests may not be skipped")
-        pytest.skip(problem)
+    skip_unless_ci(_browser_problem(), "browser")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.console_support import TOKEN, console_server, csrf_of, login
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, start_server, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -124,13 +124,11 @@ def test_expired_session_is_refused(tmp_path: Path) -> None:
         issued = time.monotonic()
         assert client.get("/console/review").status_code == 200
         # Wait on the condition itself (the server refusing the cookie), with a deadline.
-        deadline = issued + 30
-        while True:
-            status = client.get("/console/review").status_code
-            if status == 303 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)  # poll interval of the wait above, not a guess at when it is done
-        assert status == 303, "the session outlived its lifetime"
+        wait_for(
+            lambda: client.get("/console/review").status_code == 303,
+            timeout=30,
+            what="the server to refuse the session cookie (the session outlived its lifetime)",
+        )
         assert time.monotonic() - issued >= 1, "refused before it could have expired"
     finally:
         running.stop()

@@ -26,6 +26,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.servers import skip_unless_ci
 from vmsres.errors import EmptyResourceBody, InvalidParameter, ResourceSizeOverLimit
 from vmsres.fetch import FetchLimits, fetch_audio, is_public_address, vet_addresses
 
@@ -310,12 +311,14 @@ def origin() -> Iterator[AudioServer]:
 
 @pytest.fixture
 def server_v6() -> Iterator[AudioServer]:
+    problem = None
     try:
         probe = socket.socket(socket.AF_INET6)
         probe.bind(("::1", 0))
         probe.close()
-    except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
+    except OSError as exc:
+        problem = f"no IPv6 loopback on this machine: {exc}"
+    skip_unless_ci(problem, "IPv6")
     yield from _serve("::1")
 
 

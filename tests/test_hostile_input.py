@@ -37,20 +37,38 @@ REFUSED: list[tuple[str, str, bytes, dict[str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("action", "body", "query"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
+# What docs/api.md and docs/errors.md say each is refused with: the 1 MiB body cap, bodies that
+# are not valid UTF-8 JSON or whose Name is not a string of at most 128 characters, and a
+# ResourceKey (at most 64 characters, no format) that names nothing.
+REFUSED_WITH = {
+    "ten-megabytes": (413, "RequestEntityTooLarge"),
+    "deep-json": (400, "InvalidParameter"),
+    "invalid-utf8": (400, "InvalidParameter"),
+    "nul": (400, "InvalidParameter"),
+    "raw-nul-byte": (400, "InvalidParameter"),
+    "long-name": (400, "InvalidParameter"),
+    "traversal-key": (404, "RESOURCE_KEY_IS_NOT_EXIST"),
+}
+
+
+@pytest.mark.parametrize(("case", "action", "body", "query"), REFUSED, ids=[r[0] for r in REFUSED])
 def test_hostile_requests_are_refused_and_change_nothing(
-    server: RunningServer, action: str, body: bytes, query: dict[str, str]
+    server: RunningServer, case: str, action: str, body: bytes, query: dict[str, str]
 ) -> None:
     before = _snapshot(server)
     response = signed_request(server, action, body, query=query)
-    assert 400 <= response.status_code < 500, response.text[:300]
-    assert response.json()["ResponseMetadata"]["Error"]["Code"]
+    status, code = REFUSED_WITH[case]
+    assert response.status_code == status, response.text[:300]
+    assert response.json()["ResponseMetadata"]["Error"]["Code"] == code
     assert _snapshot(server) == before
 
 
 def test_a_hundred_thousand_character_keyword(server: RunningServer) -> None:
     response = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": "k" * 100_000})
-    assert response.status_code in (200, 400), response.text[:300]
+    # docs/api.md: Keyword is at most 256 characters.
+    assert response.status_code == 400, response.text[:300]
+    error = response.json()["ResponseMetadata"]["Error"]
+    assert error["Code"] == "InvalidParameter" and "Keyword" in error["Message"], error
 
 
 @pytest.mark.parametrize(

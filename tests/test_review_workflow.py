@@ -13,10 +13,9 @@ import pytest
 
 from tests.conftest import official_vms_service
 from tests.servers import RunningServer, run_cli, start_server, wait_for
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 
 TOKEN = "admin-test-token"
-FAST_WEBHOOKS = ["--webhook-retry-base", "0.2", "--webhook-retry-max", "1", "--webhook-poll", "0.2"]
 
 
 def admin_server(data_dir: Path, *extra: str) -> RunningServer:

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from alembic import command
 
-from tests.servers import TEST_SECRET_KEY, RunningServer, run_cli, run_sql, start_server
+from tests.servers import (
+    TEST_SECRET_KEY,
+    RunningServer,
+    insert_account,
+    migrate_to,
+    run_cli,
+    run_sql,
+    start_server,
+)
 from tests.wire_client import error_code, signed_request
 from vmsres.masterkey import (
     CHECK_CONTEXT,
@@ -136,13 +142,8 @@ def test_rotate_master_key_re_encrypts_every_secret(tmp_path: Path, database_url
 
 def test_migration_0006_encrypts_existing_plaintext_secrets(tmp_path: Path) -> None:
     url = database_url_for_dir(tmp_path)
-    engine = sa.create_engine(migrate.sync_url(url))
-    with engine.begin() as conn:
-        config = migrate.alembic_config()
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0004_scale")
-    engine.dispose()
-    run_sql(url, "INSERT INTO accounts (name, enabled, created_at) VALUES ('old', true, 1)")
+    migrate_to(url, "0004_scale", None)
+    insert_account(url, "old")
     run_sql(
         url,
         "INSERT INTO access_keys (access_key, account_id, secret_key, enabled, created_at) "

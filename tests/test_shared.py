@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
+from tests.servers import REDIS_URL, require_redis
 from vmsres.shared import LocalState, RedisState, SharedState, open_shared
-
-REDIS_URL = os.environ.get("VMSRES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def redis_problem() -> str | None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:
-        return f"no Redis at {REDIS_URL}: {type(exc).__name__}"
-    return None
-
-
-def require_redis() -> None:
-    problem = redis_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{problem} (CI is set, so Redis tests may not be skipped)")
-    pytest.skip(problem)
 
 
 class FakeClock:

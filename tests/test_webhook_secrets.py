@@ -10,20 +10,24 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import official_vms_service
-from tests.servers import RunningServer, migrate_to, run_cli, run_sql, start_server
-from tests.webhook_receiver import Receiver
+from tests.servers import (
+    RunningServer,
+    insert_account,
+    keyed_store,
+    migrate_to,
+    run_cli,
+    run_sql,
+    start_server,
+)
+from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 from vmsres.masterkey import (
     Keyring,
     delivery_context,
-    generate_key_text,
-    load_keyring,
     parse_keys,
     webhook_context,
 )
-from vmsres.store.database import database_url_for_dir
 
 TOKEN = "admin-test-token"
-FAST_WEBHOOKS = ["--webhook-retry-base", "0.2", "--webhook-retry-max", "1", "--webhook-poll", "0.2"]
 
 
 def _server(data: Path, database_url: str | None) -> RunningServer:
@@ -128,15 +132,11 @@ def test_webhooks_verify_after_a_restart_and_a_master_key_rotation(
 
 def test_migration_0008_seals_existing_webhook_secrets(tmp_path: Path, database_url: str | None) -> None:
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "master.key").write_text(generate_key_text())
-    ring = load_keyring(data, None, create=False)
-    url = database_url or database_url_for_dir(data)
+    ring, url = keyed_store(data, database_url)
     migrate_to(url, "0006_secrets", ring)
     receiver = Receiver(secret="plain-old-hook")
     event_id = uuid.uuid4().hex
-    run_sql(url, "INSERT INTO accounts (name, enabled, created_at) VALUES ('old', true, 1)")
-    [(account_id,)] = run_sql(url, "SELECT id FROM accounts WHERE name = 'old'")
+    account_id = insert_account(url, "old")
     run_sql(
         url,
         "INSERT INTO account_webhooks (account_id, url, secret, updated_at) VALUES (:a, :u, 'plain-old-hook', 1)",

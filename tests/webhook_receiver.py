@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# Server flags that retry and poll webhook deliveries quickly, so tests wait seconds, not minutes.
+FAST_WEBHOOKS = ["--webhook-retry-base", "0.2", "--webhook-retry-max", "1", "--webhook-poll", "0.2"]
+
 
 @dataclass
 class Received:
