@@ -255,6 +255,21 @@ def test_a_leased_resource_cannot_be_renamed_or_deleted(make_server: Any) -> Non
     usable = signed_request(server, "QueryUsableResource", query={"Type": "1"}).json()["Result"]
     assert [r["InUse"] for r in usable if r["ResourceKey"] == key] == [True]
     assert [x["ResourceKey"] for x in admin(server, "GET", "/leases")] == [key]
+    # Another account's key learns nothing from the lease: the resource is simply not theirs.
+    server.cli("accounts", "create", "outsider")
+    outsider = json.loads(server.cli("keys", "create", "--account", "outsider", "--json").stdout)
+    as_outsider = {"access_key": outsider["AccessKey"], "secret_key": outsider["SecretKey"]}
+    foreign_rename = signed_request(
+        server,
+        "OpenUpdateResource",
+        query={"ResourceKey": key, "Name": "stolen"},
+        content_type="application/x-www-form-urlencoded",
+        **as_outsider,
+    )
+    foreign_delete = signed_request(
+        server, "OpenDeleteResource", b"{}", query={"ResourceKey": key}, **as_outsider
+    )
+    assert error_code(foreign_rename) == error_code(foreign_delete) == "RESOURCE_KEY_IS_NOT_EXIST"
     delete = signed_request(server, "OpenDeleteResource", b"{}", query={"ResourceKey": key})
     assert delete.status_code == 400 and error_code(delete) == "OperationDenied"
     rename = signed_request(

@@ -166,9 +166,14 @@ class ResourceService:
             self.events.notify()
 
     async def rename(self, principal: Principal, resource_key: str, name: str) -> None:
-        await self.check_not_leased(resource_key)
-        if not await self.store.rename(principal.account_id, resource_key, name, self._now()):
-            raise ResourceKeyIsNotExist()
+        # Ownership before the lease, as delete does: another account's leased resource must
+        # look exactly like a missing one, not answer OperationDenied.
+        async with self.store.db.transaction() as tx:
+            row = await self.store.admin_get(resource_key, tx)
+            if row is None or row["account_id"] != principal.account_id:
+                raise ResourceKeyIsNotExist()
+            await self.check_not_leased(resource_key, tx)
+            await self.store.rename(principal.account_id, resource_key, name, self._now(), tx)
 
     async def delete(self, principal: Principal, resource_key: str) -> None:
         """The row goes first, then its audio: a crash in between leaves only unreferenced blobs."""

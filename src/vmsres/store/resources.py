@@ -547,7 +547,9 @@ class ResourceStore:
             values["updated_at"] = values["created_at"]
         await (executor or self.db).execute(_insert, values)
 
-    async def rename(self, account_id: int, resource_key: str, name: str, now: int) -> bool:
+    async def rename(
+        self, account_id: int, resource_key: str, name: str, now: int, executor: Executor | None = None
+    ) -> bool:
         params = {
             "account_id": account_id,
             "resource_key": resource_key,
@@ -555,7 +557,7 @@ class ResourceStore:
             "name_folded": fold_name(name),
             "now": now,
         }
-        return await self.db.execute(_rename, params) > 0
+        return await (executor or self.db).execute(_rename, params) > 0
 
     async def delete(
         self, account_id: int, resource_key: str, executor: Executor | None = None
