@@ -15,6 +15,7 @@ import orjson
 from vmsres.admin.app import create_admin_app
 from vmsres.console.app import PREFIX as CONSOLE_PREFIX
 from vmsres.console.app import create_console_app
+from vmsres.service.accounts import BOOTSTRAP_ACCOUNT
 from vmsres.service.admin import AdminOps
 from vmsres.service.events import Actor
 from vmsres.service.services import open_services
@@ -110,13 +111,13 @@ async def bootstrap(settings: Settings) -> dict[str, Any] | None:
         access_key = os.environ.get(BOOTSTRAP_ACCESS_KEY_ENV)
         secret_key = os.environ.get(BOOTSTRAP_SECRET_KEY_ENV)
         if access_key and secret_key:
-            await services.accounts.ensure_key("default", access_key, secret_key)
+            await services.accounts.ensure_key(BOOTSTRAP_ACCOUNT, access_key, secret_key)
             return None
         if await services.accounts.list_keys():
             return None
-        await services.accounts.ensure_account("default")
-        access_key, secret_key = await services.accounts.create_key("default")
-        return {"AccessKey": access_key, "SecretKey": secret_key, "Account": "default"}
+        await services.accounts.ensure_account(BOOTSTRAP_ACCOUNT)
+        access_key, secret_key = await services.accounts.create_key(BOOTSTRAP_ACCOUNT)
+        return {"AccessKey": access_key, "SecretKey": secret_key, "Account": BOOTSTRAP_ACCOUNT}
     finally:
         await services.close()
 
