@@ -26,8 +26,8 @@ serve: $(STAMP)
 	$(BIN)/vmsres serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests tools scripts
+	$(BIN)/ruff format --check src tests tools scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src

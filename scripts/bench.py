@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from vmsres.masterkey import MASTER_KEY_ENV, generate_key_text
-from vmsres.service.services import open_services
-from vmsres.settings import Settings
-from vmsres.signing import parse_query, sign_request
-from vmsres.store import migrate
-from vmsres.store.database import database_url_for_dir, sqlite_path
-from vmsres.store.resources import BLOCK_SHIFTS
+from vmsres.protocol.signing import parse_query, sign_request
+from vmsres.server.masterkey import MASTER_KEY_ENV, generate_key_text
+from vmsres.server.service.services import open_services
+from vmsres.server.settings import Settings
+from vmsres.server.store import migrate
+from vmsres.server.store.database import database_url_for_dir, sqlite_path
+from vmsres.server.store.resources import BLOCK_SHIFTS
 
 ROOT = Path(__file__).resolve().parent.parent
 AK, SK = "AKLTbench", "benchsecret"

@@ -19,10 +19,10 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from vmsres.masterkey import Keyring, generate_key_text, load_keyring
-from vmsres.store import migrate
-from vmsres.store.database import database_url_for_dir
-from vmsres.store.migrate import sync_url
+from vmsres.server.masterkey import Keyring, generate_key_text, load_keyring
+from vmsres.server.store import migrate
+from vmsres.server.store.database import database_url_for_dir
+from vmsres.server.store.migrate import sync_url
 
 BACKENDS = ("sqlite", "postgresql")
 # The PostgreSQL the suite uses: a fresh database per server is created through this one.

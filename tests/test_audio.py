@@ -34,7 +34,8 @@ from tests.audio_factory import (
     riff_wav,
     run_ffmpeg,
 )
-from vmsres.audio import (
+from vmsres.protocol.errors import EmptyResourceBody, FileAnalyseError, ResourceSizeOverLimit
+from vmsres.server.audio import (
     MAX_AUDIO_BYTES,
     AudioInfo,
     analyze_audio,
@@ -42,7 +43,6 @@ from vmsres.audio import (
     make_telephony_rendition,
     whole_seconds,
 )
-from vmsres.errors import EmptyResourceBody, FileAnalyseError, ResourceSizeOverLimit
 
 ENV = "VMSRES_FFMPEG"
 ALLOWED_ERRORS = (EmptyResourceBody, ResourceSizeOverLimit, FileAnalyseError)

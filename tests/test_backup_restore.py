@@ -35,11 +35,11 @@ from tests.servers import (
 )
 from tests.webhook_receiver import Receiver
 from tests.wire_client import signed_request
-from vmsres.backup import BlobHold
-from vmsres.masterkey import CHECK_SECRET_NAME, generate_key_text, load_keyring
-from vmsres.service.shared_secrets import secret_context
-from vmsres.settings import Settings
-from vmsres.store.database import database_url_for_dir
+from vmsres.ops.backup import BlobHold
+from vmsres.server.masterkey import CHECK_SECRET_NAME, generate_key_text, load_keyring
+from vmsres.server.service.shared_secrets import secret_context
+from vmsres.server.settings import Settings
+from vmsres.server.store.database import database_url_for_dir
 
 TOKEN = "admin-test-token"
 WEBHOOK_SECRET = f"whsec-backup-{uuid.uuid4().hex}"
@@ -307,7 +307,7 @@ def test_a_backup_moves_sqlite_disk_to_postgresql_s3_and_back(tmp_path: Path, s3
 def test_a_backup_hold_keeps_deleted_audio_until_it_ends(tmp_path: Path, database_url: str | None) -> None:
     import asyncio
 
-    from vmsres.service.services import open_services
+    from vmsres.server.service.services import open_services
 
     store = Store(tmp_path / "data", database_url, None)
     server = store.start()
@@ -343,7 +343,7 @@ def test_a_backup_hold_keeps_deleted_audio_until_it_ends(tmp_path: Path, databas
 def test_a_killed_backups_hold_expires(tmp_path: Path) -> None:
     import asyncio
 
-    from vmsres.service.services import open_services
+    from vmsres.server.service.services import open_services
 
     store = Store(tmp_path / "data", None, None)
     store.start().stop()

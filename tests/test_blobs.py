@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, create_bucket, new_bucket, s3_endpoint, s3_env  # noqa: F401
-from vmsres.blobs import (
+from vmsres.server.blobs import (
     BlobNotFound,
     BlobStorageError,
     BlobStore,

@@ -25,7 +25,7 @@ from vmsres.client import (
     ResourceType,
     TransportError,
 )
-from vmsres.errors import (
+from vmsres.protocol.errors import (
     InvalidAccessKeyId,
     InvalidParameter,
     MissingParameter,

@@ -12,7 +12,7 @@ from tests.servers import RunningServer
 
 def test_every_action_has_an_example() -> None:
     from vmsres.client.models import python_name
-    from vmsres.spec import ACTIONS
+    from vmsres.protocol.spec import ACTIONS
 
     code = "\n".join(c for _, _, c in docs_examples.blocks("python", "python upload"))
     for action in ACTIONS:

@@ -18,7 +18,7 @@ from vmsres.client import (
     TransportError,
     UnknownVmsError,
 )
-from vmsres.errors import (
+from vmsres.protocol.errors import (
     InternalError,
     InvalidParameter,
     ResourceKeyIsNotExist,
@@ -26,7 +26,7 @@ from vmsres.errors import (
     SignatureNotMatch,
     Throttling,
 )
-from vmsres.signing import parse_authorization, parse_query, verify_signature
+from vmsres.protocol.signing import parse_authorization, parse_query, verify_signature
 
 # Short waits keep the tests fast; the backoff formula itself is tested on its own below.
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.004)

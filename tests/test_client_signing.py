@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vmsres.client import Client
-from vmsres.signing import sign_request
+from vmsres.protocol.signing import sign_request
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "signing-vectors.json").read_text())
 CREDENTIALS = VECTORS["credentials"]

@@ -1,4 +1,4 @@
-"""The client's typed surface cannot drift from vmsres.spec, and its local checks agree with the server."""
+"""The client's typed surface cannot drift from vmsres.protocol.spec, and its local checks agree with the server."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from vmsres.client import NO_RETRY, AsyncClient, Client
 from vmsres.client import operations as ops
 from vmsres.client.models import python_name, wire_name
 from vmsres.client.wire import prepare_call
-from vmsres.errors import VmsError
-from vmsres.spec import ACTION_SPECS, ACTIONS, ActionSpec, Param
+from vmsres.protocol.errors import VmsError
+from vmsres.protocol.spec import ACTION_SPECS, ACTIONS, ActionSpec, Param
 
 _KIND_TYPES: dict[str, Any] = {
     "int": int,

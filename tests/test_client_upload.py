@@ -14,7 +14,7 @@ from tests.audio import write_wav
 from tests.servers import RunningServer, run_cli, start_server
 from tests.stubs import Reply, scripted_server
 from vmsres.client import Client, ResourceState
-from vmsres.errors import FileAnalyseError
+from vmsres.protocol.errors import FileAnalyseError
 
 # FetchResource refuses loopback unless allow-listed; these servers fetch from test origins on it.
 LOOPBACK_FETCH = ["--fetch-allow-host", "127.0.0.1"]

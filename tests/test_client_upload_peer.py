@@ -21,7 +21,7 @@ from tests.servers import run_cli
 from tests.upload_peer import ACCESS_KEY, SECRET, UploadPeer, upload_peer
 from vmsres.client import AsyncClient, Client, RetryPolicy, StoredResource
 from vmsres.client.cli import UploadProgress
-from vmsres.errors import FileAnalyseError
+from vmsres.protocol.errors import FileAnalyseError
 
 FAST = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002)
 

@@ -17,8 +17,8 @@ import pytest
 from tests.audio_factory import make_wav
 from tests.servers import RunningServer, start_server
 from tests.wire_client import signed_request
-from vmsres.service.services import open_services
-from vmsres.settings import Settings
+from vmsres.server.service.services import open_services
+from vmsres.server.settings import Settings
 
 ROUNDS = 20
 CLIENTS = 3

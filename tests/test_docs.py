@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from vmsres import docgen
+from tools import docgen
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,13 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_generated_sections_are_current(relative: str) -> None:
     text = (ROOT / relative).read_text()
     assert docgen.render(text, dict(docgen.SECTIONS[relative])) == text, (
-        f"{relative} is stale: run `.venv/bin/python -m vmsres.docgen`"
+        f"{relative} is stale: run `.venv/bin/python -m tools.docgen`"
     )
 
 
 def test_every_error_code_is_documented() -> None:
     text = (ROOT / "docs/errors.md").read_text()
-    from vmsres.errors import ERRORS
+    from vmsres.protocol.errors import ERRORS
 
     for code in ERRORS:
         assert f"| {code} |" in text

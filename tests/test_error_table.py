@@ -12,7 +12,7 @@ import pytest
 
 from tests.servers import RunningServer
 from tests.wire_client import error_code, signed_request
-from vmsres.errors import ERRORS
+from vmsres.protocol.errors import ERRORS
 
 
 def _unsigned(server: RunningServer, query: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -82,7 +82,7 @@ CASES: list[tuple[str, Callable[[RunningServer], httpx.Response]]] = [
 
 
 # The HTTP status each code is answered with, written out here rather than read from
-# vmsres.errors, so a change to that table shows up as a failing wire contract.
+# vmsres.protocol.errors, so a change to that table shows up as a failing wire contract.
 STATUS = {
     "MissingAction": 400,
     "InvalidAction": 400,

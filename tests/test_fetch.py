@@ -27,8 +27,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.servers import skip_unless_ci
-from vmsres.errors import EmptyResourceBody, InvalidParameter, ResourceSizeOverLimit
-from vmsres.fetch import FetchLimits, fetch_audio, is_public_address, vet_addresses
+from vmsres.protocol.errors import EmptyResourceBody, InvalidParameter, ResourceSizeOverLimit
+from vmsres.server.fetch import FetchLimits, fetch_audio, is_public_address, vet_addresses
 
 AUDIO = b"ID3\x04\x00\x00" + bytes(range(256)) * 64
 ALLOW = frozenset({"127.0.0.1"})

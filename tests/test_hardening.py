@@ -14,7 +14,7 @@ import pytest
 from tests.servers import RunningServer, start_server
 from tests.wire_client import error_code, signed_request
 from vmsres.client import NO_RETRY, Client, RetryPolicy
-from vmsres.errors import Throttling
+from vmsres.protocol.errors import Throttling
 
 TOKEN = "hardening-admin-token"
 REDIS_URL = "redis://127.0.0.1:6379/0"

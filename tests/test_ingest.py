@@ -24,9 +24,9 @@ from tests.conftest import generated_vms_api, official_vms_service
 from tests.s3_server import create_bucket, s3_env_vars, start_moto_server
 from tests.servers import RunningServer, start_server
 from tests.wire_client import error_code, signed_request
-from vmsres.masterkey import load_keyring
-from vmsres.service.shared_secrets import secret_context
-from vmsres.service.tokens import make_token
+from vmsres.server.masterkey import load_keyring
+from vmsres.server.service.shared_secrets import secret_context
+from vmsres.server.service.tokens import make_token
 
 
 @pytest.fixture(scope="module", params=["disk", "s3"])
@@ -280,8 +280,8 @@ def test_fetch_resource_from_an_allowed_host(
 
 
 def test_garbage_collection_of_expired_uploads(tmp_path: Path) -> None:
-    from vmsres.service.services import open_services
-    from vmsres.settings import Settings
+    from vmsres.server.service.services import open_services
+    from vmsres.server.settings import Settings
 
     server = start_server(tmp_path / "data")
     try:

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmsres.errors import InternalError, ServerError, ServiceUnavailable, VmsError
-from vmsres.signing import parse_query
-from vmsres.spec import ACTIONS
-from vmsres.wire.app import body_parameters, query_parameters
+from vmsres.protocol.errors import InternalError, ServerError, ServiceUnavailable, VmsError
+from vmsres.protocol.signing import parse_query
+from vmsres.protocol.spec import ACTIONS
+from vmsres.server.wire.app import body_parameters, query_parameters
 
 PARAM_NAMES = sorted({p.name for spec in ACTIONS.values() for p in spec.params})
 CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain", ""]

@@ -24,7 +24,7 @@ from tests.servers import (
     start_server,
     wait_for,
 )
-from vmsres.store.resources import BLOCK_SHIFTS, DEEP_OFFSET
+from vmsres.server.store.resources import BLOCK_SHIFTS, DEEP_OFFSET
 
 # More rows in one (Type, State) than DEEP_OFFSET, so the block lookups are what answers.
 ROWS = DEEP_OFFSET + 1200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vmsres.service.review import (
+from vmsres.server.service.review import (
     STATE_APPROVED,
     STATE_REJECTED,
     STATE_REVIEWING,
@@ -82,9 +82,9 @@ def test_rules_file_json_and_toml_with_word_file(tmp_path: Path) -> None:
 def test_audio_decision_uses_the_accounts_policy_and_the_servers_rules(tmp_path: Path) -> None:
     import asyncio
 
-    from vmsres.service.accounts import Principal
-    from vmsres.service.services import open_services
-    from vmsres.settings import Settings
+    from vmsres.server.service.accounts import Principal
+    from vmsres.server.service.services import open_services
+    from vmsres.server.settings import Settings
 
     services = open_services(Settings(data_dir=str(tmp_path), review_rules=RULES.to_dict()))
     try:

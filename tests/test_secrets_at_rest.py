@@ -20,7 +20,7 @@ from tests.servers import (
     start_server,
 )
 from tests.wire_client import error_code, signed_request
-from vmsres.masterkey import (
+from vmsres.server.masterkey import (
     CHECK_CONTEXT,
     CHECK_SECRET_NAME,
     MASTER_KEY_ENV,
@@ -30,9 +30,9 @@ from vmsres.masterkey import (
     load_keyring,
     parse_keys,
 )
-from vmsres.service.shared_secrets import secret_context
-from vmsres.store import migrate
-from vmsres.store.database import database_url_for_dir
+from vmsres.server.service.shared_secrets import secret_context
+from vmsres.server.store import migrate
+from vmsres.server.store.database import database_url_for_dir
 
 
 def _query(server: RunningServer, ak: str | None = None, sk: str | None = None) -> int:

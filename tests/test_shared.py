@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.servers import REDIS_URL, require_redis
-from vmsres.shared import LocalState, RedisState, SharedState, open_shared
+from vmsres.server.shared_state import LocalState, RedisState, SharedState, open_shared
 
 
 class FakeClock:

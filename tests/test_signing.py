@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmsres import signing
-from vmsres.errors import (
+from vmsres.protocol import signing
+from vmsres.protocol.errors import (
     InvalidAuthorization,
     InvalidTimestamp,
     MissingAuthenticationToken,

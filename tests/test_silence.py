@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tests.audio_factory import make_mp3, make_silence, make_wav, require_ffmpeg
-from vmsres.audio import analyze_audio, is_silent, make_telephony_rendition, peak_dbfs
+from vmsres.server.audio import analyze_audio, is_silent, make_telephony_rendition, peak_dbfs
 
 
 def test_peak_of_a_tone_and_of_digital_silence() -> None:

@@ -20,7 +20,7 @@ from tests.servers import (
     start_server,
 )
 from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
-from vmsres.masterkey import (
+from vmsres.server.masterkey import (
     Keyring,
     delivery_context,
     parse_keys,

@@ -21,7 +21,7 @@ from vmsres.client import (
     UploadUrl,
     VmsError,
 )
-from vmsres.errors import ResourceKeyIsNotExist
+from vmsres.protocol.errors import ResourceKeyIsNotExist
 
 
 def report(client: Client) -> list[str]:

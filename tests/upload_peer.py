@@ -2,7 +2,7 @@
 
 GetResourceUploadUrl -> {UploadUrl}; PUT the bytes there (200); CommitResourceUpload(FileName,
 Type) -> {Name, Suffix, ResourceKey}; QueryOpenGetResource over what was committed. It checks
-every signature with vmsres.signing, as the real server does. Only what the client needs is here.
+every signature with vmsres.protocol.signing, as the real server does. Only what the client needs is here.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.stubs import Reply, Seen, Stub, envelope, error, ok, scripted_server
-from vmsres.errors import VmsError
-from vmsres.signing import parse_authorization, parse_query, verify_signature
+from vmsres.protocol.errors import VmsError
+from vmsres.protocol.signing import parse_authorization, parse_query, verify_signature
 
 SECRET = "peer-secret"
 ACCESS_KEY = "AKLTpeer"

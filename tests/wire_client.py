@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 import httpx
 
 from tests.servers import RunningServer
-from vmsres import API_VERSION
-from vmsres.signing import parse_query, sign_request
+from vmsres.protocol import API_VERSION
+from vmsres.protocol.signing import parse_query, sign_request
 
 
 def signed_request(

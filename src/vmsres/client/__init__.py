@@ -6,7 +6,7 @@
         for resource in client.iter_resources(type=1):
             print(resource.resource_key, resource.name)
 
-Wire errors are raised as the classes of vmsres.errors (``ResourceKeyIsNotExist``, ...), each
+Wire errors are raised as the classes of vmsres.protocol.errors (``ResourceKeyIsNotExist``, ...), each
 with ``code``, ``message``, ``request_id`` and ``http_status``.
 """
 
@@ -33,7 +33,7 @@ from vmsres.client.models import (
 from vmsres.client.retry import NO_RETRY, RetryPolicy
 from vmsres.client.sync import Client
 from vmsres.client.wire import DEFAULT_ENDPOINT, DEFAULT_REGION, PRODUCTION_ENDPOINT
-from vmsres.errors import ERRORS, VmsError
+from vmsres.protocol.errors import ERRORS, VmsError
 
 __all__ = [
     "DEFAULT_ENDPOINT",

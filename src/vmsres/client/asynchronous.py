@@ -28,7 +28,7 @@ from vmsres.client.errors import ProtocolError, RequestTimeout, TransportError
 from vmsres.client.models import Resource, ResourceState, StoredResource
 from vmsres.client.retry import RetryPolicy
 from vmsres.client.wire import DEFAULT_ENDPOINT, DEFAULT_REGION
-from vmsres.errors import VmsError
+from vmsres.protocol.errors import VmsError
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -1,6 +1,6 @@
 """``vmsres res ...``: the voice-resource OpenAPI from the command line, against any endpoint.
 
-Options come from vmsres.spec (names, help, choices, required), so the CLI accepts what the API
+Options come from vmsres.protocol.spec (names, help, choices, required), so the CLI accepts what the API
 accepts. Exit status: 0 success; 1 the service (or the local check with the service's rules)
 refused, with the error code and RequestId on stderr; 2 bad usage; 3 no answer (connection,
 timeout, malformed response) or no credentials.
@@ -24,8 +24,8 @@ from vmsres.client.errors import ClientError
 from vmsres.client.models import Resource, ResourceState, ResourceType, WireRecord, python_name
 from vmsres.client.sync import Client
 from vmsres.client.wire import DEFAULT_ENDPOINT, DEFAULT_REGION
-from vmsres.errors import VmsError
-from vmsres.spec import ACTIONS
+from vmsres.protocol.errors import VmsError
+from vmsres.protocol.spec import ACTIONS
 
 ENDPOINT_ENV = "VMSRES_ENDPOINT"
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_ANSWER = 0, 1, 2, 3

@@ -25,7 +25,7 @@ from vmsres.client.wire import (
     prepare_call,
     signed_request,
 )
-from vmsres.errors import ResourceKeyIsNotExist, VmsError
+from vmsres.protocol.errors import ResourceKeyIsNotExist, VmsError
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 ALL_TYPES = (0, 1, 2)

@@ -1,7 +1,7 @@
 """Errors the client raises.
 
 A response carrying ``ResponseMetadata.Error`` becomes the same exception type the server raised
-(vmsres.errors.ERRORS), so callers catch ``ResourceKeyIsNotExist`` whether the check failed
+(vmsres.protocol.errors.ERRORS), so callers catch ``ResourceKeyIsNotExist`` whether the check failed
 locally or on the wire. ``ClientError`` covers failures where no usable answer came back.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vmsres.errors import ERRORS, ParameterError, VmsError
+from vmsres.protocol.errors import ERRORS, ParameterError, VmsError
 
 
 class ClientError(Exception):

@@ -2,7 +2,7 @@
 the answer) out. Client and AsyncClient turn each into a method with the same signature.
 
 These signatures are the only place the parameters appear in Python form. The parameter names,
-their order and whether they are required are checked against vmsres.spec by
+their order and whether they are required are checked against vmsres.protocol.spec by
 tests/test_client_spec.py; the docstrings are generated from the spec's text.
 """
 
@@ -23,7 +23,7 @@ from vmsres.client.models import (
     python_name,
     usable_from_wire,
 )
-from vmsres.spec import ACTIONS
+from vmsres.protocol.spec import ACTIONS
 
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from vmsres.client.errors import ProtocolError
-from vmsres.errors import Throttling, VmsError
+from vmsres.protocol.errors import Throttling, VmsError
 
 # The request never left this machine, so sending it again cannot duplicate anything.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)

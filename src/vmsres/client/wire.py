@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from vmsres import API_VERSION, SERVICE, __version__
+from vmsres import __version__
 from vmsres.client.credentials import Credentials
 from vmsres.client.errors import ProtocolError, error_from_envelope
-from vmsres.errors import VmsError
-from vmsres.signing import sign_request
-from vmsres.spec import ACTIONS, ActionSpec, Transport
+from vmsres.protocol import API_VERSION, SERVICE
+from vmsres.protocol.errors import VmsError
+from vmsres.protocol.signing import sign_request
+from vmsres.protocol.spec import ACTIONS, ActionSpec, Transport
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 PRODUCTION_ENDPOINT = "https://cloud-vms.volcengineapi.com"

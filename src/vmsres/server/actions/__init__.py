@@ -1,0 +1,43 @@
+"""One function per wire action. Each takes the validated parameters and returns the Result."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vmsres.protocol.spec import ACTIONS
+from vmsres.server.service.accounts import Principal
+from vmsres.server.service.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    principal: Principal
+    services: Services
+    request_id: str
+    # scheme://host[:port] as the client reached us; for URLs we hand back.
+    base_url: str
+    # The account's (resources, leases) generations as read while verifying the key, or None.
+    listing_version: tuple[int, int] | None = None
+
+
+Handler = Callable[[ActionContext, dict[str, Any]], Awaitable[Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def action(name: str) -> Callable[[Handler], Handler]:
+    if name not in ACTIONS:
+        raise KeyError(f"{name} is not declared in vmsres.protocol.spec")
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def load_handlers() -> dict[str, Handler]:
+    from vmsres.server.actions import audio, resources  # noqa: F401  (they register their handlers)
+
+    return HANDLERS

@@ -1,0 +1,33 @@
+"""Actions that move audio: upload URLs and commits, fetches, download URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmsres.server.actions import ActionContext, action
+
+
+@action("GetResourceUploadUrl")
+async def get_resource_upload_url(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
+    url = await ctx.services.ingest.upload_url(ctx.principal, p["FileName"], ctx.base_url)
+    return {"UploadUrl": url}
+
+
+@action("CommitResourceUpload")
+async def commit_resource_upload(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
+    row = await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"])
+    return {"Name": row["name"], "Suffix": row["suffix"], "ResourceKey": row["resource_key"]}
+
+
+@action("FetchResource")
+async def fetch_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
+    row = await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"])
+    return {"ResourceKey": row["resource_key"], "Name": row["name"], "Suffix": row["suffix"]}
+
+
+@action("GetResourceDownloadUrl")
+async def get_resource_download_url(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
+    url, expires_at = await ctx.services.ingest.download_url(
+        ctx.principal, p["ResourceKey"], p["Rendition"], ctx.base_url
+    )
+    return {"Url": url, "ExpiresAt": expires_at}

@@ -1,0 +1,25 @@
+"""The audio layer: checking and measuring uploaded MP3/WAV files, and making their telephony
+renditions. It knows nothing of HTTP or SQL; see docs/audio.md for the user-facing rules."""
+
+from vmsres.server.audio._ffmpeg import ffmpeg_available
+from vmsres.server.audio.analysis import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, whole_seconds
+from vmsres.server.audio.rendition import (
+    TELEPHONY_CODEC,
+    TELEPHONY_SAMPLE_RATE,
+    make_telephony_rendition,
+)
+from vmsres.server.audio.silence import SILENCE_PEAK_DBFS, is_silent, peak_dbfs
+
+__all__ = [
+    "MAX_AUDIO_BYTES",
+    "SILENCE_PEAK_DBFS",
+    "TELEPHONY_CODEC",
+    "TELEPHONY_SAMPLE_RATE",
+    "AudioInfo",
+    "analyze_audio",
+    "ffmpeg_available",
+    "is_silent",
+    "make_telephony_rendition",
+    "peak_dbfs",
+    "whole_seconds",
+]

@@ -1,0 +1,164 @@
+"""What the console needs beyond AdminOps: search across accounts, audio bytes, spoken previews."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vmsres.server.actions.records import resource_record
+from vmsres.server.blobs import BlobNotFound, BlobStorageError
+from vmsres.server.service.resources import TYPE_TTS
+from vmsres.server.service.services import Services
+from vmsres.server.store.database import Row
+from vmsres.server.store.resources import ListFilter
+
+# Merging every account's newest rows costs offset + limit rows per account, so deep pages
+# across all accounts are capped; one account's search pages as deep as the wire API does.
+MAX_MERGED_ROWS = 2000
+PREVIEW_PREFIX = "console/tts-preview/"
+ESPEAK_TIMEOUT_SECONDS = 30
+_VARIABLE = re.compile(r"#([A-Za-z0-9]+)#")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    records: list[dict[str, Any]]
+    total: int
+    capped: bool
+
+
+class NoAudio(LookupError):
+    """The resource or the rendition asked for has no bytes to play."""
+
+
+class PreviewUnavailable(RuntimeError):
+    """espeak-ng is not installed, or failed on this text."""
+
+
+def espeak_binary() -> str | None:
+    return shutil.which("espeak-ng")
+
+
+def template_parts(content: str) -> list[tuple[str, bool]]:
+    """Text and ``#variable#`` pieces in order; True marks a variable (for highlighting)."""
+    parts: list[tuple[str, bool]] = []
+    last = 0
+    for match in _VARIABLE.finditer(content):
+        if match.start() > last:
+            parts.append((content[last : match.start()], False))
+        parts.append((match.group(0), True))
+        last = match.end()
+    if last < len(content):
+        parts.append((content[last:], False))
+    return parts
+
+
+class ConsoleOps:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._preview_locks: dict[str, asyncio.Lock] = {}
+
+    async def search(
+        self,
+        account: str | None,
+        type_: int,
+        state: int | None,
+        keyword: str,
+        limit: int,
+        offset: int,
+    ) -> SearchPage:
+        """QueryOpenGetResource's filter and order (newest first), one account or all of them.
+
+        Each account is searched by the wire API's own query; across accounts the per-account
+        pages are merged by (CreateTime, id) newest first.
+        """
+        store = self.services.resources.store
+        if account:
+            row = await self.services.accounts.account(account)
+            now = self.services.now()
+            rows, total = await store.page(ListFilter(row["id"], type_, state, keyword), limit, offset, now)
+            return SearchPage([_record(r, account) for r in rows], total, False)
+        wanted = min(offset + limit, MAX_MERGED_ROWS)
+        streams: list[list[tuple[tuple[int, int], dict[str, Any]]]] = []
+        total = 0
+        for acc in await self.services.accounts.list_accounts():
+            rows, count = await store.page(
+                ListFilter(acc["id"], type_, state, keyword), wanted, 0, self.services.now()
+            )
+            total += count
+            streams.append([((-r["created_at"], -r["id"]), _record(r, acc["name"])) for r in rows])
+        merged = [record for _, record in heapq.merge(*streams, key=lambda item: item[0])]
+        return SearchPage(merged[offset : offset + limit], total, offset + limit > MAX_MERGED_ROWS)
+
+    async def resource_row(self, resource_key: str) -> Row | None:
+        return await self.services.resources.store.admin_get(resource_key)
+
+    async def audio(self, resource_key: str, rendition: str) -> tuple[bytes, str]:
+        row = await self.resource_row(resource_key)
+        key = None if row is None else row["blob_key" if rendition == "original" else "rendition_key"]
+        if not key:
+            raise NoAudio(resource_key)
+        try:
+            data = await self.services.blobs.get(key)
+        except (BlobNotFound, BlobStorageError):
+            raise NoAudio(resource_key) from None
+        return data, "audio/mpeg" if key.endswith(".mp3") else "audio/wav"
+
+    async def tts_preview(self, resource_key: str) -> bytes:
+        """A WAV of the template read by espeak-ng; rendered once per template text, then cached
+        in the blob store (a changed text or voice would get a new cache key)."""
+        row = await self.resource_row(resource_key)
+        if row is None or row["type"] != TYPE_TTS or not row["tts_content"]:
+            raise NoAudio(resource_key)
+        text = str(row["tts_content"])
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        blob_key = f"{PREVIEW_PREFIX}{resource_key}-{digest}.wav"
+        lock = self._preview_locks.setdefault(blob_key, asyncio.Lock())
+        async with lock:
+            try:
+                return await self.services.blobs.get(blob_key)
+            except BlobNotFound:
+                pass
+            data = await asyncio.to_thread(render_speech, _speakable(text))
+            await self.services.blobs.put(blob_key, data)
+            return data
+
+
+def _record(row: Row, account: str) -> dict[str, Any]:
+    return {**resource_record(row), "Account": account}
+
+
+def _speakable(text: str) -> str:
+    # A variable is read as its name, so the reviewer hears where it goes.
+    return _VARIABLE.sub(lambda m: f" {m.group(1)} ", text)
+
+
+def _voice_for(text: str) -> str:
+    return "cmn" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+
+
+def render_speech(text: str) -> bytes:
+    binary = espeak_binary()
+    if binary is None:
+        raise PreviewUnavailable("espeak-ng is not installed on the server")
+    with tempfile.TemporaryDirectory(prefix="vmsres-tts-") as tmp:
+        out = Path(tmp) / "preview.wav"
+        # The text goes through stdin so that nothing in it is read as an option.
+        result = subprocess.run(
+            [binary, "-v", _voice_for(text), "-w", str(out), "--stdin"],
+            input=text.encode(),
+            capture_output=True,
+            timeout=ESPEAK_TIMEOUT_SECONDS,
+            check=False,
+        )
+        if result.returncode != 0 or not out.exists():
+            raise PreviewUnavailable(f"espeak-ng failed: {result.stderr.decode(errors='replace')[:200]}")
+        return out.read_bytes()

@@ -1,0 +1,179 @@
+"""Running the server: migrations and bootstrap once, then uvicorn with one or more workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vmsres.server.admin.app import create_admin_app
+from vmsres.server.console.app import PREFIX as CONSOLE_PREFIX
+from vmsres.server.console.app import create_console_app
+from vmsres.server.service.accounts import BOOTSTRAP_ACCOUNT
+from vmsres.server.service.admin import AdminOps
+from vmsres.server.service.events import Actor
+from vmsres.server.service.services import open_services
+from vmsres.server.service.webhooks import DispatchConfig, Dispatcher
+from vmsres.server.settings import SETTINGS_ENV, Settings
+from vmsres.server.store import migrate
+from vmsres.server.wire.app import VmsApp, WireConfig
+from vmsres.server.wire.transfer import transfer_mounts
+
+BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
+BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
+
+
+def create_app(settings: Settings) -> VmsApp:
+    services = open_services(settings, run_migrations=False)
+
+    async def collect_garbage_forever() -> None:
+        while True:
+            await asyncio.sleep(settings.gc_interval_seconds)
+            try:
+                report = await services.ingest.collect_garbage()
+                await services.idempotency.collect()
+                if report.expired_uploads or report.staging_blobs or report.orphan_blobs:
+                    logging.getLogger("vmsres").info(orjson.dumps({"event": "gc", **vars(report)}).decode())
+            except Exception:
+                logging.getLogger("vmsres.error").exception("garbage collection failed")
+
+    config = WireConfig(
+        max_body_bytes=settings.max_body_bytes,
+        mounts=[*transfer_mounts(services.ingest)],
+        background=[collect_garbage_forever] if settings.gc_interval_seconds > 0 else [],
+    )
+    if settings.admin_token_sha256:
+        config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token_sha256)))
+        config.mounts.append((CONSOLE_PREFIX, create_console_app(services, settings.admin_token_sha256)))
+    dispatcher = Dispatcher(
+        services.event_store,
+        services.events.keyring,
+        DispatchConfig(
+            poll_seconds=settings.webhook_poll_seconds,
+            retry_base_seconds=settings.webhook_retry_base_seconds,
+            retry_max_seconds=settings.webhook_retry_max_seconds,
+        ),
+    )
+
+    async def start_dispatcher() -> None:
+        services.events.wakeup = dispatcher.wake
+        dispatcher.start()
+
+    config.on_startup.append(start_dispatcher)
+    config.on_shutdown.append(dispatcher.stop)
+    return VmsApp(services, config)
+
+
+def create_app_from_env() -> VmsApp:
+    """The uvicorn factory each worker process calls."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("vmsres.access", "vmsres.error", "vmsres"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def bootstrap(settings: Settings) -> dict[str, Any] | None:
+    """Create the bootstrap key from the environment, or a first key on a store that has none.
+
+    Returns the credentials to print when a new key was made on first start.
+    """
+    services = open_services(settings)
+    try:
+        if settings.fixtures:
+            # Once, in the parent process: workers would each load it and race.
+            data = orjson.loads(Path(settings.fixtures).read_bytes())
+            await AdminOps(services, Actor("system", name="fixtures")).load_fixtures(data)
+        access_key = os.environ.get(BOOTSTRAP_ACCESS_KEY_ENV)
+        secret_key = os.environ.get(BOOTSTRAP_SECRET_KEY_ENV)
+        if access_key and secret_key:
+            await services.accounts.ensure_key(BOOTSTRAP_ACCOUNT, access_key, secret_key)
+            return None
+        if await services.accounts.list_keys():
+            return None
+        await services.accounts.ensure_account(BOOTSTRAP_ACCOUNT)
+        access_key, secret_key = await services.accounts.create_key(BOOTSTRAP_ACCOUNT)
+        return {"AccessKey": access_key, "SecretKey": secret_key, "Account": BOOTSTRAP_ACCOUNT}
+    finally:
+        await services.close()
+
+
+def prepare_multiprocess_metrics(settings: Settings) -> None:
+    """Give the workers an empty PROMETHEUS_MULTIPROC_DIR (inherited through the environment).
+
+    Files left by an earlier run would be summed into the new counts, so the folder is emptied;
+    an operator's own PROMETHEUS_MULTIPROC_DIR is used as is, only cleaned.
+    """
+    import shutil
+
+    from vmsres.server.metrics import MULTIPROC_ENV
+
+    path = Path(os.environ.get(MULTIPROC_ENV) or Path(settings.data_dir) / "metrics")
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path.resolve())
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    settings.ensure_data_dir()
+    configure_logging(settings.log_level)
+    with migrate.startup_lock(settings.resolved_database_url()):
+        created = asyncio.run(bootstrap(settings))
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    if created is not None:
+        print(
+            "vmsres: first start, created a key for account 'default' (shown once; store it now):\n"
+            f"  AccessKey: {created['AccessKey']}\n  SecretKey: {created['SecretKey']}",
+            flush=True,
+        )
+    # One machine-readable line that says the socket is listening (tests and scripts wait for it).
+    print(orjson.dumps({"event": "listening", "url": url, "workers": settings.workers}).decode(), flush=True)
+
+    os.environ[SETTINGS_ENV] = settings.to_env()
+    if settings.workers > 1:
+        prepare_multiprocess_metrics(settings)
+    config = uvicorn.Config(
+        "vmsres.server.serve:create_app_from_env",
+        factory=True,
+        workers=settings.workers,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        server_header=False,
+        date_header=False,
+    )
+    server = uvicorn.Server(config)
+    if settings.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server.run(sockets=[sock])

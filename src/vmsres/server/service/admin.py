@@ -1,0 +1,420 @@
+"""Operator actions shared by the admin API and the local CLI; every change lands in the audit trail.
+
+Results are plain JSON-ready dicts in the admin API's shapes, so the CLI prints the same thing
+whether it works on a store directly or talks to a server's admin API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from vmsres.server.actions.records import resource_record
+from vmsres.server.service.accounts import AccountError, NotFoundError
+from vmsres.server.service.events import Actor, WebhookError, check_webhook_secret, check_webhook_url
+from vmsres.server.service.limits import UNLIMITED, LimitError, check_rate_text
+from vmsres.server.service.resources import TYPE_AUDIO, TYPE_IVR, TYPE_TTS, ReviewError, new_resource_key
+from vmsres.server.service.review import STATE_APPROVED, STATE_REJECTED, STATE_REVIEWING, STATES, parse_policy
+from vmsres.server.service.services import Services
+from vmsres.server.store.database import Row
+from vmsres.server.wire.envelope import new_request_id
+
+MAX_LIST = 1000
+
+
+class FixtureError(ValueError):
+    """A fixtures file that cannot be loaded."""
+
+
+def account_view(row: Row) -> dict[str, Any]:
+    return {"Name": row["name"], "Enabled": bool(row["enabled"]), "ReviewPolicy": row["review_policy"]}
+
+
+def key_view(row: Row) -> dict[str, Any]:
+    return {"AccessKey": row["access_key"], "Account": row["account_name"], "Enabled": bool(row["enabled"])}
+
+
+def admin_resource_view(row: Row) -> dict[str, Any]:
+    return {
+        **resource_record(row),
+        "Account": row["account_name"],
+        "ReviewedBy": row["reviewed_by"] or "",
+        "ReviewedAt": row["reviewed_at"],
+    }
+
+
+def audit_view(row: Row) -> dict[str, Any]:
+    return {
+        "Id": row["id"],
+        "At": row["at"],
+        "Actor": row["actor"],
+        "Account": row["account_name"],
+        "AccessKey": row["access_key"],
+        "Action": row["action"],
+        "ResourceKey": row["resource_key"],
+        "RequestId": row["request_id"],
+        "Outcome": row["outcome"],
+        "Detail": row["detail"],
+    }
+
+
+def delivery_view(row: Row) -> dict[str, Any]:
+    return {
+        "Id": row["id"],
+        "EventId": row["event_id"],
+        "EventType": row["event_type"],
+        "Account": row["account_name"],
+        "ResourceKey": row["resource_key"],
+        "Url": row["url"],
+        "State": row["state"],
+        "Attempts": row["attempts"],
+        "NextAttemptMs": row["next_attempt_ms"],
+        "LastStatus": row["last_status"],
+        "LastError": row["last_error"],
+        "CreatedAt": row["created_at"],
+        "DeliveredAt": row["delivered_at"],
+    }
+
+
+MAX_LEASE_SECONDS = 7 * 24 * 3600
+# Admin API field -> accounts column.
+_LIMIT_FIELDS = {
+    "RatePerKey": "rate_per_key",
+    "RatePerAccount": "rate_per_account",
+    "MaxResources": "max_resources",
+    "MaxStorageBytes": "max_storage_bytes",
+}
+
+
+def limits_view(row: Row) -> dict[str, Any]:
+    return {"Account": row["name"], **{field: row[column] for field, column in _LIMIT_FIELDS.items()}}
+
+
+def _limit(limit: int) -> int:
+    return max(1, min(limit, MAX_LIST))
+
+
+class AdminOps:
+    def __init__(self, services: Services, actor: Actor) -> None:
+        self.services = services
+        self.actor = actor
+
+    @contextlib.asynccontextmanager
+    async def _audited(
+        self, action: str, resource: str | None = None, account: str | None = None
+    ) -> AsyncIterator[str]:
+        """Record the outcome of one change, success or failure, under a fresh request id."""
+        request_id = new_request_id()
+        actor = Actor(self.actor.kind, account or self.actor.account_name, None, self.actor.name)
+        events = self.services.events
+        try:
+            yield request_id
+        except Exception as error:
+            await events.audit(actor, action, resource, request_id, type(error).__name__, str(error)[:500])
+            raise
+        await events.audit(actor, action, resource, request_id, "ok")
+
+    # --- accounts -------------------------------------------------------------------------
+
+    async def list_accounts(self) -> list[dict[str, Any]]:
+        return [account_view(r) for r in await self.services.accounts.list_accounts()]
+
+    async def create_account(self, name: str, review_policy: str | None = None) -> dict[str, Any]:
+        async with self._audited("CreateAccount", account=name):
+            await self.services.accounts.create_account(name)
+            if review_policy is not None:
+                await self.services.accounts.set_review_policy(name, review_policy)
+        return account_view(await self.services.accounts.account(name))
+
+    async def set_review_policy(self, name: str, policy: str | None) -> dict[str, Any]:
+        async with self._audited("SetReviewPolicy", account=name):
+            if policy is not None:
+                parse_policy(policy)
+            await self.services.accounts.set_review_policy(name, policy)
+        return account_view(await self.services.accounts.account(name))
+
+    async def set_webhook(self, name: str, url: str | None, secret: str | None = None) -> dict[str, Any]:
+        """Set (or with url None, remove) the account's webhook; a missing secret is generated
+        and returned this once."""
+        async with self._audited("SetWebhook", account=name):
+            account = await self.services.accounts.account(name)
+            if url is not None:
+                check_webhook_url(url)
+                secret = check_webhook_secret(secret or secrets.token_urlsafe(32))
+            await self.services.events.set_webhook(
+                account["id"], url, secret if url else None, self.services.now()
+            )
+        return {"Account": name, "Url": url, "Secret": secret if url else None}
+
+    async def get_webhook(self, name: str) -> dict[str, Any]:
+        account = await self.services.accounts.account(name)
+        hook = await self.services.event_store.webhook(account["id"])
+        return {"Account": name, "Url": hook["url"] if hook else None}
+
+    async def reset_account(self, name: str) -> dict[str, Any]:
+        async with self._audited("ResetAccount", account=name):
+            account = await self.services.accounts.account(name)
+            keys = await self.services.resources.reset_account(account["id"], name)
+        return {"Account": name, "DeletedResourceKeys": keys}
+
+    # --- limits and leases ------------------------------------------------------------------
+
+    async def get_limits(self, name: str) -> dict[str, Any]:
+        row = await self.services.accounts.account(name)
+        return limits_view(row)
+
+    async def set_limits(self, name: str, limits: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-account overrides; a field left out is unchanged, null returns it to the default."""
+        async with self._audited("SetLimits", account=name):
+            row = await self.services.accounts.account(name)
+            current = {column: row[column] for column in _LIMIT_FIELDS.values()}
+            for field_name, column in _LIMIT_FIELDS.items():
+                if field_name not in limits:
+                    continue
+                value = limits[field_name]
+                if column.startswith("rate"):
+                    try:
+                        value = check_rate_text(value)
+                    except LimitError as error:
+                        raise AccountError(str(error)) from None
+                elif value is not None and (not isinstance(value, int) or value < UNLIMITED):
+                    raise AccountError(f"{field_name} is a count >= 0, -1 (unlimited) or null")
+                current[column] = value
+            await self.services.resources.hardening.set_limits(row["id"], current)
+        return limits_view(await self.services.accounts.account(name))
+
+    async def lease(self, resource_key: str, seconds: int, holder: str) -> dict[str, Any]:
+        if not 1 <= seconds <= MAX_LEASE_SECONDS:
+            raise AccountError(f"a lease lasts 1 to {MAX_LEASE_SECONDS} seconds")
+        async with self._audited("Lease", resource=resource_key):
+            row = await self.services.resources.store.admin_get(resource_key)
+            if row is None:
+                raise NotFoundError(f"no resource {resource_key}")
+            now = self.services.now()
+            await self.services.resources.hardening.lease(
+                resource_key, row["account_id"], holder, now, now + seconds
+            )
+        return {
+            "ResourceKey": resource_key,
+            "Account": row["account_name"],
+            "Holder": holder,
+            "ExpiresAt": now + seconds,
+        }
+
+    async def release(self, resource_key: str) -> dict[str, Any]:
+        async with self._audited("Release", resource=resource_key):
+            released = await self.services.resources.hardening.release(resource_key)
+        return {"ResourceKey": resource_key, "Released": released}
+
+    async def leases(self, account: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.services.resources.hardening.active_leases(
+            account, self.services.now(), _limit(limit)
+        )
+        return [
+            {
+                "ResourceKey": r["resource_key"],
+                "Account": r["account_name"],
+                "Holder": r["holder"],
+                "CreatedAt": r["created_at"],
+                "ExpiresAt": r["expires_at"],
+            }
+            for r in rows
+        ]
+
+    # --- keys -----------------------------------------------------------------------------
+
+    async def list_keys(self, account: str | None = None) -> list[dict[str, Any]]:
+        return [key_view(r) for r in await self.services.accounts.list_keys(account)]
+
+    async def create_key(self, account: str) -> dict[str, Any]:
+        async with self._audited("CreateKey", account=account):
+            access_key, secret_key = await self.services.accounts.create_key(account)
+        return {"AccessKey": access_key, "SecretKey": secret_key}
+
+    async def set_key_enabled(self, access_key: str, enabled: bool) -> dict[str, Any]:
+        async with self._audited("EnableKey" if enabled else "DisableKey", resource=access_key):
+            await self.services.accounts.set_key_enabled(access_key, enabled)
+        return {"AccessKey": access_key, "Enabled": enabled}
+
+    async def rotate_key(self, access_key: str) -> dict[str, Any]:
+        async with self._audited("RotateKey", resource=access_key):
+            secret_key = await self.services.accounts.rotate_key(access_key)
+        return {"AccessKey": access_key, "SecretKey": secret_key}
+
+    async def delete_key(self, access_key: str) -> dict[str, Any]:
+        async with self._audited("DeleteKey", resource=access_key):
+            await self.services.accounts.delete_key(access_key)
+        return {"AccessKey": access_key, "Deleted": True}
+
+    # --- resources and review -------------------------------------------------------------
+
+    async def list_resources(
+        self,
+        account: str | None = None,
+        type_: int | None = None,
+        state: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        rows = await self.services.resources.store.admin_list(account, type_, state, _limit(limit))
+        return [admin_resource_view(r) for r in rows]
+
+    async def review_queue(
+        self, account: str | None = None, type_: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return await self.list_resources(account, type_, STATE_REVIEWING, limit)
+
+    async def get_resource(self, resource_key: str) -> dict[str, Any]:
+        row = await self.services.resources.store.admin_get(resource_key)
+        if row is None:
+            raise NotFoundError(f"no resource {resource_key}")
+        return admin_resource_view(row)
+
+    async def review(
+        self, resource_keys: Sequence[str], approve: bool, reason: str | None, reviewer: str
+    ) -> list[dict[str, Any]]:
+        """Decide one or many; each key gets its own outcome (one unknown key fails only itself)."""
+        if not approve and not (reason and reason.strip()):
+            raise ReviewError("a rejection needs a reason")
+        results: list[dict[str, Any]] = []
+        for key in resource_keys:
+            action = "Approve" if approve else "Reject"
+            try:
+                async with self._audited(action, resource=key):
+                    row = await self.services.resources.review(key, approve, reason, reviewer)
+            except ReviewError as error:
+                results.append({"ResourceKey": key, "Ok": False, "Error": str(error)})
+            else:
+                results.append({"ResourceKey": key, "Ok": True, "State": row["state"]})
+        return results
+
+    async def force_state(self, resource_key: str, state: int, reason: str | None) -> dict[str, Any]:
+        """Test control: put a resource in any State, whatever the policy said."""
+        async with self._audited("ForceState", resource=resource_key):
+            row = await self.services.resources.set_state(resource_key, state, reason, "forced:admin")
+        return admin_resource_view(row)
+
+    # --- trails ---------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        account: str | None = None,
+        resource_key: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        rows = await self.services.event_store.audit(account, resource_key, action, _limit(limit))
+        return [audit_view(r) for r in rows]
+
+    async def deliveries(
+        self, account: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        rows = await self.services.event_store.deliveries(account, state, _limit(limit))
+        return [delivery_view(r) for r in rows]
+
+    # --- fixtures -------------------------------------------------------------------------
+
+    async def load_fixtures(self, data: Any) -> dict[str, Any]:
+        async with self._audited("LoadFixtures"):
+            return await load_fixtures(self.services, data)
+
+
+_FIXTURE_TYPES = (TYPE_AUDIO, TYPE_TTS, TYPE_IVR)
+
+
+def _field(record: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
+    value = record.get(name, default)
+    if value is None or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
+        return value
+    raise FixtureError(f"{name} must be {kind.__name__}, got {value!r}")
+
+
+async def load_fixtures(services: Services, data: Any) -> dict[str, Any]:
+    """Accounts, keys, webhooks and resources with chosen States. Idempotent: an account, key or
+    ResourceKey that exists already is left as it is, so a server can load the same file at
+    every start."""
+    if isinstance(data, list):
+        data = {"Resources": data}
+    if not isinstance(data, dict):
+        raise FixtureError("a fixtures file holds an object (Accounts, Resources) or a list of resources")
+    created_accounts: list[str] = []
+    loaded: list[str] = []
+    try:
+        for account in data.get("Accounts") or []:
+            name = _field(account, "Name", str, None)
+            if not name:
+                raise FixtureError("every account needs a Name")
+            if await services.accounts.store.account_by_name(name) is None:
+                await services.accounts.create_account(name)
+                created_accounts.append(name)
+            policy = _field(account, "ReviewPolicy", str, None)
+            if policy is not None:
+                await services.accounts.set_review_policy(name, policy)
+            for key in account.get("Keys") or []:
+                await services.accounts.ensure_key(name, str(key["AccessKey"]), str(key["SecretKey"]))
+            hook = account.get("Webhook")
+            if hook:
+                row = await services.accounts.account(name)
+                url = check_webhook_url(str(hook["Url"]))
+                secret = check_webhook_secret(str(hook["Secret"]))
+                await services.events.set_webhook(row["id"], url, secret, services.now())
+        for record in data.get("Resources") or []:
+            if not isinstance(record, dict):
+                raise FixtureError("every resource is an object")
+            loaded_key = await _load_resource(services, record)
+            if loaded_key is not None:
+                loaded.append(loaded_key)
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, FixtureError):
+            raise
+        raise FixtureError(f"bad fixture: {error}") from None
+    return {"CreatedAccounts": created_accounts, "LoadedResourceKeys": loaded}
+
+
+async def _load_resource(services: Services, record: Mapping[str, Any]) -> str | None:
+    account_name = _field(record, "Account", str, "default")
+    account = await services.accounts.ensure_account(account_name)
+    key = _field(record, "ResourceKey", str, None) or new_resource_key()
+    if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
+        raise FixtureError(f"ResourceKey {key!r} is not 32 lowercase hex characters")
+    if await services.resources.store.get_any_account(key) is not None:
+        return None
+    type_ = _field(record, "Type", int, TYPE_TTS)
+    state = _field(record, "State", int, STATE_APPROVED)
+    if type_ not in _FIXTURE_TYPES:
+        raise FixtureError(f"Type must be one of {_FIXTURE_TYPES}")
+    if state not in STATES:
+        raise FixtureError(f"State must be one of {STATES}")
+    reason = _field(record, "RejectReason", str, None)
+    name = _field(record, "Name", str, None)
+    if not name:
+        raise FixtureError("every resource needs a Name")
+    now = services.now()
+    values: dict[str, Any] = {
+        "resource_key": key,
+        "account_id": account["id"],
+        "type": type_,
+        "state": state,
+        "name": name,
+        "remark": _field(record, "Remark", str, ""),
+        "suffix": _field(record, "Suffix", str, "" if type_ == TYPE_TTS else ".mp3"),
+        "duration": _field(record, "Duration", int, 0),
+        "tts_content": _field(record, "TtsTemplateContent", str, "" if type_ == TYPE_TTS else None),
+        "tts_options": _field(record, "TtsOptions", str, "{}" if type_ == TYPE_TTS else None),
+        "reject_reason": reason if state == STATE_REJECTED else None,
+        "reviewed_by": None if state == STATE_REVIEWING else "fixture",
+        "reviewed_at": None if state == STATE_REVIEWING else now,
+        "created_at": _field(record, "CreateTime", int, now),
+    }
+    await services.resources.insert_and_announce(account["id"], account_name, values)
+    return key
+
+
+ADMIN_ERRORS: tuple[type[Exception], ...] = (
+    AccountError,
+    ReviewError,
+    WebhookError,
+    FixtureError,
+    ValueError,
+)

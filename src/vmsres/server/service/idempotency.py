@@ -1,0 +1,90 @@
+"""ClientToken: a mutating request repeated with the same token gets the first answer again.
+
+A token is claimed (a row with no result) before the action runs, so two copies of one request
+racing each other cannot both run: the second is told to retry (ServiceUnavailable, which every
+client retries) and then finds the stored answer. A failed action releases its claim, so errors
+are not remembered and a retry with the same token runs again. Answers are kept ``ttl_seconds``
+(24 h by default); expired rows count as absent and garbage collection deletes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from vmsres.protocol.errors import IdempotentParameterMismatch, ServiceUnavailable
+from vmsres.server.service.accounts import Principal
+from vmsres.server.store.hardening import HardeningStore
+
+TOKEN_PARAM = "ClientToken"
+DRY_RUN_PARAM = "DryRun"
+DEFAULT_TTL_SECONDS = 24 * 3600
+# A claim whose process died is free again after this long.
+PENDING_SECONDS = 300
+
+
+def request_digest(action: str, params: Mapping[str, Any]) -> str:
+    """What "the same parameters" means: the validated values (so `"5"` equals 5), not raw bytes."""
+    significant = {k: v for k, v in params.items() if k not in (TOKEN_PARAM, DRY_RUN_PARAM)}
+    blob = orjson.dumps([action, significant], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()
+
+
+class IdempotencyService:
+    def __init__(
+        self,
+        store: HardeningStore,
+        clock: Callable[[], float] = time.time,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.ttl_seconds = int(ttl_seconds)
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    async def begin(
+        self, principal: Principal, token: str, action: str, params: Mapping[str, Any]
+    ) -> tuple[bool, Any]:
+        """(True, result) to answer a repeat with; (False, None) when this request must run."""
+        digest = request_digest(action, params)
+        for _ in range(3):
+            now = self._now()
+            if await self.store.reserve_token(
+                principal.account_id, token, action, digest, now, now + PENDING_SECONDS
+            ):
+                return False, None
+            row = await self.store.token(principal.account_id, token)
+            if row is None or row["expires_at"] <= now:
+                continue  # released or expired in between: try to claim it again
+            if row["action"] != action or row["params_sha256"] != digest:
+                raise IdempotentParameterMismatch()
+            if row["result"] is None:
+                raise ServiceUnavailable("A request with this ClientToken is still in progress; retry it.")
+            return True, orjson.loads(row["result"])
+        raise ServiceUnavailable("The ClientToken is contended; retry it.")
+
+    async def check(self, principal: Principal, token: str, action: str, params: Mapping[str, Any]) -> None:
+        """For dry runs: refuse a token already used with other parameters, claim nothing."""
+        row = await self.store.token(principal.account_id, token)
+        if (
+            row is not None
+            and row["expires_at"] > self._now()
+            and (row["action"] != action or row["params_sha256"] != request_digest(action, params))
+        ):
+            raise IdempotentParameterMismatch()
+
+    async def finish(self, principal: Principal, token: str, result: Any) -> None:
+        expires_at = self._now() + self.ttl_seconds
+        await self.store.finish_token(principal.account_id, token, orjson.dumps(result).decode(), expires_at)
+
+    async def abandon(self, principal: Principal, token: str) -> None:
+        await self.store.drop_token(principal.account_id, token)
+
+    async def collect(self) -> int:
+        return await self.store.delete_expired_tokens(self._now())

@@ -1,0 +1,347 @@
+"""Audio ingestion: upload URLs, commits, fetches, downloads and collecting what is left over.
+
+Order of writes, so that nothing is half made: bytes land in the blob store first (atomically),
+then one INSERT makes the resource visible. A delete removes the row, then the blobs. Whatever a
+crash leaves between those steps is unreferenced blobs, which `collect_garbage` removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vmsres.protocol.errors import (
+    InvalidParameter,
+    NotRepeatInvoke,
+    QuotaExceeded,
+    ResourceIsNone,
+    ResourceKeyIsNotExist,
+    ResourceSizeOverLimit,
+    VolcTosServerError,
+)
+from vmsres.server.audio import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, is_silent, make_telephony_rendition
+from vmsres.server.blobs import BlobNotFound, BlobStorageError, BlobStore, delete_quietly
+from vmsres.server.fetch import FetchLimits, check_fetch_url, fetch_audio
+from vmsres.server.service.accounts import Principal
+from vmsres.server.service.resources import ResourceService
+from vmsres.server.service.shared_secrets import SharedSecrets
+from vmsres.server.service.tokens import make_token, read_token
+from vmsres.server.store.database import Row, UniqueViolation
+from vmsres.server.store.uploads import STATE_ISSUED, STATE_UPLOADED, UploadStore
+
+UPLOAD_URL_SECONDS = 10 * 60
+DOWNLOAD_URL_SECONDS = 10 * 60
+# Bytes PUT to an upload URL stay committable this long after the URL expires, then are collected.
+STAGING_GRACE_SECONDS = 60 * 60
+# A resource blob with no row is only collected once older than this (a commit may be in flight).
+ORPHAN_MIN_AGE_SECONDS = 60 * 60
+TOKEN_SECRET_NAME = "url_token_key"
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    data: bytes
+    content_type: str
+    file_name: str
+
+
+@dataclass
+class GarbageReport:
+    expired_uploads: int = 0
+    staging_blobs: int = 0
+    orphan_blobs: int = 0
+    # A backup was copying blobs: nothing was collected this time.
+    held_by_backup: bool = False
+
+
+def _content_type(key: str) -> str:
+    return "audio/mpeg" if key.endswith(".mp3") else "audio/wav"
+
+
+class IngestService:
+    def __init__(
+        self,
+        library: ResourceService,
+        uploads: UploadStore,
+        blobs: BlobStore,
+        shared_secrets: SharedSecrets,
+        *,
+        public_url: str | None = None,
+        fetch_allow_hosts: frozenset[str] = frozenset(),
+        fetch_limits: FetchLimits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # The library's rules decide the review and announce the new resource; its store is ours too.
+        self.library = library
+        self.resources = library.store
+        self.uploads = uploads
+        self.blobs = blobs
+        self.shared_secrets = shared_secrets
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.fetch_allow_hosts = fetch_allow_hosts
+        self.fetch_limits = fetch_limits or FetchLimits()
+        self.clock = clock
+        self._token_key: bytes | None = None
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    async def _key(self) -> bytes:
+        if self._token_key is None:
+            value = await self.shared_secrets.get(TOKEN_SECRET_NAME)
+            self._token_key = bytes.fromhex(value)
+        return self._token_key
+
+    # --- Upload -------------------------------------------------------------------------
+
+    async def upload_url(self, principal: Principal, file_name: str, base_url: str) -> str:
+        await self.check_upload_url(principal, file_name)
+        now = self._now()
+        nonce = secrets.token_hex(16)
+        staging_key = f"staging/{principal.account_id}/{nonce}"
+        expires_at = now + UPLOAD_URL_SECONDS
+        await self.uploads.issue(nonce, principal.account_id, file_name, staging_key, now, expires_at)
+        presigned = self.blobs.presign_put(staging_key, UPLOAD_URL_SECONDS)
+        if presigned is not None:
+            return presigned
+        token = make_token(await self._key(), "up", {"n": nonce, "a": principal.account_id}, expires_at)
+        return f"{self.public_url or base_url}/upload/{token}"
+
+    async def authorize_upload(self, token: str) -> str:
+        """Check an upload URL before its bytes are read; returns the upload's nonce."""
+        claims = read_token(await self._key(), "up", token, self.clock())
+        row = await self.uploads.get(str(claims.get("n")))
+        if row is None or row["account_id"] != claims.get("a"):
+            raise ResourceIsNone("The upload URL is unknown or was collected.")
+        if row["state"] != STATE_ISSUED:
+            raise NotRepeatInvoke("This upload URL was already used.")
+        return str(row["nonce"])
+
+    async def store_upload(self, nonce: str, data: bytes) -> int:
+        if not await self.uploads.claim(nonce):
+            raise NotRepeatInvoke("This upload URL was already used.")
+        row = await self.uploads.get(nonce)
+        assert row is not None
+        try:
+            await self.blobs.put(row["staging_key"], data)
+        except BlobStorageError:
+            await self.uploads.finish(nonce, STATE_ISSUED, None)  # let the client PUT again
+            raise VolcTosServerError() from None
+        await self.uploads.finish(nonce, STATE_UPLOADED, len(data))
+        return len(data)
+
+    async def commit(self, principal: Principal, file_name: str, type_: int) -> Row:
+        existing = await self.resources.get_by_file_name(principal.account_id, file_name)
+        if existing is not None:
+            return existing
+        data: bytes | None = None
+        for upload in await self.uploads.candidates(principal.account_id, file_name):
+            try:
+                data = await self.blobs.get(upload["staging_key"])
+                break
+            except BlobNotFound:
+                continue
+            except BlobStorageError:
+                raise VolcTosServerError() from None
+        if data is None:
+            raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
+        await self.library.check_quota(principal, len(data))
+        row = await self._create(principal, data, name=file_name, type_=type_, source_url=None)
+        await self._forget_uploads(principal.account_id, file_name)
+        return row
+
+    async def check_commit(self, principal: Principal, file_name: str) -> None:
+        """What commit would refuse, without reading the audio or creating anything (dry runs)."""
+        if await self.resources.get_by_file_name(principal.account_id, file_name) is not None:
+            return  # the commit would answer the existing resource
+        uploads = await self.uploads.candidates(principal.account_id, file_name)
+        if not uploads:
+            raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
+        await self.library.check_quota(principal, int(uploads[0]["size_bytes"] or 0))
+
+    async def check_fetch(self, principal: Principal, url: str, name: str) -> None:
+        existing = await self.resources.get_by_file_name(principal.account_id, name)
+        if existing is not None:
+            if existing["source_url"] == url:
+                return
+            raise NotRepeatInvoke(f"The Name is already taken by resource {existing['resource_key']}.")
+        check_fetch_url(url)
+        await self.library.check_quota(principal, 0)
+
+    async def check_upload_url(self, principal: Principal, file_name: str) -> None:
+        existing = await self.resources.get_by_file_name(principal.account_id, file_name)
+        if existing is not None:
+            raise NotRepeatInvoke(
+                f"The FileName is already committed as resource {existing['resource_key']}."
+            )
+
+    async def _forget_uploads(self, account_id: int, file_name: str) -> None:
+        # Rows before blobs, as for resources: a crash in between leaves only unreferenced
+        # staging blobs (collected), and a running backup's hold is checked after the rows went.
+        uploads = await self.uploads.of_file_name(account_id, file_name)
+        await self.uploads.forget_file_name(account_id, file_name)
+        if uploads and not await self.library.blobs_held():
+            for upload in uploads:
+                await self._delete_blob(upload["staging_key"])
+
+    # --- Fetch --------------------------------------------------------------------------
+
+    async def fetch(self, principal: Principal, url: str, name: str, type_: int) -> Row:
+        existing = await self.resources.get_by_file_name(principal.account_id, name)
+        if existing is not None:
+            if existing["source_url"] == url:
+                return existing
+            raise NotRepeatInvoke(f"The Name is already taken by resource {existing['resource_key']}.")
+        # Before the download: an account at its resource quota should not cost us one.
+        await self.library.check_quota(principal, 0)
+        data = await fetch_audio(url, allow_hosts=self.fetch_allow_hosts, limits=self.fetch_limits)
+        await self.library.check_quota(principal, len(data))
+        return await self._create(principal, data, name=name, type_=type_, source_url=url)
+
+    # --- Creating the resource ----------------------------------------------------------
+
+    async def _create(
+        self, principal: Principal, data: bytes, *, name: str, type_: int, source_url: str | None
+    ) -> Row:
+        if len(data) > MAX_AUDIO_BYTES:
+            raise ResourceSizeOverLimit()
+        # Decoding and transcoding are CPU work and may run ffmpeg: keep them off the event loop.
+        info: AudioInfo = await asyncio.to_thread(analyze_audio, data)
+        rendition = await asyncio.to_thread(make_telephony_rendition, data, info)
+        now = self._now()
+        resource_key = uuid.uuid4().hex
+        prefix = f"accounts/{principal.account_id}/{now}-{resource_key}"
+        blob_key = f"{prefix}/original{info.suffix}"
+        rendition_key = f"{prefix}/telephony.wav" if rendition is not None else None
+        try:
+            await self.blobs.put(blob_key, data)
+            if rendition_key is not None and rendition is not None:
+                await self.blobs.put(rendition_key, rendition)
+        except BlobStorageError:
+            await self._delete_blob(blob_key)
+            raise VolcTosServerError() from None
+        silent = await asyncio.to_thread(is_silent, data, info, rendition)
+        decision = self.library.audio_decision(principal, name, info.duration_seconds, silent)
+        values: dict[str, Any] = {
+            "resource_key": resource_key,
+            "account_id": principal.account_id,
+            "type": type_,
+            "state": decision.state,
+            "name": name,
+            "file_name": name,
+            "source_url": source_url,
+            "suffix": info.suffix,
+            "duration": info.duration,
+            "duration_ms": round(info.duration_seconds * 1000),
+            "audio_format": info.format,
+            "codec": info.codec,
+            "sample_rate": info.sample_rate,
+            "channels": info.channels,
+            "size_bytes": info.size,
+            "sha256": info.sha256,
+            "blob_key": blob_key,
+            "rendition_key": rendition_key,
+            "reject_reason": decision.reason,
+            "reviewed_by": decision.reviewed_by,
+            "reviewed_at": now if decision.reviewed_by else None,
+            "created_at": now,
+        }
+        try:
+            await self.library.insert_and_announce(
+                principal.account_id, principal.account_name, values, principal
+            )
+        except QuotaExceeded:
+            await self._delete_blob(blob_key)
+            if rendition_key:
+                await self._delete_blob(rendition_key)
+            raise
+        except UniqueViolation:
+            # A concurrent commit of the same name won; ours is the duplicate.
+            await self._delete_blob(blob_key)
+            if rendition_key:
+                await self._delete_blob(rendition_key)
+            winner = await self.resources.get_by_file_name(principal.account_id, name)
+            if winner is None:
+                raise
+            return winner
+        row = await self.resources.get(principal.account_id, resource_key)
+        assert row is not None
+        return row
+
+    async def _delete_blob(self, key: str) -> None:
+        await delete_quietly(self.blobs, key)
+
+    # --- Downloads ----------------------------------------------------------------------
+
+    async def download_url(
+        self, principal: Principal, resource_key: str, rendition: str, base_url: str
+    ) -> tuple[str, int]:
+        row = await self.resources.get(principal.account_id, resource_key)
+        if row is None:
+            raise ResourceKeyIsNotExist()
+        key = row["blob_key"] if rendition == "original" else row["rendition_key"]
+        if not key:
+            raise InvalidParameter("Rendition", f"The resource has no {rendition} audio.")
+        expires_at = self._now() + DOWNLOAD_URL_SECONDS
+        presigned = self.blobs.presign_get(key, DOWNLOAD_URL_SECONDS)
+        if presigned is not None:
+            return presigned, expires_at
+        claims = {"a": principal.account_id, "r": resource_key, "v": rendition}
+        token = make_token(await self._key(), "down", claims, expires_at)
+        return f"{self.public_url or base_url}/download/{token}", expires_at
+
+    async def open_download(self, token: str) -> Download:
+        claims = read_token(await self._key(), "down", token, self.clock())
+        row = await self.resources.get(int(claims["a"]), str(claims["r"]))
+        key = (
+            None if row is None else (row["blob_key"] if claims["v"] == "original" else row["rendition_key"])
+        )
+        if row is None or not key:
+            raise ResourceKeyIsNotExist()
+        try:
+            data = await self.blobs.get(key)
+        except (BlobNotFound, BlobStorageError):
+            raise VolcTosServerError() from None
+        suffix = ".wav" if claims["v"] == "telephony" else row["suffix"]
+        return Download(data, _content_type(key), f"{row['resource_key']}{suffix}")
+
+    # --- Collection ---------------------------------------------------------------------
+
+    async def collect_garbage(self) -> GarbageReport:
+        now = self._now()
+        report = GarbageReport()
+        # Blobs are listed before the rows are read. An upload row is written before its staging
+        # blob, so a staging blob listed here without a row below really has none (read the
+        # other way round, a blob PUT in between would be taken for garbage). Resource blobs
+        # come before their rows, which the minimum age covers.
+        staged = await self.blobs.list_keys("staging/")
+        stored = await self.blobs.list_keys("accounts/")
+        expired = await self.uploads.expired(now - STAGING_GRACE_SECONDS)
+        live_staging = await self.uploads.staging_keys()
+        referenced = await self.resources.referenced_blob_keys()
+        # After reading the rows: a backup whose snapshot may reference a blob these rows no
+        # longer do took its hold before that snapshot, so it shows here (see blobs_held).
+        if await self.library.blobs_held():
+            report.held_by_backup = True
+            return report
+        for upload in expired:
+            await self._delete_blob(upload["staging_key"])
+            await self.uploads.delete(upload["nonce"])
+            report.expired_uploads += 1
+        for key in staged:
+            if key not in live_staging:
+                await self._delete_blob(key)
+                report.staging_blobs += 1
+        for key in stored:
+            if key in referenced:
+                continue
+            stamp = key.split("/")[2].split("-", 1)[0] if key.count("/") >= 3 else ""
+            if stamp.isdigit() and int(stamp) < now - ORPHAN_MIN_AGE_SECONDS:
+                await self._delete_blob(key)
+                report.orphan_blobs += 1
+        return report

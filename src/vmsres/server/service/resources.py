@@ -1,0 +1,244 @@
+"""The resource library's rules: listing, TTS templates, renaming, deleting, reviewing."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
+from vmsres.server.blobs import BlobStore, delete_quietly
+from vmsres.server.service.accounts import Principal
+from vmsres.server.service.events import EventService, resource_payload
+from vmsres.server.service.limits import Quota, effective
+from vmsres.server.service.review import (
+    STATE_APPROVED,
+    STATE_REJECTED,
+    STATES,
+    Decision,
+    ReviewPolicy,
+    ReviewRules,
+    decide_audio,
+    decide_tts,
+)
+from vmsres.server.service.tts import template_variables
+from vmsres.server.store.database import Executor, Row
+from vmsres.server.store.hardening import HardeningStore
+from vmsres.server.store.holds import HoldStore
+from vmsres.server.store.resources import ListFilter, ResourceStore
+
+TYPE_AUDIO = 0
+TYPE_TTS = 1
+TYPE_IVR = 2
+
+
+class ReviewError(Exception):
+    """A review request that cannot be done (unknown key, missing reason)."""
+
+
+def new_resource_key() -> str:
+    return uuid.uuid4().hex
+
+
+class ResourceService:
+    def __init__(
+        self,
+        store: ResourceStore,
+        blobs: BlobStore,
+        default_policy: ReviewPolicy = "auto",
+        clock: Callable[[], float] = time.time,
+        rules: ReviewRules | None = None,
+        events: EventService | None = None,
+        hardening: HardeningStore | None = None,
+        max_resources: int | None = None,
+        max_storage_bytes: int | None = None,
+        holds: HoldStore | None = None,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.default_policy = default_policy
+        self.clock = clock
+        self.rules = rules or ReviewRules()
+        self.events = events
+        self.hardening = hardening or HardeningStore(store.db)
+        self.max_resources = max_resources
+        self.max_storage_bytes = max_storage_bytes
+        self.holds = holds or HoldStore(store.db)
+
+    def quota(self, principal: Principal) -> Quota:
+        return Quota(
+            effective(principal.max_resources, self.max_resources),
+            effective(principal.max_storage_bytes, self.max_storage_bytes),
+        )
+
+    async def check_quota(
+        self, principal: Principal, add_bytes: int, executor: Executor | None = None, lock: bool = False
+    ) -> None:
+        """Refuse a new resource of ``add_bytes`` that would take the account past a quota."""
+        quota = self.quota(principal)
+        if quota.max_resources is None and quota.max_storage_bytes is None:
+            return
+        count, size = await self.hardening.usage(principal.account_id, executor, lock=lock)
+        if quota.max_resources is not None and count + 1 > quota.max_resources:
+            raise QuotaExceeded("ResourceCount", f"The account may hold {quota.max_resources} resources.")
+        if quota.max_storage_bytes is not None and size + add_bytes > quota.max_storage_bytes:
+            raise QuotaExceeded("StorageBytes", f"The account may store {quota.max_storage_bytes} bytes.")
+
+    async def check_not_leased(self, resource_key: str, executor: Executor | None = None) -> None:
+        if await self.hardening.active_lease(resource_key, self._now(), executor) is not None:
+            raise OperationDenied()
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    def policy_for(self, principal: Principal) -> ReviewPolicy:
+        return principal.review_policy or self.default_policy
+
+    async def query(
+        self, principal: Principal, type_: int, state: int | None, keyword: str, limit: int, offset: int
+    ) -> tuple[list[Row], int]:
+        where = ListFilter(principal.account_id, type_, state, keyword)
+        return await self.store.page(where, limit, offset, self._now())
+
+    async def listing_version(self, principal: Principal) -> tuple[int, int]:
+        """Changes with every write to the account's resources or leases (service/answers.py)."""
+        return await self.store.generations(principal.account_id)
+
+    async def usable(self, principal: Principal, type_: int) -> list[Row]:
+        return await self.store.usable(principal.account_id, type_, self._now())
+
+    async def create_tts(
+        self, principal: Principal, name: str, content: str, options: str | None, remark: str
+    ) -> dict[str, Any]:
+        template_variables(content)
+        await self.check_quota(principal, 0)
+        decision = decide_tts(self.policy_for(principal), self.rules, name, content)
+        now = self._now()
+        values: dict[str, Any] = {
+            "resource_key": new_resource_key(),
+            "account_id": principal.account_id,
+            "type": TYPE_TTS,
+            "state": decision.state,
+            "name": name,
+            "remark": remark,
+            "tts_content": content,
+            "tts_options": options,
+            "reject_reason": decision.reason,
+            "reviewed_by": decision.reviewed_by,
+            "reviewed_at": now if decision.reviewed_by else None,
+            "created_at": now,
+        }
+        await self.insert_and_announce(principal.account_id, principal.account_name, values, principal)
+        return values
+
+    def audio_decision(
+        self, principal: Principal, name: str, duration_seconds: float, silent: bool
+    ) -> Decision:
+        """For the audio ingestion code: the rules applied to what it measured."""
+        return decide_audio(self.policy_for(principal), self.rules, duration_seconds, silent, name)
+
+    async def insert_and_announce(
+        self, account_id: int, account_name: str, values: dict[str, Any], quota_of: Principal | None = None
+    ) -> None:
+        """Insert a new resource and queue its "created" event in one transaction.
+
+        With ``quota_of`` the quotas are checked again inside the transaction, holding the account
+        row, so concurrent creations cannot together overshoot them.
+        """
+        async with self.store.db.transaction() as tx:
+            if quota_of is not None:
+                await self.check_quota(quota_of, int(values.get("size_bytes") or 0), tx, lock=True)
+            await self.store.insert(values, tx)
+            queued = await self._announce(tx, account_id, account_name, "resource.created", values)
+        self._wake(queued)
+
+    async def _announce(
+        self, tx: Executor, account_id: int, account_name: str, event_type: str, row: Row
+    ) -> bool:
+        if self.events is None:
+            return False
+        data = resource_payload(row)
+        return await self.events.emit(tx, account_id, account_name, event_type, data, row["resource_key"])
+
+    def _wake(self, queued: bool) -> None:
+        if queued and self.events is not None:
+            self.events.notify()
+
+    async def rename(self, principal: Principal, resource_key: str, name: str) -> None:
+        # Ownership before the lease, as delete does: another account's leased resource must
+        # look exactly like a missing one, not answer OperationDenied.
+        async with self.store.db.transaction() as tx:
+            row = await self.store.admin_get(resource_key, tx)
+            if row is None or row["account_id"] != principal.account_id:
+                raise ResourceKeyIsNotExist()
+            await self.check_not_leased(resource_key, tx)
+            await self.store.rename(principal.account_id, resource_key, name, self._now(), tx)
+
+    async def delete(self, principal: Principal, resource_key: str) -> None:
+        """The row goes first, then its audio: a crash in between leaves only unreferenced blobs."""
+        async with self.store.db.transaction() as tx:
+            row = await self.store.admin_get(resource_key, tx)
+            if row is None or row["account_id"] != principal.account_id:
+                raise ResourceKeyIsNotExist()
+            await self.check_not_leased(resource_key, tx)
+            deleted = await self.store.delete(principal.account_id, resource_key, tx)
+            queued = await self._announce(
+                tx, principal.account_id, principal.account_name, "resource.deleted", row
+            )
+        self._wake(queued)
+        keys = [k for k in (deleted["blob_key"], deleted["rendition_key"]) if k] if deleted else []
+        if keys and not await self.blobs_held():
+            for key in keys:
+                await delete_quietly(self.blobs, key)
+
+    async def blobs_held(self) -> bool:
+        """Whether a backup is copying blobs, so that none may be deleted now (garbage
+        collection deletes them once it is done).
+
+        Callers ask after committing the delete of the rows that referenced the blobs: a backup
+        whose snapshot still shows those rows took its hold before that snapshot, hence before
+        the commit, so the answer is yes; a backup that takes its hold later sees the rows gone.
+        """
+        return await self.holds.held(self._now())
+
+    async def review(self, resource_key: str, approve: bool, reason: str | None, reviewer: str) -> Row:
+        """An operator's decision; works across accounts (it is not reachable from the wire API)."""
+        if not approve and not (reason and reason.strip()):
+            raise ReviewError("a rejection needs a reason")
+        state = STATE_APPROVED if approve else STATE_REJECTED
+        return await self.set_state(resource_key, state, None if approve else reason, f"reviewer:{reviewer}")
+
+    async def set_state(self, resource_key: str, state: int, reason: str | None, reviewed_by: str) -> Row:
+        """Any State, by anyone the caller names: the operators' review and the test controls."""
+        if state not in STATES:
+            raise ReviewError(f"State must be one of {', '.join(map(str, STATES))}")
+        if state == STATE_REJECTED and not (reason and reason.strip()):
+            raise ReviewError("a rejection needs a reason")
+        async with self.store.db.transaction() as tx:
+            changed = await self.store.set_state(
+                resource_key, state, reason if state == STATE_REJECTED else None, reviewed_by, self._now(), tx
+            )
+            row = await self.store.admin_get(resource_key, tx) if changed else None
+            if row is None:
+                raise ReviewError(f"no resource {resource_key}")
+            queued = await self._announce(
+                tx, row["account_id"], row["account_name"], "resource.reviewed", row
+            )
+        self._wake(queued)
+        return row
+
+    async def reset_account(self, account_id: int, account_name: str) -> list[str]:
+        """Test control: the account's library becomes empty; one "account.reset" event says so.
+
+        The audio of the deleted resources is left to garbage collection (unreferenced blobs).
+        """
+        async with self.store.db.transaction() as tx:
+            keys = await self.store.delete_all(account_id, tx)
+            queued = False
+            if self.events is not None:
+                queued = await self.events.emit(
+                    tx, account_id, account_name, "account.reset", {"DeletedResourceKeys": keys}
+                )
+        self._wake(queued)
+        return keys

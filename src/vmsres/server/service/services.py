@@ -1,0 +1,132 @@
+"""Builds the service objects of one process over one database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vmsres.server.blobs import BlobStore, open_blob_store
+from vmsres.server.masterkey import load_keyring
+from vmsres.server.service.accounts import AccountService
+from vmsres.server.service.answers import AnswerCache
+from vmsres.server.service.events import EventService
+from vmsres.server.service.idempotency import IdempotencyService
+from vmsres.server.service.ingest import IngestService
+from vmsres.server.service.limits import RateLimiter, parse_rate
+from vmsres.server.service.resources import ResourceService
+from vmsres.server.service.review import ReviewRules
+from vmsres.server.service.shared_secrets import SharedSecrets
+from vmsres.server.settings import Settings
+from vmsres.server.shared_state import SharedState, open_shared
+from vmsres.server.store import migrate
+from vmsres.server.store.accounts import AccountStore
+from vmsres.server.store.database import Database, open_database
+from vmsres.server.store.events import EventStore
+from vmsres.server.store.hardening import HardeningStore
+from vmsres.server.store.resources import KeywordMatchCache, ResourceStore
+from vmsres.server.store.uploads import UploadStore
+
+
+@dataclass
+class Services:
+    db: Database
+    blobs: BlobStore
+    accounts: AccountService
+    resources: ResourceService
+    ingest: IngestService
+    shared_secrets: SharedSecrets
+    events: EventService
+    event_store: EventStore
+    shared: SharedState
+    limiter: RateLimiter
+    idempotency: IdempotencyService
+    answers: AnswerCache
+    clock: Callable[[], float] = time.time
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    async def readiness(self) -> str | None:
+        """None when the store answers and its schema is current; otherwise what is wrong."""
+        try:
+            await self.db.check()
+            revision = await self.db.fetch_value(migrate.select_schema_revision)
+        except Exception as exc:  # any failure here means "not ready", never a crash
+            return f"store unreachable: {type(exc).__name__}"
+        if revision != migrate.head_revision():
+            return f"schema at {revision}, expected {migrate.head_revision()}"
+        try:
+            await self.blobs.check()
+        except Exception as exc:
+            return f"blob storage unreachable: {type(exc).__name__}"
+        return None
+
+    async def close(self) -> None:
+        await self.blobs.close()
+        await self.shared.close()
+        await self.db.close()
+
+
+def open_services(
+    settings: Settings,
+    *,
+    run_migrations: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> Services:
+    database_url = settings.resolved_database_url()
+    # Only the process that migrates may create the embedded key file; workers find it made.
+    keyring = load_keyring(settings.data_dir, settings.master_key_file, create=run_migrations)
+    if run_migrations:
+        migrate.upgrade(database_url, keyring)
+    db = open_database(database_url)
+    event_store = EventStore(db)
+    events = EventService(event_store, keyring, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
+    blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
+    # The search cache budget: three quarters for keyword match lists, a quarter for answers.
+    resource_store = ResourceStore(db, KeywordMatchCache.of_megabytes(settings.search_cache_mb * 0.75))
+    hardening = HardeningStore(db)
+    uploads = UploadStore(db)
+    shared = open_shared(settings.redis_url)
+    rules = ReviewRules.from_dict(settings.review_rules or {})
+    resources = ResourceService(
+        resource_store,
+        blobs,
+        settings.review,
+        clock=clock,
+        rules=rules,
+        events=events,
+        hardening=hardening,
+        max_resources=settings.max_resources,
+        max_storage_bytes=settings.max_storage_bytes,
+    )
+    shared_secrets = SharedSecrets(uploads, keyring)
+    ingest = IngestService(
+        resources,
+        uploads,
+        blobs,
+        shared_secrets,
+        public_url=settings.public_url,
+        fetch_allow_hosts=frozenset(h.lower() for h in settings.fetch_allow_hosts),
+        clock=clock,
+    )
+    return Services(
+        db=db,
+        blobs=blobs,
+        accounts=AccountService(AccountStore(db), keyring, clock=clock),
+        resources=resources,
+        ingest=ingest,
+        shared_secrets=shared_secrets,
+        events=events,
+        event_store=event_store,
+        shared=shared,
+        limiter=RateLimiter(
+            shared,
+            parse_rate(settings.rate_per_key),
+            parse_rate(settings.rate_per_account),
+            namespace=lambda: shared_secrets.get("rate_namespace", 8),
+        ),
+        idempotency=IdempotencyService(hardening, clock=clock, ttl_seconds=settings.idempotency_hours * 3600),
+        answers=AnswerCache(int(settings.search_cache_mb * 0.25 * 1024 * 1024)),
+        clock=clock,
+    )

@@ -1,0 +1,78 @@
+"""Server settings: one dataclass, filled from the command line, handed to worker processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from vmsres.server.service.review import ReviewPolicy
+from vmsres.server.store.database import database_url_for_dir
+
+SETTINGS_ENV = "VMSRES_SERVE_SETTINGS"
+
+
+@dataclass
+class Settings:
+    data_dir: str = "./data"
+    database_url: str | None = None
+    # Shared counters and cache for all processes (later: throttling); None keeps them in-process.
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    review: ReviewPolicy = "auto"
+    log_level: str = "info"
+    max_body_bytes: int = 1024 * 1024
+    # Where audio lives: a folder (default DATA_DIR/blobs) or s3://bucket/prefix.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # The scheme://host[:port] clients reach us at, for upload and download URLs we hand out.
+    public_url: str | None = None
+    fetch_allow_hosts: list[str] = field(default_factory=list)
+    gc_interval_seconds: int = 300
+    # ReviewRules.to_dict(): word lists are read once by the CLI, so workers need no files.
+    review_rules: dict[str, object] | None = None
+    # sha256 hex of the admin token: the plaintext is never kept past the command line, so it
+    # is not in the workers' environment either. None disables the admin API (it answers 404).
+    admin_token_sha256: str | None = None
+    # None: VMSRES_MASTER_KEY, else DATA_DIR/master.key (created on first start).
+    master_key_file: str | None = None
+    fixtures: str | None = None
+    webhook_poll_seconds: float = 1.0
+    webhook_retry_base_seconds: float = 2.0
+    webhook_retry_max_seconds: float = 600.0
+    webhook_max_age_seconds: float = 24 * 3600.0
+    # Limits (docs/security.md): rates "N/s[:burst]" (None: unlimited), quotas (None: unlimited).
+    rate_per_key: str | None = None
+    rate_per_account: str | None = None
+    max_resources: int | None = None
+    max_storage_bytes: int | None = None
+    idempotency_hours: float = 24.0
+    # Per worker: lists of keyword matches kept while their account is unchanged (0: off).
+    search_cache_mb: float = 64.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or database_url_for_dir(self.data_dir)
+
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or str(Path(self.data_dir).resolve() / "blobs")
+
+    def to_env(self) -> str:
+        return orjson.dumps(dataclasses.asdict(self)).decode()
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        raw = os.environ.get(SETTINGS_ENV)
+        if not raw:
+            return cls()
+        return cls(**orjson.loads(raw))
+
+    def ensure_data_dir(self) -> Path:
+        path = Path(self.data_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path

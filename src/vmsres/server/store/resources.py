@@ -1,0 +1,608 @@
+"""Voice resources: the library every action reads and writes."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from array import array
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import CompoundSelect, Select
+
+from vmsres.server.store.database import Database, Executor, Row
+from vmsres.server.store.schema import (
+    accounts,
+    resource_blocks,
+    resource_counts,
+    resource_generations,
+    resource_grams,
+    resource_leases,
+    resources,
+    resources_fts,
+)
+from vmsres.server.versioned_cache import VersionedCache
+
+# Newest first; the id breaks ties between rows created in the same second, so paging with
+# Offset never repeats or skips a row while nothing is written.
+_ORDER = (resources.c.created_at.desc(), resources.c.id.desc())
+USABLE_LIMIT = 1000
+# Trigram indexes answer substrings of at least this many characters; shorter keywords are
+# single grams of resource_grams (docs/search.md).
+TRIGRAM_MIN = 3
+
+# What a listing page needs (the wire record, plus id and created_at for merging pages of
+# several accounts): fewer columns than RECORD_COLUMNS is less to read and to convert per row.
+LISTING_COLUMNS = (
+    resources.c.id,
+    resources.c.resource_key,
+    resources.c.type,
+    resources.c.state,
+    resources.c.name,
+    resources.c.suffix,
+    resources.c.duration,
+    resources.c.remark,
+    resources.c.tts_content,
+    resources.c.tts_options,
+    resources.c.reject_reason,
+    resources.c.created_at,
+)
+# Every column a resource's callers read (the listing's, plus where its audio is and who made it).
+RECORD_COLUMNS = (
+    *LISTING_COLUMNS,
+    resources.c.account_id,
+    resources.c.reviewed_by,
+    resources.c.file_name,
+    resources.c.source_url,
+    resources.c.sha256,
+    resources.c.size_bytes,
+    resources.c.blob_key,
+    resources.c.rendition_key,
+)
+# Offsets from here on are found through resource_blocks instead of walking the listing index
+# from its start (on SQLite a walk of this many entries costs about what the lookups cost).
+DEEP_OFFSET = 5000
+# The block levels of migration 0009_positions: level i holds blocks of created_at >> BLOCK_SHIFTS[i].
+BLOCK_SHIFTS = (25, 20, 15, 10)
+# Whether a dialer holds an unexpired lease, answered by the listing statement itself (the
+# lease table's primary key is the resource key) instead of a second query per request.
+IN_USE = (
+    sa.exists()
+    .where(
+        resource_leases.c.resource_key == resources.c.resource_key,
+        resource_leases.c.expires_at > sa.bindparam("now"),
+    )
+    .label("in_use")
+)
+INSERT_COLUMNS = (
+    "resource_key",
+    "account_id",
+    "type",
+    "state",
+    "name",
+    "name_folded",
+    "suffix",
+    "duration",
+    "remark",
+    "tts_content",
+    "tts_options",
+    "reject_reason",
+    "reviewed_by",
+    "reviewed_at",
+    "created_at",
+    "updated_at",
+    "file_name",
+    "source_url",
+    "audio_format",
+    "codec",
+    "sample_rate",
+    "channels",
+    "duration_ms",
+    "size_bytes",
+    "sha256",
+    "blob_key",
+    "rendition_key",
+)
+_INSERT_DEFAULTS: dict[str, Any] = {c: None for c in INSERT_COLUMNS} | {
+    "remark": "",
+    "suffix": "",
+    "duration": 0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    account_id: int
+    type: int
+    state: int | None
+    keyword: str  # "" means no keyword filter
+
+    @property
+    def shape(self) -> tuple[bool, str]:
+        """(has State, keyword mode): "" none, "short" (under 3 chars), "gram" (trigram-indexed)."""
+        if not self.keyword:
+            return (self.state is not None, "")
+        folded = fold_name(self.keyword)
+        return (self.state is not None, "gram" if len(folded) >= TRIGRAM_MIN else "short")
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"account_id": self.account_id, "type": self.type}
+        if self.state is not None:
+            params["state"] = self.state
+        if self.keyword:
+            # Folded as the names are (name_folded), so the keyword matches what is stored.
+            folded = fold_name(self.keyword)
+            params["keyword_key"] = folded
+            params["keyword_pattern"] = "%" + escape_like(folded) + "%"
+            # An FTS5 phrase: quoted, with quotes doubled, so the keyword is never FTS syntax.
+            params["fts_phrase"] = '"' + folded.replace('"', '""') + '"'
+        return params
+
+
+def escape_like(text: str) -> str:
+    """Make ``%`` and ``_`` literal in a LIKE pattern (``\\`` is the escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def fold_name(name: str) -> str:
+    return name.casefold()
+
+
+def _where(stmt: Select[Any], dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    stmt = stmt.where(
+        resources.c.account_id == sa.bindparam("account_id"), resources.c.type == sa.bindparam("type")
+    )
+    if has_state:
+        stmt = stmt.where(resources.c.state == sa.bindparam("state"))
+    if keyword:
+        # The exact semantics, always checked on the row; the indexes below only narrow the rows.
+        stmt = stmt.where(
+            sa.or_(
+                resources.c.resource_key == sa.bindparam("keyword_key"),
+                resources.c.name_folded.like(sa.bindparam("keyword_pattern"), escape="\\"),
+            )
+        )
+    if keyword == "gram" and dialect == "sqlite":
+        # SQLite cannot use FTS5 from a LIKE on the base table, so the candidates are spelled
+        # out: the row with that key, plus the rows whose name holds the phrase's trigrams.
+        # (PostgreSQL's planner uses the pg_trgm GIN index for the LIKE itself.)
+        candidates = sa.union(
+            sa.select(resources.c.id).where(resources.c.resource_key == sa.bindparam("keyword_key")),
+            sa.select(resources_fts.c.rowid).where(
+                sa.literal_column("resources_fts").op("MATCH")(sa.bindparam("fts_phrase"))
+            ),
+        )
+        stmt = stmt.where(resources.c.id.in_(candidates))
+    return stmt
+
+
+def _short_keyword_arms(has_state: bool) -> tuple[Select[Any], Select[Any]]:
+    """The two disjoint sources of a 1-2 character keyword's matches, as (created_at, id).
+
+    A name contains a keyword of one or two characters exactly when that keyword is one of
+    its grams, so the gram range is the name matches, with no re-check needed (and ``%``/``_``
+    are literal by construction). The ResourceKey arm adds the one row whose key equals the
+    keyword but whose name does not contain it, so no row is counted twice.
+    """
+    g = resource_grams
+    by_gram = sa.select(g.c.created_at, g.c.id).where(
+        g.c.account_id == sa.bindparam("account_id"),
+        g.c.type == sa.bindparam("type"),
+        g.c.gram == sa.bindparam("keyword_key"),
+    )
+    by_key = sa.select(resources.c.created_at, resources.c.id).where(
+        resources.c.resource_key == sa.bindparam("keyword_key"),
+        resources.c.account_id == sa.bindparam("account_id"),
+        resources.c.type == sa.bindparam("type"),
+        sa.not_(resources.c.name_folded.like(sa.bindparam("keyword_pattern"), escape="\\")),
+    )
+    if has_state:
+        by_gram = by_gram.where(g.c.state == sa.bindparam("state"))
+        by_key = by_key.where(resources.c.state == sa.bindparam("state"))
+    return by_gram, by_key
+
+
+@cache
+def _page_statement(dialect: str, has_state: bool, keyword: str, bounded: bool = False) -> Select[Any]:
+    """A page of the listing; ``bounded`` adds ``created_at < :before`` (deep Offsets start their
+    walk at a block boundary found through resource_blocks)."""
+    if keyword == "short":
+        # ORDER BY on the compound itself: SQLite then merges the two ordered arms (MERGE
+        # (UNION ALL)) and PostgreSQL plans a Merge Append, so a page reads Offset + Limit
+        # entries of the gram range instead of sorting every match.
+        matches = (
+            sa.union_all(*_short_keyword_arms(has_state))
+            .order_by(sa.literal_column("created_at").desc(), sa.literal_column("id").desc())
+            .limit(sa.bindparam("limit"))
+            .offset(sa.bindparam("offset"))
+            .subquery("matches")
+        )
+        short_ids = sa.select(matches.c.id)
+        return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(short_ids)).order_by(*_ORDER)
+    # Deferred join: the OFFSET is walked over ids in the listing index (index-only), and only
+    # the page's rows are read from the table.
+    ids = _where(sa.select(resources.c.id), dialect, has_state, keyword)
+    if bounded:
+        ids = ids.where(resources.c.created_at < sa.bindparam("before"))
+    ids = ids.order_by(*_ORDER).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+    return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(ids)).order_by(*_ORDER)
+
+
+@cache
+def _matching_ids(dialect: str, has_state: bool, keyword: str) -> Select[Any] | CompoundSelect[Any]:
+    """Every id a keyword query matches, in listing order, at most ``:cap`` of them."""
+    if keyword == "short":
+        return (
+            sa.union_all(*_short_keyword_arms(has_state))
+            .order_by(sa.literal_column("created_at").desc(), sa.literal_column("id").desc())
+            .limit(sa.bindparam("cap"))
+        )
+    return (
+        _where(sa.select(resources.c.id), dialect, has_state, keyword)
+        .order_by(*_ORDER)
+        .limit(sa.bindparam("cap"))
+    )
+
+
+@cache
+def _rows_by_ids(n: int) -> Select[Any]:
+    """The listing rows of ``n`` ids (one statement per page size, so each compiles once)."""
+    wanted: list[sa.BindParameter[Any]] = [sa.bindparam(f"id{i}") for i in range(n)]
+    return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(wanted)).order_by(*_ORDER)
+
+
+_generations = sa.select(resource_generations.c.gen, resource_generations.c.lease_gen).where(
+    resource_generations.c.account_id == sa.bindparam("account_id")
+)
+
+
+@cache
+def _block_locator(has_state: bool) -> Select[Any]:
+    """The newest-first block of one level in which the ``skip``-th row lies: (block, n, cum),
+    where cum counts the rows of that block and every newer one."""
+    b = resource_blocks
+    sums = (
+        sa.select(b.c.block, sa.func.sum(b.c.n).label("n"))
+        .where(
+            b.c.account_id == sa.bindparam("account_id"),
+            b.c.type == sa.bindparam("type"),
+            b.c.level == sa.bindparam("level"),
+            b.c.block.between(sa.bindparam("lo"), sa.bindparam("hi")),
+        )
+        .group_by(b.c.block)
+    )
+    if has_state:
+        sums = sums.where(b.c.state == sa.bindparam("state"))
+    per_block = sums.subquery("per_block")
+    ranked = sa.select(
+        per_block.c.block,
+        per_block.c.n,
+        sa.func.sum(per_block.c.n).over(order_by=per_block.c.block.desc()).label("cum"),
+    ).subquery("ranked")
+    return (
+        sa.select(ranked.c.block, ranked.c.n, ranked.c.cum)
+        .where(ranked.c.cum > sa.bindparam("skip"))
+        .order_by(ranked.c.block.desc())
+        .limit(1)
+    )
+
+
+@cache
+def _count_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    if not keyword:
+        # Kept exact by triggers (migration 0004_scale); one to three primary-key lookups.
+        stmt = sa.select(sa.func.coalesce(sa.func.sum(resource_counts.c.n), 0)).where(
+            resource_counts.c.account_id == sa.bindparam("account_id"),
+            resource_counts.c.type == sa.bindparam("type"),
+        )
+        if has_state:
+            stmt = stmt.where(resource_counts.c.state == sa.bindparam("state"))
+        return stmt
+    if keyword == "short":
+        by_gram, by_key = _short_keyword_arms(has_state)
+        counts = [sa.select(sa.func.count()).select_from(arm.subquery()) for arm in (by_gram, by_key)]
+        return sa.select(counts[0].scalar_subquery() + counts[1].scalar_subquery())
+    return _where(sa.select(sa.func.count()).select_from(resources), dialect, has_state, keyword)
+
+
+@cache
+def _page_with_total(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+    # The count is uncorrelated, so both databases evaluate it once per statement, not per row.
+    total = _count_statement(dialect, has_state, keyword).scalar_subquery().label("total")
+    return _page_statement(dialect, has_state, keyword).add_columns(total)
+
+
+_insert = resources.insert().values({c: sa.bindparam(c) for c in INSERT_COLUMNS})
+_by_file_name = sa.select(*RECORD_COLUMNS).where(
+    resources.c.account_id == sa.bindparam("account_id"),
+    resources.c.file_name == sa.bindparam("file_name"),
+)
+_all_blob_keys = sa.select(resources.c.blob_key, resources.c.rendition_key).where(
+    resources.c.blob_key.is_not(None)
+)
+_by_key = sa.select(*RECORD_COLUMNS).where(
+    resources.c.account_id == sa.bindparam("account_id"),
+    resources.c.resource_key == sa.bindparam("resource_key"),
+)
+_by_key_any_account = sa.select(*RECORD_COLUMNS).where(
+    resources.c.resource_key == sa.bindparam("resource_key")
+)
+_usable = (
+    sa.select(*RECORD_COLUMNS, IN_USE)
+    .where(
+        resources.c.account_id == sa.bindparam("account_id"),
+        resources.c.type == sa.bindparam("type"),
+        resources.c.state == 1,
+    )
+    .order_by(*_ORDER)
+    .limit(USABLE_LIMIT)
+)
+_rename = (
+    resources.update()
+    .where(
+        resources.c.account_id == sa.bindparam("account_id"),
+        resources.c.resource_key == sa.bindparam("resource_key"),
+    )
+    .values(
+        name=sa.bindparam("name"), name_folded=sa.bindparam("name_folded"), updated_at=sa.bindparam("now")
+    )
+)
+# RETURNING hands back the blob keys, so the audio can be removed after the row is gone.
+_delete = (
+    resources.delete()
+    .where(
+        resources.c.account_id == sa.bindparam("account_id"),
+        resources.c.resource_key == sa.bindparam("resource_key"),
+    )
+    .returning(resources.c.blob_key, resources.c.rendition_key)
+)
+_set_state = (
+    resources.update()
+    .where(resources.c.resource_key == sa.bindparam("resource_key"))
+    .values(
+        state=sa.bindparam("state"),
+        reject_reason=sa.bindparam("reject_reason"),
+        reviewed_by=sa.bindparam("reviewed_by"),
+        reviewed_at=sa.bindparam("now"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+
+
+ADMIN_COLUMNS = (*RECORD_COLUMNS, resources.c.reviewed_at, accounts.c.name.label("account_name"))
+_with_account = resources.join(accounts, accounts.c.id == resources.c.account_id)
+
+
+@cache
+def _admin_listing(by_account: bool, by_type: bool, by_state: bool) -> Select[Any]:
+    """The operators' view across accounts: oldest first, so a review queue is worked in order."""
+    stmt = sa.select(*ADMIN_COLUMNS).select_from(_with_account)
+    if by_account:
+        stmt = stmt.where(accounts.c.name == sa.bindparam("account_name"))
+    if by_type:
+        stmt = stmt.where(resources.c.type == sa.bindparam("type"))
+    if by_state:
+        stmt = stmt.where(resources.c.state == sa.bindparam("state"))
+    return stmt.order_by(resources.c.created_at, resources.c.id).limit(sa.bindparam("limit"))
+
+
+_admin_by_key = (
+    sa.select(*ADMIN_COLUMNS)
+    .select_from(_with_account)
+    .where(resources.c.resource_key == sa.bindparam("resource_key"))
+)
+_delete_account_resources = resources.delete().where(resources.c.account_id == sa.bindparam("account_id"))
+_keys_of_account = sa.select(resources.c.resource_key).where(
+    resources.c.account_id == sa.bindparam("account_id")
+)
+
+
+class KeywordMatchCache(VersionedCache["array[int]"]):
+    """Per process: the ids a keyword query matched, in listing order, each list tagged with
+    the account's generation (resource_generations) it was read at.
+
+    A list is used only while the account's generation is unchanged, and every write that can
+    change a match changes it inside the writing transaction, so every worker of every server
+    sees a write at once. Least recently used lists go first past ``max_ids`` ids in all.
+    """
+
+    # Beyond this many matches a list is not kept: it would cost more to fetch every id than to
+    # count and page (docs/search.md).
+    ENTRY_CAP = 250_000
+
+    def __init__(self, max_ids: int) -> None:
+        # + 1: an empty list is an entry too.
+        super().__init__(max_ids, lambda ids: len(ids) + 1)
+        self.entry_cap = min(max_ids // 4, self.ENTRY_CAP)
+
+    @classmethod
+    def of_megabytes(cls, megabytes: float) -> KeywordMatchCache:
+        return cls(int(megabytes * 1024 * 1024) // array("q").itemsize)
+
+    @property
+    def enabled(self) -> bool:
+        return self.entry_cap > 0
+
+
+class ResourceStore:
+    def __init__(self, db: Database, keyword_cache: KeywordMatchCache | None = None) -> None:
+        self.db = db
+        self.keyword_cache = keyword_cache or KeywordMatchCache(0)
+        # One build of a match list at a time per key: concurrent requests for a keyword whose
+        # list is missing wait for the first one's instead of each counting every match.
+        self._builds: weakref.WeakValueDictionary[tuple[int, int, int | None, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def page(self, where: ListFilter, limit: int, offset: int, now: int) -> tuple[list[Row], int]:
+        """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total."""
+        params = where.params()
+        params["now"] = now
+        shape = (self.db.dialect_name, *where.shape)
+        if where.keyword and self.keyword_cache.enabled:
+            cached = await self._cached_keyword_page(where, shape, params, limit, offset)
+            if cached is not None:
+                return cached
+        params["limit"] = limit
+        params["offset"] = offset
+        if offset == 0:
+            # The first page, by far the most asked for, is one statement (a round trip saved
+            # on PostgreSQL); when it is empty there is nothing to count either.
+            rows = await self.db.fetch_all(_page_with_total(*shape), params)
+            return rows, int(rows[0]["total"] or 0) if rows else 0
+        # Deeper pages count first: an Offset past the end must not walk the listing to find
+        # out that the page is empty.
+        total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
+        if offset >= total:
+            return [], total
+        if not where.keyword and offset >= DEEP_OFFSET:
+            located = await self._locate(params, where.state is not None, offset)
+            if located is not None:
+                params["before"], params["offset"] = located
+                return await self.db.fetch_all(_page_statement(*shape, bounded=True), params), total
+        return await self.db.fetch_all(_page_statement(*shape), params), total
+
+    async def _locate(self, params: dict[str, Any], has_state: bool, offset: int) -> tuple[int, int] | None:
+        """(before, skip): the listing from ``created_at < before`` on, less ``skip`` rows, is
+        the listing less ``offset`` rows. A few block lookups instead of walking ``offset`` rows:
+        each level narrows the block the row lies in to one of 32 blocks of the next level."""
+        locator = _block_locator(has_state)
+        skip, lo, hi = offset, -(2**62), 2**62
+        found = None
+        for level, shift in enumerate(BLOCK_SHIFTS):
+            found = await self.db.fetch_one(
+                locator, {**params, "level": level, "lo": lo, "hi": hi, "skip": skip}
+            )
+            if found is None:
+                return None  # the blocks disagree with the count: walk the listing instead
+            skip -= int(found["cum"]) - int(found["n"])
+            if level + 1 < len(BLOCK_SHIFTS):
+                span = 1 << (shift - BLOCK_SHIFTS[level + 1])
+                lo = int(found["block"]) * span
+                hi = lo + span - 1
+        assert found is not None
+        return (int(found["block"]) + 1) << BLOCK_SHIFTS[-1], skip
+
+    async def _cached_keyword_page(
+        self, where: ListFilter, shape: tuple[str, bool, str], params: dict[str, Any], limit: int, offset: int
+    ) -> tuple[list[Row], int] | None:
+        """The page from the account's cached match list (fetched first when stale or absent);
+        None when there are too many matches to keep, so the caller counts and pages instead."""
+        cache = self.keyword_cache
+        key = (where.account_id, where.type, where.state, params["keyword_key"])
+        # Read before the matches: a write that lands in between leaves the list tagged with
+        # the older generation, so the next request fetches it again.
+        generation = (await self.generations(where.account_id))[0]
+        ids = cache.get(key, generation)
+        if ids is None:
+            build = self._builds.get(key)
+            if build is None:
+                build = self._builds[key] = asyncio.Lock()
+            async with build:
+                ids = cache.get(key, generation)  # built meanwhile by the request we waited for
+                if ids is None:
+                    # The short-keyword compound yields (created_at, id); the others yield id alone.
+                    index = 1 if shape[2] == "short" else 0
+                    found = await self.db.fetch_column(
+                        _matching_ids(*shape), {**params, "cap": cache.entry_cap + 1}, index
+                    )
+                    if len(found) > cache.entry_cap:
+                        return None
+                    ids = array("q", found)
+                    cache.put(key, generation, ids)
+        wanted = ids[offset : offset + limit]
+        if not wanted:
+            return [], len(ids)
+        by_id: dict[str, Any] = {f"id{i}": value for i, value in enumerate(wanted)}
+        by_id["now"] = params["now"]
+        return await self.db.fetch_all(_rows_by_ids(len(wanted)), by_id), len(ids)
+
+    async def generations(self, account_id: int) -> tuple[int, int]:
+        """(resources, leases) generation of the account; both change with every such write."""
+        row = await self.db.fetch_one(_generations, {"account_id": account_id})
+        return (0, 0) if row is None else (int(row["gen"]), int(row["lease_gen"]))
+
+    async def usable(self, account_id: int, type_: int, now: int) -> list[Row]:
+        return await self.db.fetch_all(_usable, {"account_id": account_id, "type": type_, "now": now})
+
+    async def get(self, account_id: int, resource_key: str) -> Row | None:
+        return await self.db.fetch_one(_by_key, {"account_id": account_id, "resource_key": resource_key})
+
+    async def get_any_account(self, resource_key: str) -> Row | None:
+        return await self.db.fetch_one(_by_key_any_account, {"resource_key": resource_key})
+
+    async def get_by_file_name(self, account_id: int, file_name: str) -> Row | None:
+        return await self.db.fetch_one(_by_file_name, {"account_id": account_id, "file_name": file_name})
+
+    async def referenced_blob_keys(self) -> set[str]:
+        rows = await self.db.fetch_all(_all_blob_keys)
+        return {key for row in rows for key in (row["blob_key"], row["rendition_key"]) if key}
+
+    async def insert(self, values: dict[str, Any], executor: Executor | None = None) -> None:
+        values = {**_INSERT_DEFAULTS, **values}
+        values["name_folded"] = fold_name(values["name"])
+        if values["updated_at"] is None:
+            values["updated_at"] = values["created_at"]
+        await (executor or self.db).execute(_insert, values)
+
+    async def rename(
+        self, account_id: int, resource_key: str, name: str, now: int, executor: Executor | None = None
+    ) -> bool:
+        params = {
+            "account_id": account_id,
+            "resource_key": resource_key,
+            "name": name,
+            "name_folded": fold_name(name),
+            "now": now,
+        }
+        return await (executor or self.db).execute(_rename, params) > 0
+
+    async def delete(
+        self, account_id: int, resource_key: str, executor: Executor | None = None
+    ) -> Row | None:
+        """Delete the row; returns its blob keys (None when there was no such resource)."""
+        params = {"account_id": account_id, "resource_key": resource_key}
+        return await (executor or self.db).fetch_one(_delete, params)
+
+    async def admin_get(self, resource_key: str, executor: Executor | None = None) -> Row | None:
+        return await (executor or self.db).fetch_one(_admin_by_key, {"resource_key": resource_key})
+
+    async def admin_list(
+        self, account_name: str | None, type_: int | None, state: int | None, limit: int
+    ) -> list[Row]:
+        params: dict[str, Any] = {"limit": limit}
+        if account_name is not None:
+            params["account_name"] = account_name
+        if type_ is not None:
+            params["type"] = type_
+        if state is not None:
+            params["state"] = state
+        stmt = _admin_listing(account_name is not None, type_ is not None, state is not None)
+        return await self.db.fetch_all(stmt, params)
+
+    async def delete_all(self, account_id: int, executor: Executor | None = None) -> list[str]:
+        """Delete every resource of an account; the keys that were deleted."""
+        ex = executor or self.db
+        keys = [r["resource_key"] for r in await ex.fetch_all(_keys_of_account, {"account_id": account_id})]
+        await ex.execute(_delete_account_resources, {"account_id": account_id})
+        return keys
+
+    async def set_state(
+        self,
+        resource_key: str,
+        state: int,
+        reject_reason: str | None,
+        reviewed_by: str,
+        now: int,
+        executor: Executor | None = None,
+    ) -> bool:
+        params = {
+            "resource_key": resource_key,
+            "state": state,
+            "reject_reason": reject_reason,
+            "reviewed_by": reviewed_by,
+            "now": now,
+        }
+        return await (executor or self.db).execute(_set_state, params) > 0

@@ -1,0 +1,285 @@
+"""The ASGI application: the signed OpenAPI endpoint at ``/``, health checks, mounted sub-apps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from vmsres.protocol import API_VERSION, SERVICE
+from vmsres.protocol.errors import (
+    DryRunOperation,
+    InternalError,
+    InvalidAction,
+    InvalidParameter,
+    MethodNotAllowed,
+    MissingAction,
+    NotFound,
+    RequestEntityTooLarge,
+    Throttling,
+    VmsError,
+)
+from vmsres.protocol.signing import parse_authorization, parse_query, verify_signature
+from vmsres.protocol.spec import ACTIONS
+from vmsres.server import metrics
+from vmsres.server.actions import ActionContext, Handler, load_handlers
+from vmsres.server.actions.dryrun import DRY_RUN_CHECKS
+from vmsres.server.service.accounts import Principal
+from vmsres.server.service.events import Actor
+from vmsres.server.service.services import Services
+from vmsres.server.wire.access_log import log_request
+from vmsres.server.wire.asgi import (
+    ASGIApp,
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    read_body,
+    send_response,
+)
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, new_request_id, success_body
+
+MAX_BODY_BYTES = 1024 * 1024
+error_log = logging.getLogger("vmsres.error")
+_RESERVED = ("Action", "Version")
+
+
+@dataclass
+class WireConfig:
+    max_body_bytes: int = MAX_BODY_BYTES
+    # Extra ASGI apps by path prefix ("/upload/", "/admin/", ...), tried in order.
+    mounts: list[tuple[str, ASGIApp]] = field(default_factory=list)
+    # Long-running jobs of the process (garbage collection, ...), started with the server.
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Run at lifespan startup and shutdown (background tasks such as the webhook dispatcher).
+    on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
+    """Parameters carried by the body: JSON object, form data, or nothing (``{}``, ``[]``, empty)."""
+    stripped = body.strip()
+    if not stripped:
+        return {}
+    if "application/x-www-form-urlencoded" in content_type and stripped[:1] not in (b"{", b"["):
+        try:
+            text = stripped.decode("utf-8")
+            return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict"))
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidParameter("Body", "The form body is not valid UTF-8 form data.") from None
+    try:
+        decoded = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("Body", "The body is not valid UTF-8 JSON.") from None
+    if isinstance(decoded, dict):
+        return decoded
+    if decoded == []:
+        return {}
+    raise InvalidParameter("Body", "The body must be a JSON object.")
+
+
+def query_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        params.setdefault(key, value)  # the first of repeated keys wins
+    return params
+
+
+class VmsApp:
+    def __init__(self, services: Services, config: WireConfig | None = None) -> None:
+        self.services = services
+        self.config = config or WireConfig()
+        self.handlers: dict[str, Handler] = load_handlers()
+        self.metrics = metrics.RequestMetrics()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path == "/":
+                await self.wire(scope, receive, send)
+            elif path == "/healthz":
+                await send_response(send, 200, b'{"status":"ok"}')
+            elif path == "/readyz":
+                await self.readyz(send)
+            elif path == "/metrics":
+                await send_response(send, 200, metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+            else:
+                for prefix, app in self.config.mounts:
+                    if path.startswith(prefix):
+                        await app(scope, receive, send)
+                        return
+                await self._send_error(send, new_request_id(), "", DEFAULT_REGION, NotFound())
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        tasks: list[asyncio.Task[None]] = []
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                tasks = [asyncio.create_task(job()) for job in self.config.background]
+                for hook in self.config.on_startup:
+                    await hook()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for hook in self.config.on_shutdown:
+                    await hook()
+                await self.services.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def readyz(self, send: Send) -> None:
+        problem = await self.services.readiness()
+        if problem is None:
+            await send_response(send, 200, b'{"status":"ready"}')
+        else:
+            await send_response(send, 503, orjson.dumps({"status": "not ready", "reason": problem}))
+
+    async def wire(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = new_request_id()
+        action_name = ""
+        region = DEFAULT_REGION
+        status, code = 500, ""
+        spec = None
+        principal: Principal | None = None
+        params: dict[str, Any] = {}
+        result: Any = None
+        try:
+            try:
+                pairs = parse_query(scope["query_string"].decode("latin-1"))
+                query = query_parameters(pairs)
+                action_name = query.get("Action", "")
+                method = scope["method"]
+                if method not in ("GET", "POST"):
+                    raise MethodNotAllowed()
+                if not action_name:
+                    raise MissingAction()
+                spec = ACTIONS.get(action_name)
+                handler = self.handlers.get(action_name)
+                if spec is None or handler is None or query.get("Version") != API_VERSION:
+                    raise InvalidAction()
+                if method not in spec.methods:
+                    raise InvalidAction(f"{action_name} does not accept {method}.")
+                headers = header_map(scope)
+                try:
+                    body = await read_body(receive, self.config.max_body_bytes)
+                except BodyTooLarge:
+                    raise RequestEntityTooLarge() from None
+
+                authorization = parse_authorization(headers.get("authorization"))
+                region = authorization.region
+                key = await self.services.accounts.key_for_verification(authorization.access_key)
+                raw_path = scope.get("raw_path")
+                verify_signature(
+                    authorization,
+                    key.secret_key,
+                    method=method,
+                    path=raw_path.decode("latin-1") if raw_path else scope["path"],
+                    query_pairs=pairs,
+                    headers=headers,
+                    body=body,
+                    service=SERVICE,
+                )
+                principal = key.principal
+                # Without a configured rate this is one attribute test: no Redis, no await.
+                rates = self.services.limiter.rates(principal)
+                if rates is not None:
+                    await self.services.limiter.take(principal, rates)
+
+                raw = {k: v for k, v in query.items() if k not in _RESERVED}
+                raw.update(body_parameters(body, headers.get("content-type", "")))
+                params = spec.parse(raw)
+                context = ActionContext(
+                    principal, self.services, request_id, base_url(scope, headers), key.listing_version
+                )
+                token = params.get("ClientToken")
+                if params["DryRun"]:
+                    if token:
+                        await self.services.idempotency.check(principal, token, action_name, params)
+                    await DRY_RUN_CHECKS[action_name](context, params)
+                    raise DryRunOperation()
+                if token:
+                    result = await self._once(action_name, handler, context, params, token)
+                else:
+                    result = await handler(context, params)
+                status, payload = 200, success_body(request_id, action_name, region, result)
+            except VmsError as error:
+                status, code = error.http_status, error.code
+                payload = error_body(request_id, action_name[:64], region, error)
+            except Exception:
+                error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
+                status, code = 500, InternalError.code
+                payload = error_body(request_id, action_name[:64], region, InternalError())
+            # Only calls made with a verified key and let past the rate limit are audited: anonymous
+            # junk and throttled floods stay in the access log and cannot fill the audit table.
+            # Written before the answer goes out, so a client that has its answer finds the entry.
+            if spec is not None and spec.mutating and principal is not None and code != Throttling.code:
+                await self._audit(spec.name, principal, params, result, request_id, code or "ok")
+            await send_response(send, status, payload, headers=[(b"x-tt-logid", request_id.encode())])
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(action_name, status, elapsed)
+            log_request(
+                request_id, action_name, principal.account_name if principal else "", status, code, elapsed
+            )
+
+    async def _once(
+        self, action: str, handler: Handler, context: ActionContext, params: dict[str, Any], token: str
+    ) -> Any:
+        """Run a mutating action under its ClientToken, or answer the first run's result again."""
+        idempotency = self.services.idempotency
+        replay, result = await idempotency.begin(context.principal, token, action, params)
+        if replay:
+            return result
+        try:
+            result = await handler(context, params)
+        except BaseException:
+            await idempotency.abandon(context.principal, token)
+            raise
+        await idempotency.finish(context.principal, token, result)
+        return result
+
+    async def _audit(
+        self,
+        action: str,
+        principal: Principal,
+        params: Mapping[str, Any],
+        result: Any,
+        request_id: str,
+        outcome: str,
+    ) -> None:
+        resource = params.get("ResourceKey") or (
+            result.get("ResourceKey") if isinstance(result, dict) else None
+        )
+        actor = Actor("key", principal.account_name, principal.access_key)
+        try:
+            await self.services.events.audit(actor, action, resource, request_id, outcome)
+        except Exception:
+            # A lost audit line must not turn a done change into an error the client would retry.
+            error_log.exception("audit write failed for %s (RequestId %s)", action, request_id)
+
+    async def _send_error(
+        self, send: Send, request_id: str, action: str, region: str, error: VmsError
+    ) -> None:
+        body = error_body(request_id, action[:64], region, error)
+        await send_response(send, error.http_status, body, headers=[(b"x-tt-logid", request_id.encode())])
+
+
+def base_url(scope: Scope, headers: Mapping[str, str]) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"

@@ -1,0 +1,85 @@
+"""The unsigned byte endpoints: PUT /upload/<token> and GET /download/<token>.
+
+They carry no Volcengine signature; the HMAC-signed, expiring token in the path is the credential,
+as with a presigned object-storage URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import quote
+
+from vmsres.protocol.errors import InternalError, MethodNotAllowed, NotFound, ResourceSizeOverLimit, VmsError
+from vmsres.server.audio import MAX_AUDIO_BYTES
+from vmsres.server.service.ingest import IngestService
+from vmsres.server.wire.access_log import log_request
+from vmsres.server.wire.asgi import BodyTooLarge, Receive, Scope, Send, read_body, send_response
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, new_request_id, success_body
+
+UPLOAD_PREFIX = "/upload/"
+DOWNLOAD_PREFIX = "/download/"
+error_log = logging.getLogger("vmsres.error")
+
+
+class TransferApp:
+    def __init__(self, ingest: IngestService) -> None:
+        self.ingest = ingest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = new_request_id()
+        path: str = scope["path"]
+        action = "UploadResource" if path.startswith(UPLOAD_PREFIX) else "DownloadResource"
+        status, code = 200, ""
+        headers = [(b"x-tt-logid", request_id.encode())]
+        try:
+            if path.startswith(UPLOAD_PREFIX):
+                if scope["method"] not in ("PUT", "POST"):
+                    raise MethodNotAllowed()
+                nonce = await self.ingest.authorize_upload(path[len(UPLOAD_PREFIX) :])
+                try:
+                    body = await read_body(receive, MAX_AUDIO_BYTES)
+                except BodyTooLarge:
+                    raise ResourceSizeOverLimit() from None
+                size = await self.ingest.store_upload(nonce, body)
+                payload = success_body(request_id, action, DEFAULT_REGION, {"Size": size})
+                await send_response(send, 200, payload, headers=headers)
+            elif path.startswith(DOWNLOAD_PREFIX):
+                if scope["method"] not in ("GET", "HEAD"):
+                    raise MethodNotAllowed()
+                download = await self.ingest.open_download(path[len(DOWNLOAD_PREFIX) :])
+                disposition = f"attachment; filename*=UTF-8''{quote(download.file_name)}".encode()
+                data = b"" if scope["method"] == "HEAD" else download.data
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", download.content_type.encode()),
+                            (b"content-length", str(len(download.data)).encode()),
+                            (b"content-disposition", disposition),
+                            *headers,
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": data})
+            else:
+                raise NotFound()
+        except VmsError as error:
+            status, code = error.http_status, error.code
+            await send_response(
+                send, status, error_body(request_id, action, DEFAULT_REGION, error), headers=headers
+            )
+        except Exception:
+            error_log.exception("unexpected failure in %s (RequestId %s)", action, request_id)
+            status, code = 500, InternalError.code
+            body = error_body(request_id, action, DEFAULT_REGION, InternalError())
+            await send_response(send, 500, body, headers=headers)
+        finally:
+            log_request(request_id, action, "", status, code, time.perf_counter() - started)
+
+
+def transfer_mounts(ingest: IngestService) -> list[tuple[str, TransferApp]]:
+    app = TransferApp(ingest)
+    return [(UPLOAD_PREFIX, app), (DOWNLOAD_PREFIX, app)]

@@ -1,0 +1,101 @@
+"""Generated parts of docs/: parameter tables from vmsres.protocol.spec, the error table from vmsres.protocol.errors.
+
+``python -m tools.docgen`` rewrites the marked sections in place; a test fails when they are stale.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from vmsres.protocol.errors import ERRORS
+from vmsres.protocol.spec import ACTION_SPECS, Param
+
+_TRANSPORT = {
+    "json": "POST, JSON body",
+    "query": "POST, query string (empty form body)",
+    "query_json": "POST, query string (`{}` JSON body)",
+    "get": "GET, query string",
+}
+
+
+def _bounds(param: Param) -> str:
+    parts: list[str] = []
+    if param.choices is not None:
+        parts.append("one of " + ", ".join(map(str, param.choices)))
+    if param.minimum is not None:
+        parts.append(f">= {param.minimum}")
+    if param.maximum is not None:
+        parts.append(f"<= {param.maximum}")
+    if param.max_length is not None:
+        parts.append(f"<= {param.max_length} chars")
+    if param.kind == "json_object":
+        parts.append("a JSON object")
+    return "; ".join(parts) or "-"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def parameter_tables() -> str:
+    out: list[str] = []
+    for spec in ACTION_SPECS:
+        title = spec.name + (" (our extension)" if spec.extension else "")
+        out.append(f"### {title}\n")
+        out.append(
+            f"{spec.doc} Sent by the official Python SDK as {_TRANSPORT[spec.transport]}; "
+            f"vmsres accepts {' and '.join(spec.methods)} with parameters anywhere. "
+            f"Result: {spec.result}.\n"
+        )
+        out.append("| Parameter | Type | Required | Default | Bounds | Meaning |")
+        out.append("|---|---|---|---|---|---|")
+        for p in spec.params:
+            required = "yes" if p.required else "no"
+            default = "-" if p.default is None or p.required else f"`{p.default!r}`"
+            name = f"{p.name} (ext.)" if p.extension else p.name
+            missing = f" Absent: {p.missing_error.code}." if p.missing_error else ""
+            out.append(
+                f"| {name} | {p.kind} | {required} | {default} | {_bounds(p)} | {_cell(p.doc)}{missing} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def error_table() -> str:
+    rows = ["| Code | HTTP status | When | Message |", "|---|---|---|---|"]
+    for code, cls in sorted(ERRORS.items(), key=lambda item: (item[1].http_status, item[0])):
+        message = cls.default_message or getattr(cls, "template", None) or ""
+        rows.append(f"| {code} | {cls.http_status} | {_cell(cls.when)} | {_cell(str(message))} |")
+    return "\n".join(rows) + "\n"
+
+
+SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
+    "docs/api.md": {"parameters": parameter_tables},
+    "docs/errors.md": {"errors": error_table},
+}
+
+
+def render(text: str, sections: dict[str, Callable[[], str]]) -> str:
+    for name, build in sections.items():
+        pattern = re.compile(
+            rf"(<!-- BEGIN GENERATED: {name} -->\n).*?(<!-- END GENERATED: {name} -->)", re.DOTALL
+        )
+        match = pattern.search(text)
+        if match is None:
+            raise ValueError(f"missing generated section {name}")
+        text = text[: match.end(1)] + build() + text[match.start(2) :]
+    return text
+
+
+def main(root: str = ".") -> int:
+    for relative, sections in SECTIONS.items():
+        path = Path(root) / relative
+        path.write_text(render(path.read_text(), sections))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
