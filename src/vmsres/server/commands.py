@@ -21,6 +21,7 @@ from vmsres.ops.backup import BackupError, backup, restore
 from vmsres.ops.rotation import rotate_master_key
 from vmsres.server.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.server.admin.remote import RemoteError, RemoteOps
+from vmsres.server.audio import FFMPEG_ENV
 from vmsres.server.blobs import BlobStorageError
 from vmsres.server.masterkey import MASTER_KEY_ENV, MasterKeyError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps
@@ -155,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _serve_parser(commands)
     _sub(commands, "gc", "collect expired uploads and orphaned blobs now")
+    renditions = commands.add_parser("renditions", help="telephony renditions").add_subparsers(
+        dest="subcommand", required=True
+    )
+    _sub(renditions, "rebuild", "make the telephony renditions that wait for ffmpeg, now")
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="subcommand", required=True
@@ -345,6 +350,23 @@ async def _gc(args: argparse.Namespace, ops: Ops) -> None:
     _print(args, report, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.items()))
 
 
+async def _renditions(args: argparse.Namespace, ops: Ops) -> None:
+    if not isinstance(ops, AdminOps):
+        raise CommandFailed(
+            "renditions rebuild works on a store (--data-dir / --database-url), not through --endpoint"
+        )
+    report = await ops.services.ingest.make_pending_renditions()
+    if report.ffmpeg_missing:
+        raise CommandFailed(
+            f"ffmpeg not found (on PATH, or as {FFMPEG_ENV} names it): "
+            f"telephony renditions still pending: {report.pending}"
+        )
+    done = {k: v for k, v in vars(report).items() if k != "ffmpeg_missing"}
+    _print(args, done, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()))
+    if report.storage_errors:
+        raise CommandFailed(f"{report.storage_errors} could not be read or stored; run it again")
+
+
 async def _review(args: argparse.Namespace, ops: Ops) -> None:
     sub = args.subcommand
     if sub == "queue":
@@ -437,6 +459,7 @@ async def _leases(args: argparse.Namespace, ops: Ops) -> None:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Ops], Awaitable[None]]] = {
     "gc": _gc,
+    "renditions": _renditions,
     "accounts": _accounts,
     "keys": _keys,
     "review": _review,
