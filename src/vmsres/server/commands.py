@@ -373,7 +373,10 @@ async def _renditions(args: argparse.Namespace, ops: Ops) -> None:
     done = {k: v for k, v in vars(report).items() if k != "ffmpeg_missing"}
     _print(args, done, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()))
     if report.storage_errors:
-        raise CommandFailed(f"{report.storage_errors} could not be read or stored; run it again")
+        raise CommandFailed(
+            f"{report.storage_errors} renditions wait still: their audio could not be read or the "
+            "rendition not stored; run it again"
+        )
 
 
 async def _review(args: argparse.Namespace, ops: Ops) -> None:
