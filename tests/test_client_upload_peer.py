@@ -189,7 +189,8 @@ def test_cli_fetch(peer: UploadPeer, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     [record] = peer.committed
     assert (record["Url"], record["Name"], record["Type"]) == ("https://example.com/hello.mp3", "hello", 2)
-    assert done.stdout == f"fetched {record['ResourceKey']}  hello.mp3\n"
+    # The Name as stored, "hello"; the format (Suffix) apart, not glued to the name.
+    assert done.stdout == f"fetched {record['ResourceKey']}  hello  (mp3)\n"
     refused = run_cli("res", "fetch", " ", "--name", "x", check=False, env=_env(peer, tmp_path))
     assert refused.returncode == 1 and refused.stderr.startswith("vmsres: URL_IS_NONE: ")
 

@@ -169,6 +169,9 @@ def test_any_non_public_answer_refuses_the_host(no_network: None) -> None:
         vet_addresses("mixed.example", mixed)
     assert info.value.parameter == "Url"
     assert "10.0.0.1" not in info.value.message
+    # It teaches the way out: the serve option, with this host, and its environment variable.
+    assert "`vmsres serve --fetch-allow-host mixed.example`" in info.value.message
+    assert "VMSRES_FETCH_ALLOW_HOST" in info.value.message
     vet_addresses("public.example", [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("1.1.1.1")])
     # The operator's allow-list overrides, matched case-insensitively and however an IP is spelled.
     vet_addresses("Mixed.Example.", mixed, {"mixed.example"})

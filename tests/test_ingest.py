@@ -271,6 +271,8 @@ def test_fetch_resource_from_an_allowed_host(
         other_loopback = audio_origin.replace("127.0.0.1", "127.0.0.3")
         refused = signed_request(server, "FetchResource", {"Url": other_loopback + "/a.wav", "Name": "r"})
         assert error_code(refused) == "InvalidParameter"
+        message = refused.json()["ResponseMetadata"]["Error"]["Message"]
+        assert "--fetch-allow-host 127.0.0.3" in message and "VMSRES_FETCH_ALLOW_HOST" in message
         assert error_code(signed_request(server, "FetchResource", {"Name": "r"})) == "URL_IS_NONE"
         assert error_code(signed_request(server, "FetchResource", {"Url": "ftp://x/a.wav", "Name": "r"})) == (
             "InvalidParameter"

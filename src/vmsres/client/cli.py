@@ -22,6 +22,7 @@ from vmsres.client.asynchronous import AsyncClient
 from vmsres.client.core import DEFAULT_TIMEOUT_SECONDS, check_location
 from vmsres.client.errors import ClientError
 from vmsres.client.models import Resource, ResourceState, ResourceType, WireRecord, python_name
+from vmsres.client.output import display_width, format_table, label
 from vmsres.client.sync import Client
 from vmsres.client.wire import DEFAULT_ENDPOINT, DEFAULT_REGION
 from vmsres.protocol.errors import VmsError
@@ -183,37 +184,24 @@ def add_resource_commands(subparsers: argparse._SubParsersAction[argparse.Argume
 # --- Output -----------------------------------------------------------------------------------
 
 
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    cells = [list(header), *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-
-
-def _label(enum: type[ResourceType] | type[ResourceState], value: int) -> str:
-    try:
-        return enum(value).name.lower()
-    except ValueError:
-        return str(value)
-
-
 def _resource_table(resources: Sequence[Resource]) -> str:
     rows = [
         (
             r.resource_key,
             r.name,
-            _label(ResourceType, r.type),
-            _label(ResourceState, r.state),
+            label(ResourceType, r.type),
+            label(ResourceState, r.state),
             r.duration,
             r.create_time,
         )
         for r in resources
     ]
-    return _table(rows, ("RESOURCE KEY", "NAME", "TYPE", "STATE", "DURATION", "CREATED"))
+    return format_table(rows, ("RESOURCE KEY", "NAME", "TYPE", "STATE", "DURATION", "CREATED"))
 
 
 def _resource_details(resource: Resource) -> str:
     wire = resource.to_wire()
-    width = max(len(k) for k in wire)
+    width = max(display_width(k) for k in wire)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in wire.items() if v not in ("", None))
 
 
@@ -299,7 +287,8 @@ def _delete(client: Client, args: argparse.Namespace) -> int:
 
 def _fetch(client: Client, args: argparse.Namespace) -> int:
     stored = client.fetch_resource(**_spec_values(args, "FetchResource"))
-    _emit(args, stored, lambda: f"fetched {stored.resource_key}  {stored.name}{stored.suffix}")
+    # The Name as stored: the Suffix is the audio's format, not part of the name.
+    _emit(args, stored, lambda: f"fetched {stored.resource_key}  {stored.name}  ({stored.suffix[1:]})")
     return EXIT_OK
 
 
@@ -456,7 +445,7 @@ def _upload(args: argparse.Namespace) -> int:
         (r["Status"], r["FileName"], r.get("ResourceKey", ""), r.get("Error", {}).get("Code", ""))
         for r in rows
     ]
-    _emit(args, rows, lambda: _table(table_rows, ("STATUS", "FILE NAME", "RESOURCE KEY", "ERROR")))
+    _emit(args, rows, lambda: format_table(table_rows, ("STATUS", "FILE NAME", "RESOURCE KEY", "ERROR")))
     if not unanswered:
         return EXIT_OK
     # When nothing was refused, only unanswered, say so: running again may well succeed.

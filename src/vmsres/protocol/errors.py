@@ -65,7 +65,10 @@ class InvalidParameter(ParameterError):
     template = "The specified parameter %s is invalid."
     when = (
         "A parameter has the wrong type, is out of its bounds or not one of its allowed values; "
-        "also a body that is not valid UTF-8 JSON or form data (parameter `Body`)."
+        "also a body that is not valid UTF-8 JSON or form data (parameter `Body`); a FetchResource "
+        "`Url` that is not http(s) or leads to a host that is not public (unless allowed with "
+        "--fetch-allow-host); GetResourceDownloadUrl `Rendition=telephony` for a resource that has "
+        "none (pending while ffmpeg is missing on the server, or ffmpeg could not convert it)."
     )
 
 
@@ -141,7 +144,10 @@ class AccessDenied(VmsError):
     code = "AccessDenied"
     http_status = 403
     default_message = "You are not authorized to perform this action."
-    when = "The key's account is disabled."
+    when = (
+        "The key's account is disabled; or an upload or download URL (`/upload/...`, "
+        "`/download/...`) whose token is forged, altered or expired."
+    )
 
 
 class InternalError(VmsError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sqlite3
 import sys
@@ -17,10 +18,13 @@ import orjson
 import sqlalchemy as sa
 
 from vmsres.client.cli import add_resource_commands, run_resource_command
+from vmsres.client.models import ResourceType
+from vmsres.client.output import format_table, iso_time, label
 from vmsres.ops.backup import BackupError, backup, restore
 from vmsres.ops.rotation import rotate_master_key
 from vmsres.server.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.server.admin.remote import RemoteError, RemoteOps
+from vmsres.server.audio import FFMPEG_ENV
 from vmsres.server.blobs import BlobStorageError
 from vmsres.server.masterkey import MASTER_KEY_ENV, MasterKeyError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps
@@ -68,6 +72,18 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV), help="the admin token, with --endpoint"
     )
+
+
+def os_user() -> str:
+    """Who runs the command, as the audit trail's ``cli:<user>`` names them.
+
+    getpass looks at LOGNAME, USER, LNAME and USERNAME, then the password database; a container
+    may have none of those for its uid, which is then named by number.
+    """
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid{os.getuid()}"
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -155,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _serve_parser(commands)
     _sub(commands, "gc", "collect expired uploads and orphaned blobs now")
+    renditions = commands.add_parser("renditions", help="telephony renditions").add_subparsers(
+        dest="subcommand", required=True
+    )
+    _sub(renditions, "rebuild", "make the telephony renditions that wait for ffmpeg, now")
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="subcommand", required=True
@@ -201,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("resource_keys", nargs="+", metavar="resource_key")
     reject.add_argument("--reason", required=True)
     for sub in (approve, reject):
-        sub.add_argument("--reviewer", default=os.environ.get("USER", "cli"))
+        sub.add_argument("--reviewer", default=os_user(), help="who decided (default: your OS user)")
     queue = _sub(review, "queue", "resources waiting for review, oldest first")
     queue.add_argument("--account")
     queue.add_argument("--type", type=int, choices=(0, 1, 2))
@@ -283,12 +303,6 @@ def _print(args: argparse.Namespace, data: Any, human: str) -> None:
         print(human)
 
 
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    cells = [list(map(str, header)), *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-
-
 Ops = AdminOps | RemoteOps
 
 
@@ -300,7 +314,7 @@ async def _accounts(args: argparse.Namespace, ops: Ops) -> None:
     elif sub == "list":
         data = await ops.list_accounts()
         rows = [(d["Name"], d["Enabled"], d["ReviewPolicy"] or "-") for d in data]
-        _print(args, data, _table(rows, ("NAME", "ENABLED", "REVIEW")))
+        _print(args, data, format_table(rows, ("NAME", "ENABLED", "REVIEW")))
     elif sub == "set-policy":
         row = await ops.set_review_policy(args.name, None if args.policy == "default" else args.policy)
         _print(args, row, f"{row['Name']}: review {row['ReviewPolicy'] or 'server default'}")
@@ -323,7 +337,7 @@ async def _keys(args: argparse.Namespace, ops: Ops) -> None:
     elif sub == "list":
         data = await ops.list_keys(args.account)
         rows = [(d["AccessKey"], d["Account"], d["Enabled"]) for d in data]
-        _print(args, data, _table(rows, ("ACCESS KEY", "ACCOUNT", "ENABLED")))
+        _print(args, data, format_table(rows, ("ACCESS KEY", "ACCOUNT", "ENABLED")))
     elif sub == "rotate":
         key = await ops.rotate_key(args.access_key)
         _print(args, key, f"AccessKey: {key['AccessKey']}\nSecretKey: {key['SecretKey']}")
@@ -345,12 +359,32 @@ async def _gc(args: argparse.Namespace, ops: Ops) -> None:
     _print(args, report, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.items()))
 
 
+async def _renditions(args: argparse.Namespace, ops: Ops) -> None:
+    if not isinstance(ops, AdminOps):
+        raise CommandFailed(
+            "renditions rebuild works on a store (--data-dir / --database-url), not through --endpoint"
+        )
+    report = await ops.services.ingest.make_pending_renditions()
+    if report.ffmpeg_missing:
+        raise CommandFailed(
+            f"ffmpeg not found (on PATH, or as {FFMPEG_ENV} names it): "
+            f"telephony renditions still pending: {report.pending}"
+        )
+    done = {k: v for k, v in vars(report).items() if k != "ffmpeg_missing"}
+    _print(args, done, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()))
+    if report.storage_errors:
+        raise CommandFailed(
+            f"{report.storage_errors} renditions wait still: their audio could not be read or the "
+            "rendition not stored; run it again"
+        )
+
+
 async def _review(args: argparse.Namespace, ops: Ops) -> None:
     sub = args.subcommand
     if sub == "queue":
         data = await ops.review_queue(args.account, args.type, args.limit)
-        rows = [(d["ResourceKey"], d["Account"], d["Type"], d["Name"]) for d in data]
-        _print(args, data, _table(rows, ("RESOURCE KEY", "ACCOUNT", "TYPE", "NAME")))
+        rows = [(d["ResourceKey"], d["Account"], label(ResourceType, d["Type"]), d["Name"]) for d in data]
+        _print(args, data, format_table(rows, ("RESOURCE KEY", "ACCOUNT", "TYPE", "NAME")))
         return
     if sub == "force":
         row = await ops.force_state(args.resource_key, args.state, args.reason)
@@ -377,7 +411,7 @@ async def _audit(args: argparse.Namespace, ops: Ops) -> None:
         (d["Id"], d["Actor"], d["Account"] or "-", d["Action"], d["ResourceKey"] or "-", d["Outcome"])
         for d in data
     ]
-    _print(args, data, _table(rows, ("ID", "ACTOR", "ACCOUNT", "ACTION", "RESOURCE", "OUTCOME")))
+    _print(args, data, format_table(rows, ("ID", "ACTOR", "ACCOUNT", "ACTION", "RESOURCE", "OUTCOME")))
 
 
 async def _deliveries(args: argparse.Namespace, ops: Ops) -> None:
@@ -386,7 +420,7 @@ async def _deliveries(args: argparse.Namespace, ops: Ops) -> None:
         (d["Id"], d["EventType"], d["Account"], d["State"], d["Attempts"], d["LastError"] or "-")
         for d in data
     ]
-    _print(args, data, _table(rows, ("ID", "EVENT", "ACCOUNT", "STATE", "ATTEMPTS", "LAST ERROR")))
+    _print(args, data, format_table(rows, ("ID", "EVENT", "ACCOUNT", "STATE", "ATTEMPTS", "LAST ERROR")))
 
 
 async def _fixtures(args: argparse.Namespace, ops: Ops) -> None:
@@ -425,18 +459,19 @@ async def _limits(args: argparse.Namespace, ops: Ops) -> None:
 async def _leases(args: argparse.Namespace, ops: Ops) -> None:
     if args.subcommand == "lease":
         done = await ops.lease(args.resource_key, args.seconds, args.holder)
-        _print(args, done, f"{args.resource_key}: in use until {done['ExpiresAt']}")
+        _print(args, done, f"{args.resource_key}: in use until {iso_time(done['ExpiresAt'])}")
     elif args.subcommand == "release":
         done = await ops.release(args.resource_key)
         _print(args, done, f"{args.resource_key}: {'released' if done['Released'] else 'was not leased'}")
     else:
         data = await ops.leases(args.account, args.limit)
-        rows = [(d["ResourceKey"], d["Account"], d["Holder"], d["ExpiresAt"]) for d in data]
-        _print(args, data, _table(rows, ("RESOURCE KEY", "ACCOUNT", "HOLDER", "EXPIRES AT")))
+        rows = [(d["ResourceKey"], d["Account"], d["Holder"], iso_time(d["ExpiresAt"])) for d in data]
+        _print(args, data, format_table(rows, ("RESOURCE KEY", "ACCOUNT", "HOLDER", "EXPIRES AT")))
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Ops], Awaitable[None]]] = {
     "gc": _gc,
+    "renditions": _renditions,
     "accounts": _accounts,
     "keys": _keys,
     "review": _review,
@@ -460,7 +495,7 @@ async def _run_store_command(args: argparse.Namespace) -> None:
         return
     services = _open(args)
     try:
-        await _COMMANDS[args.command](args, AdminOps(services, Actor("cli", name=os.environ.get("USER"))))
+        await _COMMANDS[args.command](args, AdminOps(services, Actor("cli", name=os_user())))
     finally:
         await services.close()
 

@@ -26,6 +26,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _USER_AGENT = "vmsres-fetch/1 (FetchResource)"
+# `vmsres serve --fetch-allow-host` as an environment variable (every serve option has one).
+FETCH_ALLOW_HOST_ENV = "VMSRES_FETCH_ALLOW_HOST"
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,13 @@ def vet_addresses(host: str, addresses: Sequence[IPAddress], allow_hosts: Iterab
         raise EmptyResourceBody("the URL's host did not resolve to any address")
     if not all(is_public_address(address) for address in addresses):
         # The address itself stays out of the message: it would turn the API into a probe of our
-        # internal DNS.
-        raise InvalidParameter("Url", "It is a refused destination: its host is not a public address.")
+        # internal DNS. The host is the caller's own; the option tells an operator what to do.
+        raise InvalidParameter(
+            "Url",
+            "It is a refused destination: its host is not a public address. To fetch from a "
+            "private or loopback host you trust, the server's operator allows it with "
+            f"`vmsres serve --fetch-allow-host {host}` (environment variable {FETCH_ALLOW_HOST_ENV}).",
+        )
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:

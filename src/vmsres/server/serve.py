@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from vmsres.server.admin.app import create_admin_app
+from vmsres.server.audio import FFMPEG_ENV, ffmpeg_available
 from vmsres.server.console.app import PREFIX as CONSOLE_PREFIX
 from vmsres.server.console.app import create_console_app
 from vmsres.server.service.accounts import BOOTSTRAP_ACCOUNT
@@ -43,10 +44,28 @@ def create_app(settings: Settings) -> VmsApp:
             except Exception:
                 logging.getLogger("vmsres.error").exception("garbage collection failed")
 
+    async def make_pending_renditions_forever() -> None:
+        # At start, then with every collection: renditions wait until ffmpeg is found.
+        while True:
+            try:
+                report = await services.ingest.make_pending_renditions()
+                if report.made or report.failed or report.storage_errors:
+                    logging.getLogger("vmsres").info(
+                        orjson.dumps({"event": "renditions", **vars(report)}).decode()
+                    )
+            except Exception:
+                logging.getLogger("vmsres.error").exception("making pending renditions failed")
+            if settings.gc_interval_seconds <= 0:
+                return
+            await asyncio.sleep(settings.gc_interval_seconds)
+
+    background = [make_pending_renditions_forever]
+    if settings.gc_interval_seconds > 0:
+        background.append(collect_garbage_forever)
     config = WireConfig(
         max_body_bytes=settings.max_body_bytes,
         mounts=[*transfer_mounts(services.ingest)],
-        background=[collect_garbage_forever] if settings.gc_interval_seconds > 0 else [],
+        background=background,
     )
     if settings.admin_token_sha256:
         config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token_sha256)))
@@ -85,6 +104,19 @@ def configure_logging(level: str) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())
         logger.propagate = False
+
+
+def warn_if_ffmpeg_missing() -> None:
+    """One line on stderr: without ffmpeg, uploads work but their telephony renditions wait."""
+    if ffmpeg_available():
+        return
+    logging.getLogger("vmsres").warning(
+        "vmsres: warning: ffmpeg not found (on PATH, or as %s names it): audio is accepted, but its "
+        "telephony renditions stay pending until ffmpeg is installed (scripts/install-debian-deps.sh"
+        " or your package manager); they are then made by the running server within --gc-interval,"
+        " or at once by `vmsres renditions rebuild`. See docs/audio.md.",
+        FFMPEG_ENV,
+    )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -145,6 +177,7 @@ def serve(settings: Settings) -> None:
 
     settings.ensure_data_dir()
     configure_logging(settings.log_level)
+    warn_if_ffmpeg_missing()
     with migrate.startup_lock(settings.resolved_database_url()):
         created = asyncio.run(bootstrap(settings))
     sock = bind_socket(settings.host, settings.port)

@@ -1,6 +1,7 @@
 """The audio layer: checking and measuring uploaded MP3/WAV files, and making their telephony
 renditions. It knows nothing of HTTP or SQL; see docs/audio.md for the user-facing rules."""
 
+from vmsres.server.audio._ffmpeg import ENV_VAR as FFMPEG_ENV
 from vmsres.server.audio._ffmpeg import ffmpeg_available
 from vmsres.server.audio.analysis import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, whole_seconds
 from vmsres.server.audio.rendition import (
@@ -11,6 +12,7 @@ from vmsres.server.audio.rendition import (
 from vmsres.server.audio.silence import SILENCE_PEAK_DBFS, is_silent, peak_dbfs
 
 __all__ = [
+    "FFMPEG_ENV",
     "MAX_AUDIO_BYTES",
     "SILENCE_PEAK_DBFS",
     "TELEPHONY_CODEC",

@@ -8,6 +8,7 @@ crash leaves between those steps is unreferenced blobs, which `collect_garbage` 
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import time
 import uuid
@@ -22,9 +23,17 @@ from vmsres.protocol.errors import (
     ResourceIsNone,
     ResourceKeyIsNotExist,
     ResourceSizeOverLimit,
+    VmsError,
     VolcTosServerError,
 )
-from vmsres.server.audio import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, is_silent, make_telephony_rendition
+from vmsres.server.audio import (
+    MAX_AUDIO_BYTES,
+    AudioInfo,
+    analyze_audio,
+    ffmpeg_available,
+    is_silent,
+    make_telephony_rendition,
+)
 from vmsres.server.blobs import BlobNotFound, BlobStorageError, BlobStore, delete_quietly
 from vmsres.server.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.server.service.accounts import Principal
@@ -41,6 +50,14 @@ STAGING_GRACE_SECONDS = 60 * 60
 # A resource blob with no row is only collected once older than this (a commit may be in flight).
 ORPHAN_MIN_AGE_SECONDS = 60 * 60
 TOKEN_SECRET_NAME = "url_token_key"
+# Pending renditions are read this many rows at a time (each is converted before the next read).
+RENDITION_BATCH = 50
+RENDITION_PENDING_MESSAGE = (
+    "The telephony rendition is pending: ffmpeg is not installed on the server. It is made once "
+    "ffmpeg is installed (the server looks for it at start and every --gc-interval, or run "
+    "`vmsres renditions rebuild`); Rendition=original is available meanwhile."
+)
+RENDITION_FAILED_MESSAGE = "ffmpeg could not convert this file, so it has no telephony rendition."
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +74,18 @@ class GarbageReport:
     orphan_blobs: int = 0
     # A backup was copying blobs: nothing was collected this time.
     held_by_backup: bool = False
+
+
+@dataclass
+class RenditionReport:
+    made: int = 0
+    # ffmpeg ran but could not convert the file: the resource stays without a rendition.
+    failed: int = 0
+    # Left pending: the original could not be read or the rendition not stored (tried again later).
+    storage_errors: int = 0
+    # Still waiting (for ffmpeg, or after a storage error) when the pass ended.
+    pending: int = 0
+    ffmpeg_missing: bool = False
 
 
 def _content_type(key: str) -> str:
@@ -212,7 +241,11 @@ class IngestService:
             raise ResourceSizeOverLimit()
         # Decoding and transcoding are CPU work and may run ffmpeg: keep them off the event loop.
         info: AudioInfo = await asyncio.to_thread(analyze_audio, data)
-        rendition = await asyncio.to_thread(make_telephony_rendition, data, info)
+        # Without ffmpeg the rendition waits (rendition_pending) and is made once ffmpeg is there.
+        rendition_pending = not ffmpeg_available()
+        rendition = (
+            None if rendition_pending else await asyncio.to_thread(make_telephony_rendition, data, info)
+        )
         now = self._now()
         resource_key = uuid.uuid4().hex
         prefix = f"accounts/{principal.account_id}/{now}-{resource_key}"
@@ -246,6 +279,7 @@ class IngestService:
             "sha256": info.sha256,
             "blob_key": blob_key,
             "rendition_key": rendition_key,
+            "rendition_pending": rendition_pending,
             "reject_reason": decision.reason,
             "reviewed_by": decision.reviewed_by,
             "reviewed_at": now if decision.reviewed_by else None,
@@ -276,6 +310,75 @@ class IngestService:
     async def _delete_blob(self, key: str) -> None:
         await delete_quietly(self.blobs, key)
 
+    # --- Renditions that waited for ffmpeg ----------------------------------------------
+
+    async def make_pending_renditions(self) -> RenditionReport:
+        """Make the telephony renditions that wait for ffmpeg (none while it is still missing).
+
+        Safe to run in several processes at once: a rendition is recorded only if the resource is
+        still pending, and the loser removes its copy. The blob is named with the time it is
+        written, so that garbage collection leaves it alone while its row is being updated.
+        """
+        report = RenditionReport()
+        if not ffmpeg_available():
+            report.ffmpeg_missing = True
+            report.pending = await self.resources.count_pending_renditions()
+            return report
+        after_id = 0
+        while rows := await self.resources.pending_renditions(after_id, RENDITION_BATCH):
+            after_id = rows[-1]["id"]
+            # Every worker runs this pass: in a shuffled order, and skipping what another made
+            # meanwhile, they seldom convert the same file twice.
+            random.shuffle(rows)
+            for row in rows:
+                if not await self.resources.rendition_still_pending(row["id"]):
+                    continue
+                if not await self._make_rendition(row, report):
+                    report.ffmpeg_missing = True
+                    report.pending = await self.resources.count_pending_renditions()
+                    return report
+        report.pending = await self.resources.count_pending_renditions()
+        return report
+
+    async def _make_rendition(self, row: Row, report: RenditionReport) -> bool:
+        """One pending rendition; False when ffmpeg went away meanwhile (the pass stops)."""
+        try:
+            data = await self.blobs.get(row["blob_key"])
+        except BlobNotFound:
+            # The resource was deleted since it was listed, or its original is lost: either way
+            # there is nothing to convert, ever.
+            if await self.resources.finish_rendition(row["id"], None):
+                report.failed += 1
+            return True
+        except BlobStorageError:
+            report.storage_errors += 1
+            return True
+        try:
+            info = await asyncio.to_thread(analyze_audio, data)
+        except VmsError:
+            rendition = None
+        else:
+            rendition = await asyncio.to_thread(make_telephony_rendition, data, info)
+        if rendition is None:
+            if not ffmpeg_available():
+                return False
+            if await self.resources.finish_rendition(row["id"], None):
+                report.failed += 1
+            return True
+        key = f"accounts/{row['account_id']}/{self._now()}-{row['resource_key']}/telephony.wav"
+        try:
+            await self.blobs.put(key, rendition)
+        except BlobStorageError:
+            report.storage_errors += 1
+            return True
+        if await self.resources.finish_rendition(row["id"], key):
+            report.made += 1
+            return True
+        current = await self.resources.get(row["account_id"], row["resource_key"])
+        if current is None or current["rendition_key"] != key:
+            await self._delete_blob(key)
+        return True
+
     # --- Downloads ----------------------------------------------------------------------
 
     async def download_url(
@@ -286,6 +389,10 @@ class IngestService:
             raise ResourceKeyIsNotExist()
         key = row["blob_key"] if rendition == "original" else row["rendition_key"]
         if not key:
+            if rendition != "original" and row["rendition_pending"]:
+                raise InvalidParameter("Rendition", RENDITION_PENDING_MESSAGE)
+            if rendition != "original" and row["blob_key"]:
+                raise InvalidParameter("Rendition", RENDITION_FAILED_MESSAGE)
             raise InvalidParameter("Rendition", f"The resource has no {rendition} audio.")
         expires_at = self._now() + DOWNLOAD_URL_SECONDS
         presigned = self.blobs.presign_get(key, DOWNLOAD_URL_SECONDS)

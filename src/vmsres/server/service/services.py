@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmsres.server.audio import ffmpeg_available
 from vmsres.server.blobs import BlobStore, open_blob_store
 from vmsres.server.masterkey import load_keyring
 from vmsres.server.service.accounts import AccountService
@@ -26,6 +27,8 @@ from vmsres.server.store.events import EventStore
 from vmsres.server.store.hardening import HardeningStore
 from vmsres.server.store.resources import KeywordMatchCache, ResourceStore
 from vmsres.server.store.uploads import UploadStore
+
+FFMPEG_MISSING_NOTE = "missing: telephony renditions are pending"
 
 
 @dataclass
@@ -61,6 +64,12 @@ class Services:
         except Exception as exc:
             return f"blob storage unreachable: {type(exc).__name__}"
         return None
+
+    def readiness_notes(self) -> dict[str, str]:
+        """What works in a lesser way without making the server unready (ffmpeg is optional)."""
+        if not ffmpeg_available():
+            return {"ffmpeg": FFMPEG_MISSING_NOTE}
+        return {}
 
     async def close(self) -> None:
         await self.blobs.close()

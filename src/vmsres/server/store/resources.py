@@ -60,6 +60,7 @@ RECORD_COLUMNS = (
     resources.c.size_bytes,
     resources.c.blob_key,
     resources.c.rendition_key,
+    resources.c.rendition_pending,
 )
 # Offsets from here on are found through resource_blocks instead of walking the listing index
 # from its start (on SQLite a walk of this many entries costs about what the lookups cost).
@@ -104,11 +105,13 @@ INSERT_COLUMNS = (
     "sha256",
     "blob_key",
     "rendition_key",
+    "rendition_pending",
 )
 _INSERT_DEFAULTS: dict[str, Any] = {c: None for c in INSERT_COLUMNS} | {
     "remark": "",
     "suffix": "",
     "duration": 0,
+    "rendition_pending": False,
 }
 
 
@@ -321,6 +324,33 @@ _by_file_name = sa.select(*RECORD_COLUMNS).where(
 )
 _all_blob_keys = sa.select(resources.c.blob_key, resources.c.rendition_key).where(
     resources.c.blob_key.is_not(None)
+)
+# Oldest first, by the partial index of migration 0010_rendition_pending.
+_pending_renditions = (
+    sa.select(
+        resources.c.id,
+        resources.c.resource_key,
+        resources.c.account_id,
+        resources.c.created_at,
+        resources.c.audio_format,
+        resources.c.blob_key,
+    )
+    .where(resources.c.rendition_pending, resources.c.id > sa.bindparam("after_id"))
+    .order_by(resources.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_count_pending_renditions = (
+    sa.select(sa.func.count()).select_from(resources).where(resources.c.rendition_pending)
+)
+_rendition_still_pending = sa.select(resources.c.rendition_pending).where(
+    resources.c.id == sa.bindparam("row_id")
+)
+# Conditional on the flag, so that of several makers (workers, `vmsres renditions rebuild`) only
+# one records its result.
+_finish_rendition = (
+    resources.update()
+    .where(resources.c.id == sa.bindparam("row_id"), resources.c.rendition_pending)
+    .values(rendition_key=sa.bindparam("rendition_key"), rendition_pending=False)
 )
 _by_key = sa.select(*RECORD_COLUMNS).where(
     resources.c.account_id == sa.bindparam("account_id"),
@@ -539,6 +569,22 @@ class ResourceStore:
     async def referenced_blob_keys(self) -> set[str]:
         rows = await self.db.fetch_all(_all_blob_keys)
         return {key for row in rows for key in (row["blob_key"], row["rendition_key"]) if key}
+
+    async def pending_renditions(self, after_id: int, limit: int) -> list[Row]:
+        """Audio resources whose telephony rendition waits for ffmpeg, by id after ``after_id``."""
+        return await self.db.fetch_all(_pending_renditions, {"after_id": after_id, "limit": limit})
+
+    async def rendition_still_pending(self, row_id: int) -> bool:
+        return bool(await self.db.fetch_value(_rendition_still_pending, {"row_id": row_id}))
+
+    async def count_pending_renditions(self) -> int:
+        return int(await self.db.fetch_value(_count_pending_renditions) or 0)
+
+    async def finish_rendition(self, row_id: int, rendition_key: str | None) -> bool:
+        """Record a made rendition (or None: ffmpeg could not make one); False if another maker
+        already did, or the resource is gone."""
+        params = {"row_id": row_id, "rendition_key": rendition_key}
+        return await self.db.execute(_finish_rendition, params) > 0
 
     async def insert(self, values: dict[str, Any], executor: Executor | None = None) -> None:
         values = {**_INSERT_DEFAULTS, **values}

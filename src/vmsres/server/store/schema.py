@@ -85,9 +85,18 @@ resources = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=True),
     sa.Column("blob_key", sa.String(512), nullable=True),
     sa.Column("rendition_key", sa.String(512), nullable=True),
+    # The telephony rendition waits for ffmpeg (migration 0010_rendition_pending).
+    sa.Column("rendition_pending", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_resources_listing", "account_id", "type", "created_at", "id"),
     sa.Index("ix_resources_listing_state", "account_id", "type", "state", "created_at", "id"),
     sa.Index("uq_resources_account_id_file_name", "account_id", "file_name", unique=True),
+    sa.Index(
+        "ix_resources_rendition_pending",
+        "id",
+        # SQLAlchemy writes the test as "= 1" on SQLite, whose planner needs that same form.
+        sqlite_where=sa.text("rendition_pending = 1"),
+        postgresql_where=sa.text("rendition_pending"),
+    ),
 )
 
 # One row per upload URL handed out. The token in the URL names the row by its nonce; the row

@@ -141,10 +141,13 @@ class VmsApp:
 
     async def readyz(self, send: Send) -> None:
         problem = await self.services.readiness()
-        if problem is None:
+        notes = self.services.readiness_notes()
+        if problem is None and not notes:
             await send_response(send, 200, b'{"status":"ready"}')
+        elif problem is None:
+            await send_response(send, 200, orjson.dumps({"status": "ready", **notes}))
         else:
-            await send_response(send, 503, orjson.dumps({"status": "not ready", "reason": problem}))
+            await send_response(send, 503, orjson.dumps({"status": "not ready", "reason": problem, **notes}))
 
     async def wire(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
