@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 
+from vmsres.server.service.ingest import MAX_AUDIO_SECONDS
 from vmsres.server.service.review import ReviewPolicy
 from vmsres.server.store.database import database_url_for_dir
 
@@ -27,6 +28,12 @@ class Settings:
     review: ReviewPolicy = "auto"
     log_level: str = "info"
     max_body_bytes: int = 1024 * 1024
+    # Transport limits (docs/security.md): request head size and field count, time to send a head.
+    max_header_bytes: int = 16 * 1024
+    max_header_count: int = 100
+    header_timeout_seconds: float = 10.0
+    # Longest audio accepted (docs/audio.md): bounds the rendition a small file can expand into.
+    max_audio_duration_seconds: float = MAX_AUDIO_SECONDS
     # Where audio lives: a folder (default DATA_DIR/blobs) or s3://bucket/prefix.
     blob_url: str | None = None
     s3_endpoint_url: str | None = None

@@ -4,16 +4,21 @@ renditions. It knows nothing of HTTP or SQL; see docs/audio.md for the user-faci
 from vmsres.server.audio._ffmpeg import ffmpeg_available
 from vmsres.server.audio.analysis import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, whole_seconds
 from vmsres.server.audio.rendition import (
+    TELEPHONY_BYTES_PER_MS,
     TELEPHONY_CODEC,
+    TELEPHONY_HEADER_BYTES,
     TELEPHONY_SAMPLE_RATE,
     make_telephony_rendition,
+    telephony_rendition_bytes,
 )
 from vmsres.server.audio.silence import SILENCE_PEAK_DBFS, is_silent, peak_dbfs
 
 __all__ = [
     "MAX_AUDIO_BYTES",
     "SILENCE_PEAK_DBFS",
+    "TELEPHONY_BYTES_PER_MS",
     "TELEPHONY_CODEC",
+    "TELEPHONY_HEADER_BYTES",
     "TELEPHONY_SAMPLE_RATE",
     "AudioInfo",
     "analyze_audio",
@@ -21,5 +26,6 @@ __all__ = [
     "is_silent",
     "make_telephony_rendition",
     "peak_dbfs",
+    "telephony_rendition_bytes",
     "whole_seconds",
 ]

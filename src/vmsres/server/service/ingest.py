@@ -22,10 +22,11 @@ from vmsres.protocol.errors import (
     ResourceIsNone,
     ResourceKeyIsNotExist,
     ResourceSizeOverLimit,
+    UploadFileFail,
     VolcTosServerError,
 )
 from vmsres.server.audio import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, is_silent, make_telephony_rendition
-from vmsres.server.blobs import BlobNotFound, BlobStorageError, BlobStore, delete_quietly
+from vmsres.server.blobs import BlobNotFound, BlobReader, BlobStorageError, BlobStore, delete_quietly
 from vmsres.server.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.resources import ResourceService
@@ -41,11 +42,14 @@ STAGING_GRACE_SECONDS = 60 * 60
 # A resource blob with no row is only collected once older than this (a commit may be in flight).
 ORPHAN_MIN_AGE_SECONDS = 60 * 60
 TOKEN_SECRET_NAME = "url_token_key"
+# The longest audio accepted unless the operator says otherwise (docs/audio.md): every second
+# becomes 16 kB of telephony rendition, so this bounds what a 5 MB upload can expand into.
+MAX_AUDIO_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    data: bytes
+    reader: BlobReader
     content_type: str
     file_name: str
 
@@ -74,6 +78,7 @@ class IngestService:
         public_url: str | None = None,
         fetch_allow_hosts: frozenset[str] = frozenset(),
         fetch_limits: FetchLimits | None = None,
+        max_audio_seconds: float = MAX_AUDIO_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         # The library's rules decide the review and announce the new resource; its store is ours too.
@@ -85,6 +90,7 @@ class IngestService:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.fetch_allow_hosts = fetch_allow_hosts
         self.fetch_limits = fetch_limits or FetchLimits()
+        self.max_audio_seconds = max_audio_seconds
         self.clock = clock
         self._token_key: bytes | None = None
 
@@ -143,11 +149,14 @@ class IngestService:
         for upload in await self.uploads.candidates(principal.account_id, file_name):
             try:
                 data = await self.blobs.get(upload["staging_key"])
-                break
             except BlobNotFound:
                 continue
             except BlobStorageError:
                 raise VolcTosServerError() from None
+            # The PUT recorded how many bytes it stored; anything else is not that upload.
+            if upload["size_bytes"] is not None and len(data) != upload["size_bytes"]:
+                raise UploadFileFail("The uploaded file is incomplete; upload it again.")
+            break
         if data is None:
             raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
         await self.library.check_quota(principal, len(data))
@@ -211,7 +220,7 @@ class IngestService:
         if len(data) > MAX_AUDIO_BYTES:
             raise ResourceSizeOverLimit()
         # Decoding and transcoding are CPU work and may run ffmpeg: keep them off the event loop.
-        info: AudioInfo = await asyncio.to_thread(analyze_audio, data)
+        info: AudioInfo = await asyncio.to_thread(analyze_audio, data, self.max_audio_seconds)
         rendition = await asyncio.to_thread(make_telephony_rendition, data, info)
         now = self._now()
         resource_key = uuid.uuid4().hex
@@ -304,11 +313,11 @@ class IngestService:
         if row is None or not key:
             raise ResourceKeyIsNotExist()
         try:
-            data = await self.blobs.get(key)
+            reader = await self.blobs.open_reader(key)
         except (BlobNotFound, BlobStorageError):
             raise VolcTosServerError() from None
         suffix = ".wav" if claims["v"] == "telephony" else row["suffix"]
-        return Download(data, _content_type(key), f"{row['resource_key']}{suffix}")
+        return Download(reader, _content_type(key), f"{row['resource_key']}{suffix}")
 
     # --- Collection ---------------------------------------------------------------------
 

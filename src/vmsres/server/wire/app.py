@@ -33,10 +33,11 @@ from vmsres.server.actions.dryrun import DRY_RUN_CHECKS
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import Actor
 from vmsres.server.service.services import Services
-from vmsres.server.wire.access_log import log_request
+from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
 from vmsres.server.wire.asgi import (
     ASGIApp,
     BodyTooLarge,
+    ClientDisconnected,
     Receive,
     Scope,
     Send,
@@ -174,7 +175,7 @@ class VmsApp:
                     raise InvalidAction(f"{action_name} does not accept {method}.")
                 headers = header_map(scope)
                 try:
-                    body = await read_body(receive, self.config.max_body_bytes)
+                    body = await read_body(scope, receive, self.config.max_body_bytes)
                 except BodyTooLarge:
                     raise RequestEntityTooLarge() from None
 
@@ -218,6 +219,10 @@ class VmsApp:
             except VmsError as error:
                 status, code = error.http_status, error.code
                 payload = error_body(request_id, action_name[:64], region, error)
+            except ClientDisconnected:
+                # Nobody is left to answer; the access log records the abort.
+                status, code = CLIENT_ABORT_STATUS, CLIENT_ABORT_CODE
+                return
             except Exception:
                 error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
                 status, code = 500, InternalError.code
