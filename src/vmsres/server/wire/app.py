@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -72,9 +71,9 @@ def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
     if "application/x-www-form-urlencoded" in content_type and stripped[:1] not in (b"{", b"["):
         try:
             text = stripped.decode("utf-8")
-            return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict"))
-        except (UnicodeDecodeError, ValueError):
+        except UnicodeDecodeError:
             raise InvalidParameter("Body", "The form body is not valid UTF-8 form data.") from None
+        return first_of_repeated(parse_query(text, strict=True))
     try:
         decoded = orjson.loads(stripped)
     except orjson.JSONDecodeError:
@@ -86,10 +85,11 @@ def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
     raise InvalidParameter("Body", "The body must be a JSON object.")
 
 
-def query_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
+def first_of_repeated(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Query and form parameters by name: of a repeated key the first value wins (docs/api.md)."""
     params: dict[str, str] = {}
     for key, value in pairs:
-        params.setdefault(key, value)  # the first of repeated keys wins
+        params.setdefault(key, value)
     return params
 
 
@@ -159,8 +159,8 @@ class VmsApp:
         result: Any = None
         try:
             try:
-                pairs = parse_query(scope["query_string"].decode("latin-1"))
-                query = query_parameters(pairs)
+                pairs = parse_query(scope["query_string"].decode("latin-1"), strict=True)
+                query = first_of_repeated(pairs)
                 action_name = query.get("Action", "")
                 method = scope["method"]
                 if method not in ("GET", "POST"):
