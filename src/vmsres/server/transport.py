@@ -171,6 +171,11 @@ class GuardedH11Protocol(H11Protocol):
             # Answered already (a 413 on a keep-alive connection): uvicorn drops the rest of the
             # body, but without a bound it would do so for as long as the client keeps sending.
             self._discard(len(data))
+        elif self._drain_timer is not None and not self.draining:
+            # The refused body ended within the bounds: the connection serves the next request.
+            self._drain_timer.cancel()
+            self._drain_timer = None
+            self._drained = 0
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
