@@ -6,17 +6,21 @@ from __future__ import annotations
 import json
 import select
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 import requests
 
 from tests.conftest import official_vms_service
 from tests.servers import RunningServer, start_server
+from tests.wire_client import error_code, signed_request
 from vmsres.protocol import API_VERSION
 from vmsres.server.wire.app import body_parameters
 
@@ -26,9 +30,34 @@ QUERY = f"/?Action=QueryOpenGetResource&Version={API_VERSION}"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("transport"), ["--header-timeout", "1"])
+    running = start_server(
+        tmp_path_factory.mktemp("transport"), ["--header-timeout", "1", "--fetch-allow-host", "127.0.0.1"]
+    )
     yield running
     running.stop()
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every GET with a redirect to the Location named (percent-encoded) by its path."""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", unquote(self.path[1:]))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def redirector() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
 
 
 def _address(server: RunningServer) -> tuple[str, int]:
@@ -201,3 +230,15 @@ def test_an_upload_token_has_one_spelling(server: RunningServer, suffix: str) ->
     assert response.json()["ResponseMetadata"]["Error"]["Code"] == "AccessDenied"
     # The canonical spelling still works (the refused attempt did not use the URL up).
     assert requests.put(url, data=b"RIFF", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "location", ["https:foo", "mailto:x@y", "http://[::1", "http://a:99999/", "ftp://x/"]
+)
+def test_fetch_resource_answers_a_malformed_redirect_with_invalid_parameter(
+    server: RunningServer, redirector: str, location: str
+) -> None:
+    url = f"{redirector}/{quote(location, safe='')}"
+    response = signed_request(server, "FetchResource", {"Url": url, "Name": f"r-{len(location)}"})
+    assert (response.status_code, error_code(response)) == (400, "InvalidParameter")
+    assert "Url" in response.json()["ResponseMetadata"]["Error"]["Message"]
