@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 import requests
@@ -31,7 +31,8 @@ QUERY = f"/?Action=QueryOpenGetResource&Version={API_VERSION}"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(
-        tmp_path_factory.mktemp("transport"), ["--header-timeout", "1", "--fetch-allow-host", "127.0.0.1"]
+        tmp_path_factory.mktemp("transport"),
+        ["--header-timeout", "1", "--body-timeout", "1", "--fetch-allow-host", "127.0.0.1"],
     )
     yield running
     running.stop()
@@ -148,6 +149,21 @@ def test_a_head_that_does_not_arrive_in_time_is_408(server: RunningServer) -> No
     # The server runs with --header-timeout 1; the read waits for its answer, not a fixed time.
     with socket.create_connection(_address(server)) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        status, body = _read_answer(sock)
+    assert (status, _code(body)) == (408, "RequestTimeout")
+
+
+@pytest.mark.parametrize("path", [QUERY, "/upload/x"])
+def test_a_body_that_stalls_is_408(server: RunningServer, path: str) -> None:
+    # The server runs with --body-timeout 1; an upload token is checked first, so a stalled
+    # upload needs a real URL.
+    if path.startswith("/upload/"):
+        vms = official_vms_service(server)
+        path = urlsplit(vms.get_resource_upload_url({"FileName": "stall.wav"})["Result"]["UploadUrl"]).path
+    with socket.create_connection(_address(server)) as sock:
+        method = "PUT" if path.startswith("/upload/") else "POST"
+        head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+        sock.sendall(head.encode() + b"0123456789")
         status, body = _read_answer(sock)
     assert (status, _code(body)) == (408, "RequestTimeout")
 

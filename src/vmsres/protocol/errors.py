@@ -233,7 +233,7 @@ class RequestTimeout(VmsError):
     default_message = "The request did not arrive in time."
     when = (
         "The request head did not arrive within 10 seconds of its first byte "
-        "(`--header-timeout`), or its body stalled for 30 seconds."
+        "(`--header-timeout`), or its body paused for 30 seconds (`--body-timeout`)."
     )
 
 

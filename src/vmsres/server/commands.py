@@ -137,6 +137,12 @@ def _serve_parser(commands: Any) -> None:
         help="seconds a client has to send a request head",
     )
     limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=Settings.body_timeout_seconds,
+        help="seconds a request body may pause between two pieces",
+    )
+    limits.add_argument(
         "--idempotency-hours", type=float, default=24.0, help="how long ClientToken answers are kept"
     )
     serve.add_argument(
@@ -567,7 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.search_cache_mb = args.search_cache_mb
         settings.max_audio_duration_seconds = args.max_audio_duration
         settings.max_header_bytes, settings.max_header_count = args.max_header_bytes, args.max_header_count
-        settings.header_timeout_seconds = args.header_timeout
+        settings.header_timeout_seconds, settings.body_timeout_seconds = (
+            args.header_timeout,
+            args.body_timeout,
+        )
         try:
             serve(settings)
         except MasterKeyError as error:

@@ -48,7 +48,8 @@ def create_app(settings: Settings) -> VmsApp:
 
     config = WireConfig(
         max_body_bytes=settings.max_body_bytes,
-        mounts=[*transfer_mounts(services.ingest)],
+        body_timeout_seconds=settings.body_timeout_seconds,
+        mounts=[*transfer_mounts(services.ingest, settings.body_timeout_seconds)],
         background=[collect_garbage_forever] if settings.gc_interval_seconds > 0 else [],
     )
     if settings.admin_token_sha256:

@@ -34,6 +34,7 @@ from vmsres.server.service.events import Actor
 from vmsres.server.service.services import Services
 from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
 from vmsres.server.wire.asgi import (
+    BODY_IDLE_SECONDS,
     ASGIApp,
     BodyTooLarge,
     ClientDisconnected,
@@ -54,6 +55,7 @@ _RESERVED = ("Action", "Version")
 @dataclass
 class WireConfig:
     max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout_seconds: float = BODY_IDLE_SECONDS
     # Extra ASGI apps by path prefix ("/upload/", "/admin/", ...), tried in order.
     mounts: list[tuple[str, ASGIApp]] = field(default_factory=list)
     # Long-running jobs of the process (garbage collection, ...), started with the server.
@@ -175,7 +177,9 @@ class VmsApp:
                     raise InvalidAction(f"{action_name} does not accept {method}.")
                 headers = header_map(scope)
                 try:
-                    body = await read_body(scope, receive, self.config.max_body_bytes)
+                    body = await read_body(
+                        scope, receive, self.config.max_body_bytes, self.config.body_timeout_seconds
+                    )
                 except BodyTooLarge:
                     raise RequestEntityTooLarge() from None
 

@@ -17,7 +17,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
 
 
-# A body that stalls this long between two of its chunks is given up (RequestTimeout, 408).
+# A body that stalls this long between two of its pieces is given up (RequestTimeout, 408).
 BODY_IDLE_SECONDS = 30.0
 
 
@@ -37,12 +37,15 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, idle_seconds: float = BODY_IDLE_SECONDS
+) -> bytes:
     """The whole request body, exactly as announced.
 
     BodyTooLarge at once when the announced Content-Length is over ``limit`` (nothing is read:
     the transport drains what the client still sends), or as soon as a chunked body passes it;
-    ClientDisconnected when the connection ends first; RequestTimeout when the body stalls.
+    ClientDisconnected when the connection ends first; RequestTimeout when no piece of the body
+    arrives for ``idle_seconds``.
     """
     declared = declared_length(scope)
     if declared is not None and declared > limit:
@@ -51,7 +54,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         try:
-            async with asyncio.timeout(BODY_IDLE_SECONDS):
+            async with asyncio.timeout(idle_seconds):
                 message = await receive()
         except TimeoutError:
             raise RequestTimeout("The request body stalled.") from None

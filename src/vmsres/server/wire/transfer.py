@@ -24,6 +24,7 @@ from vmsres.server.audio import MAX_AUDIO_BYTES
 from vmsres.server.service.ingest import IngestService
 from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
 from vmsres.server.wire.asgi import (
+    BODY_IDLE_SECONDS,
     BodyTooLarge,
     ClientDisconnected,
     Receive,
@@ -41,8 +42,9 @@ log = logging.getLogger("vmsres")
 
 
 class TransferApp:
-    def __init__(self, ingest: IngestService) -> None:
+    def __init__(self, ingest: IngestService, body_timeout_seconds: float = BODY_IDLE_SECONDS) -> None:
         self.ingest = ingest
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -57,7 +59,7 @@ class TransferApp:
                     raise MethodNotAllowed()
                 nonce = await self.ingest.authorize_upload(path[len(UPLOAD_PREFIX) :])
                 try:
-                    body = await read_body(scope, receive, MAX_AUDIO_BYTES)
+                    body = await read_body(scope, receive, MAX_AUDIO_BYTES, self.body_timeout_seconds)
                 except BodyTooLarge:
                     raise ResourceSizeOverLimit() from None
                 except ClientDisconnected:
@@ -115,6 +117,8 @@ class TransferApp:
             log_request(request_id, action, "", status, code, time.perf_counter() - started)
 
 
-def transfer_mounts(ingest: IngestService) -> list[tuple[str, TransferApp]]:
-    app = TransferApp(ingest)
+def transfer_mounts(
+    ingest: IngestService, body_timeout_seconds: float = BODY_IDLE_SECONDS
+) -> list[tuple[str, TransferApp]]:
+    app = TransferApp(ingest, body_timeout_seconds)
     return [(UPLOAD_PREFIX, app), (DOWNLOAD_PREFIX, app)]
