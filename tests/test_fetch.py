@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -454,6 +454,36 @@ def test_redirects_are_rechecked_for_scheme(origin: AudioServer) -> None:
     for target in ("file:///etc/passwd", "ftp://127.0.0.1/audio.mp3", "gopher://127.0.0.1:70/"):
         with pytest.raises(InvalidParameter, match="only http and https"):
             fetch(origin.url(f"/to?url={target}"))
+
+
+MALFORMED_LOCATIONS = [
+    "https:foo",
+    "mailto:x@y",
+    "http://[::1",
+    "http://[::1]x/",
+    "http://exa mple.com/",
+    "http://%zz/",
+    "http://a:99999/",
+    "http://a:0/",
+    "http://" + "a" * 64 + ".example/",
+    "data:audio/mpeg;base64,SUQz",
+    "javascript:alert(1)",
+]
+
+
+@pytest.mark.parametrize("location", MALFORMED_LOCATIONS, ids=range(len(MALFORMED_LOCATIONS)))
+def test_a_malformed_redirect_location_is_invalid_parameter_url(origin: AudioServer, location: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        fetch(origin.url(f"/to?url={quote(location, safe='')}"))
+    assert info.value.parameter == "Url"
+    assert "redirects to a URL that" in info.value.message
+    assert origin.paths() == ["/to"]
+
+
+def test_an_overlong_url_is_invalid_parameter_url(no_network: None) -> None:
+    with pytest.raises(InvalidParameter, match="longer than 2048") as info:
+        fetch("http://example.com/" + "a" * 2100)
+    assert info.value.parameter == "Url"
 
 
 def test_a_permanent_redirect_to_an_allowed_absolute_url_is_followed(origin: AudioServer) -> None:

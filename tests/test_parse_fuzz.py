@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from vmsres.protocol.errors import InternalError, ServerError, ServiceUnavailable, VmsError
 from vmsres.protocol.signing import parse_query
 from vmsres.protocol.spec import ACTIONS
-from vmsres.server.wire.app import body_parameters, query_parameters
+from vmsres.server.wire.app import body_parameters, first_of_repeated
 
 PARAM_NAMES = sorted({p.name for spec in ACTIONS.values() for p in spec.params})
 CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain", ""]
@@ -36,7 +36,7 @@ keys = st.one_of(st.sampled_from(PARAM_NAMES), st.text(max_size=12))
 def _parse(action: str, body: bytes, content_type: str, query: str = "") -> None:
     spec = ACTIONS[action]
     try:
-        raw: dict[str, Any] = dict(query_parameters(parse_query(query)))
+        raw: dict[str, Any] = dict(first_of_repeated(parse_query(query)))
         raw.update(body_parameters(body, content_type))
         parsed = spec.parse(raw)
     except VmsError as exc:

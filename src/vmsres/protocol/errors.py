@@ -216,6 +216,33 @@ class RequestEntityTooLarge(VmsError):
     when = "The request body is larger than the wire endpoint's cap (1 MiB)."
 
 
+class RequestHeaderFieldsTooLarge(VmsError):
+    code = "RequestHeaderFieldsTooLarge"
+    http_status = 431
+    default_message = "The request header fields are too large."
+    when = (
+        "The request head is larger than 16 KiB (`--max-header-bytes`) or has more than 100 header "
+        "fields (`--max-header-count`); the connection is closed after the answer."
+    )
+
+
+class RequestUriTooLong(VmsError):
+    code = "RequestURITooLong"
+    http_status = 414
+    default_message = "The request target is too long."
+    when = "The request's path and query string together are longer than 8 KiB."
+
+
+class RequestTimeout(VmsError):
+    code = "RequestTimeout"
+    http_status = 408
+    default_message = "The request did not arrive in time."
+    when = (
+        "The request head did not arrive within 10 seconds of its first byte "
+        "(`--header-timeout`), or its body paused for 30 seconds (`--body-timeout`)."
+    )
+
+
 class MethodNotAllowed(VmsError):
     code = "MethodNotAllowed"
     http_status = 405
@@ -300,6 +327,15 @@ class ResourceSizeOverLimit(VmsError):
     code = "RESOURCE_SIZE_OVER_LIMIT"
     default_message = "The resource is larger than 5 MB."
     when = "The audio file is larger than 5 MB (5,242,880 bytes)."
+
+
+class AudioDurationOverLimit(VmsError):
+    code = "AUDIO_DURATION_OVER_LIMIT"
+    default_message = "The audio is longer than the server allows."
+    when = (
+        "The audio plays longer than the server's limit (600 seconds unless `--max-audio-duration` "
+        "says otherwise); checked before any conversion."
+    )
 
 
 class EmptyResourceBody(VmsError):

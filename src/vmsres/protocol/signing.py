@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote_plus
 
 from vmsres.protocol.errors import (
     InvalidAuthorization,
+    InvalidParameter,
     InvalidTimestamp,
     MissingAuthenticationToken,
     MissingRequestInfo,
@@ -50,17 +51,27 @@ def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
     return "&".join(f"{_encode(k)}={_encode(v)}" for k, v in ordered)
 
 
-def parse_query(raw: str) -> list[tuple[str, str]]:
-    """Decode a raw query string the way signers see it: ``+`` is a space, blanks are kept."""
+def parse_query(raw: str, *, strict: bool = False) -> list[tuple[str, str]]:
+    """Decode a raw query string the way signers see it: ``+`` is a space, blanks are kept.
+
+    With ``strict``, a key or value whose percent-escapes are not UTF-8 raises InvalidParameter
+    naming the key, instead of decoding to U+FFFD.
+    """
     pairs: list[tuple[str, str]] = []
     if not raw:
         return pairs
+    errors = "strict" if strict else "replace"
     for part in raw.split("&"):
         if not part:
             continue
         key, _, value = part.partition("=")
         if "%" in part or "+" in part:  # otherwise decoding would change nothing
-            key, value = unquote_plus(key), unquote_plus(value)
+            try:
+                key, value = unquote_plus(key, errors=errors), unquote_plus(value, errors=errors)
+            except UnicodeDecodeError:
+                raise InvalidParameter(
+                    unquote_plus(key)[:64], "Its percent-escapes do not decode as UTF-8."
+                ) from None
         pairs.append((key, value))
     return pairs
 

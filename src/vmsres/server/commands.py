@@ -134,6 +134,31 @@ def _serve_parser(commands: Any) -> None:
     limits.add_argument("--max-resources", type=int, help="resources per account (default unlimited)")
     limits.add_argument("--max-storage-bytes", type=int, help="audio bytes per account (default unlimited)")
     limits.add_argument(
+        "--max-audio-duration",
+        type=float,
+        default=Settings.max_audio_duration_seconds,
+        metavar="SECONDS",
+        help="longest audio accepted, checked before any conversion (default %(default)g)",
+    )
+    limits.add_argument(
+        "--max-header-bytes", type=int, default=Settings.max_header_bytes, help="request head size cap"
+    )
+    limits.add_argument(
+        "--max-header-count", type=int, default=Settings.max_header_count, help="request header fields cap"
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=Settings.header_timeout_seconds,
+        help="seconds a client has to send a request head",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=Settings.body_timeout_seconds,
+        help="seconds a request body may pause between two pieces",
+    )
+    limits.add_argument(
         "--idempotency-hours", type=float, default=24.0, help="how long ClientToken answers are kept"
     )
     serve.add_argument(
@@ -581,6 +606,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.max_resources, settings.max_storage_bytes = args.max_resources, args.max_storage_bytes
         settings.idempotency_hours = args.idempotency_hours
         settings.search_cache_mb = args.search_cache_mb
+        settings.max_audio_duration_seconds = args.max_audio_duration
+        settings.max_header_bytes, settings.max_header_count = args.max_header_bytes, args.max_header_count
+        settings.header_timeout_seconds, settings.body_timeout_seconds = (
+            args.header_timeout,
+            args.body_timeout,
+        )
         try:
             serve(settings)
         except MasterKeyError as error:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Iterable, Sequence
@@ -185,17 +186,58 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _parse_url(raw: str) -> httpx.URL:
+# Longer URLs are refused outright (browsers and proxies commonly stop near here too).
+MAX_URL_CHARS = 2048
+# A DNS name: dot-separated labels of letters, digits, hyphens (and underscores, which real
+# hosts use), none longer than 63, the whole at most 253; IDNs arrive here already in punycode.
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("["):
+        return host.endswith("]") and _ip_literal(host[1:-1].partition("%")[0]) is not None
+    name = host.lower().rstrip(".")
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _parse_url(raw: str, what: str = "It") -> httpx.URL:
+    """``raw`` as an http(s) URL with a well-formed host and port; InvalidParameter("Url") if not.
+
+    ``what`` starts the message: "It" for the caller's URL, "It redirects to a URL that" for a
+    redirect's Location, so the caller can tell which one was wrong.
+    """
+    if len(raw) > MAX_URL_CHARS:
+        raise InvalidParameter("Url", f"{what} is longer than {MAX_URL_CHARS} characters.")
     try:
         url = httpx.URL(raw.strip())
-    except (httpx.InvalidURL, TypeError, ValueError):
-        raise InvalidParameter("Url", "It is not a valid URL.") from None
+        port = url.port
+        host = url.raw_host.decode("ascii")
+        netloc = url.netloc.decode("ascii")
+    except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
+        raise InvalidParameter("Url", f"{what} is not a valid URL.") from None
     if url.scheme not in _DEFAULT_PORTS:
         scheme = url.scheme or "(none)"
-        raise InvalidParameter("Url", f"It uses the scheme {scheme!r}: only http and https can be fetched.")
-    if not url.raw_host:
-        raise InvalidParameter("Url", "It has no host.")
+        raise InvalidParameter(
+            "Url", f"{what} uses the scheme {scheme!r}: only http and https can be fetched."
+        )
+    if not host:
+        raise InvalidParameter("Url", f"{what} has no host.")
+    bracketed = f"[{host}]" if ":" in host else host
+    if not _valid_host(bracketed) or not netloc:
+        raise InvalidParameter("Url", f"{what} has a malformed host.")
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidParameter("Url", f"{what} has a port out of range.")
     return url
+
+
+def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
+    """Where a redirect's ``Location`` leads, relative to ``current``; InvalidParameter if nowhere."""
+    what = "It redirects to a URL that"
+    try:
+        target = str(current.join(location).copy_with(fragment=None))
+    except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
+        raise InvalidParameter("Url", f"{what} is not valid.") from None
+    return _parse_url(target, what)
 
 
 def check_fetch_url(raw: str) -> None:
@@ -261,11 +303,7 @@ async def _fetch(
         if redirects >= limits.max_redirects:
             raise InvalidParameter("Url", "It leads to too many redirects.")
         redirects += 1
-        try:
-            target = current.join(outcome)
-        except (httpx.InvalidURL, TypeError, ValueError):
-            raise InvalidParameter("Url", "It redirects to an invalid URL.") from None
-        current = _parse_url(str(target.copy_with(fragment=None)))
+        current = _redirect_target(current, outcome)
 
 
 async def _fetch_hop(
@@ -310,6 +348,15 @@ async def _fetch_hop(
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last_error = exc
                 continue  # nothing was sent yet: the next vetted address may answer
+            except httpx.InvalidURL:
+                # httpx builds the next request from a redirect's Location even when it is not
+                # told to follow it, and fails here on one it cannot parse (`https:foo`), or
+                # reports it as the protocol error below (`http://[::1`).
+                raise InvalidParameter("Url", "It redirects to a URL that is not valid.") from None
+            except httpx.RemoteProtocolError as exc:
+                if str(exc).startswith("Invalid URL in location header"):
+                    raise InvalidParameter("Url", "It redirects to a URL that is not valid.") from None
+                raise EmptyResourceBody(f"the transfer from the URL failed ({type(exc).__name__})") from None
             except httpx.TimeoutException:
                 raise EmptyResourceBody("the URL's server stopped answering") from None
             except httpx.RequestError as exc:

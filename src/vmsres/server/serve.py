@@ -23,11 +23,14 @@ from vmsres.server.service.services import open_services
 from vmsres.server.service.webhooks import DispatchConfig, Dispatcher
 from vmsres.server.settings import SETTINGS_ENV, Settings
 from vmsres.server.store import migrate
+from vmsres.server.transport import PROTOCOL_IMPORT_PATH
 from vmsres.server.wire.app import VmsApp, WireConfig
 from vmsres.server.wire.transfer import transfer_mounts
 
 BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
 BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
+# An idle keep-alive connection is closed after this long.
+KEEP_ALIVE_SECONDS = 5
 
 
 def create_app(settings: Settings) -> VmsApp:
@@ -64,7 +67,8 @@ def create_app(settings: Settings) -> VmsApp:
         background.append(collect_garbage_forever)
     config = WireConfig(
         max_body_bytes=settings.max_body_bytes,
-        mounts=[*transfer_mounts(services.ingest)],
+        body_timeout_seconds=settings.body_timeout_seconds,
+        mounts=[*transfer_mounts(services.ingest, settings.body_timeout_seconds)],
         background=background,
     )
     if settings.admin_token_sha256:
@@ -204,6 +208,9 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         server_header=False,
         date_header=False,
+        http=PROTOCOL_IMPORT_PATH,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = uvicorn.Server(config)
     if settings.workers > 1:

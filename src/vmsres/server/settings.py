@@ -9,8 +9,10 @@ from pathlib import Path
 
 import orjson
 
+from vmsres.server.service.ingest import MAX_AUDIO_SECONDS
 from vmsres.server.service.review import ReviewPolicy
 from vmsres.server.store.database import database_url_for_dir
+from vmsres.server.wire.asgi import BODY_IDLE_SECONDS
 
 SETTINGS_ENV = "VMSRES_SERVE_SETTINGS"
 
@@ -27,6 +29,13 @@ class Settings:
     review: ReviewPolicy = "auto"
     log_level: str = "info"
     max_body_bytes: int = 1024 * 1024
+    # Transport limits (docs/security.md): request head size and field count, time to send a head.
+    max_header_bytes: int = 16 * 1024
+    max_header_count: int = 100
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = BODY_IDLE_SECONDS
+    # Longest audio accepted (docs/audio.md): bounds the rendition a small file can expand into.
+    max_audio_duration_seconds: float = MAX_AUDIO_SECONDS
     # Where audio lives: a folder (default DATA_DIR/blobs) or s3://bucket/prefix.
     blob_url: str | None = None
     s3_endpoint_url: str | None = None

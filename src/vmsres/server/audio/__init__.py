@@ -5,9 +5,12 @@ from vmsres.server.audio._ffmpeg import ENV_VAR as FFMPEG_ENV
 from vmsres.server.audio._ffmpeg import ffmpeg_available
 from vmsres.server.audio.analysis import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, whole_seconds
 from vmsres.server.audio.rendition import (
+    TELEPHONY_BYTES_PER_MS,
     TELEPHONY_CODEC,
+    TELEPHONY_HEADER_BYTES,
     TELEPHONY_SAMPLE_RATE,
     make_telephony_rendition,
+    telephony_rendition_bytes,
 )
 from vmsres.server.audio.silence import SILENCE_PEAK_DBFS, is_silent, peak_dbfs
 
@@ -15,7 +18,9 @@ __all__ = [
     "FFMPEG_ENV",
     "MAX_AUDIO_BYTES",
     "SILENCE_PEAK_DBFS",
+    "TELEPHONY_BYTES_PER_MS",
     "TELEPHONY_CODEC",
+    "TELEPHONY_HEADER_BYTES",
     "TELEPHONY_SAMPLE_RATE",
     "AudioInfo",
     "analyze_audio",
@@ -23,5 +28,6 @@ __all__ = [
     "is_silent",
     "make_telephony_rendition",
     "peak_dbfs",
+    "telephony_rendition_bytes",
     "whole_seconds",
 ]

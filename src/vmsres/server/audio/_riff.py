@@ -100,6 +100,13 @@ def parse(data: bytes) -> WaveStream:
                 raise MalformedAudio("The WAV data chunk comes before its fmt chunk.")
             if size == _UNKNOWN_SIZE:
                 size = n - body
+                # With no length to check against, a file cut short can only show itself by ending
+                # inside a sample frame; a whole upload never does (its writer wrote whole frames).
+                if size % fmt[3]:
+                    raise MalformedAudio(
+                        "The WAV header gives no data length and the file ends inside a sample "
+                        "frame: it is truncated."
+                    )
             elif body + size > n:
                 raise MalformedAudio(
                     f"The WAV header says the audio data is {size} bytes, but only {n - body} are present."

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import mutagen
 import mutagen.mp3
 
-from vmsres.protocol.errors import EmptyResourceBody, FileAnalyseError, ResourceSizeOverLimit
+from vmsres.protocol.errors import (
+    AudioDurationOverLimit,
+    EmptyResourceBody,
+    FileAnalyseError,
+    ResourceSizeOverLimit,
+)
 from vmsres.server.audio import _mpeg, _riff
 from vmsres.server.audio._common import MalformedAudio, log
 from vmsres.server.audio._ffmpeg import run_ffmpeg
@@ -89,8 +94,17 @@ def _ffmpeg_decodes(data: bytes, demuxer: str) -> bool | None:
     return True
 
 
-def _analyze_mp3(data: bytes) -> AudioInfo:
+def _check_duration(samples: int, sample_rate: int, max_seconds: float | None) -> None:
+    if max_seconds is not None and samples > max_seconds * sample_rate:
+        raise AudioDurationOverLimit(
+            f"The audio plays {samples / sample_rate:.1f} seconds; the limit is {max_seconds:g} seconds."
+        )
+
+
+def _analyze_mp3(data: bytes, max_seconds: float | None) -> AudioInfo:
     stream = _mpeg.walk(data)
+    # Before the decode pass: a long file is refused without spending a decoder's time on it.
+    _check_duration(stream.samples, stream.sample_rate, max_seconds)
     # mutagen is a second, independent reader of the stream header; if it cannot find the same
     # stream the walk did, one of the two has been fooled and the file is not trusted.
     try:
@@ -104,19 +118,21 @@ def _analyze_mp3(data: bytes) -> AudioInfo:
     return _info(data, "mp3", "mp3", stream.sample_rate, stream.channels, stream.samples)
 
 
-def _analyze_wav(data: bytes) -> AudioInfo:
+def _analyze_wav(data: bytes, max_seconds: float | None) -> AudioInfo:
     # No ffmpeg pass: for the codecs _riff accepts, sound chunks and a complete data chunk are all
     # that decoding needs, so ffmpeg could not refuse anything the parse lets through.
     stream = _riff.parse(data)
+    _check_duration(stream.frames, stream.sample_rate, max_seconds)
     return _info(data, "wav", stream.codec, stream.sample_rate, stream.channels, stream.frames)
 
 
-def analyze_audio(data: bytes) -> AudioInfo:
+def analyze_audio(data: bytes, max_seconds: float | None = None) -> AudioInfo:
     """Describe an MP3 or WAV file from its bytes alone.
 
     Raises EmptyResourceBody for no bytes, ResourceSizeOverLimit above MAX_AUDIO_BYTES (before
-    looking inside), and FileAnalyseError for anything that is not a decodable MP3 or WAV file.
-    No other exception escapes, whatever the input.
+    looking inside), FileAnalyseError for anything that is not a decodable MP3 or WAV file, and
+    AudioDurationOverLimit for audio longer than ``max_seconds`` (measured from the frames,
+    before any decoding). No other exception escapes, whatever the input.
     """
     if not data:
         raise EmptyResourceBody()
@@ -125,11 +141,13 @@ def analyze_audio(data: bytes) -> AudioInfo:
     data = bytes(data)
     try:
         if _riff.looks_like_wav(data):
-            return _analyze_wav(data)
+            return _analyze_wav(data, max_seconds)
         if _mpeg.looks_like_mp3(data):
-            return _analyze_mp3(data)
+            return _analyze_mp3(data, max_seconds)
     except MalformedAudio as exc:
         raise _reject(str(exc)) from None
+    except AudioDurationOverLimit:
+        raise
     except Exception as exc:
         # Not expected (the fuzz tests look for it by the chained cause), but whatever went wrong,
         # these bytes are not something we can vouch for and the contract is three error types.

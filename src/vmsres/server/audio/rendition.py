@@ -19,10 +19,20 @@ TELEPHONY_SAMPLE_RATE = 8000
 TELEPHONY_CHANNELS = 1
 TELEPHONY_SAMPLE_WIDTH = 2  # bytes: signed 16-bit little-endian
 TELEPHONY_CODEC = "pcm_s16le"
+# The rendition holds exactly 8 sample frames per millisecond of the original's duration (rounded
+# to the millisecond), after a 44-byte WAV header: its size follows from the stored duration,
+# which is how the quotas count it without storing it (docs/audio.md).
+TELEPHONY_HEADER_BYTES = 44
+TELEPHONY_BYTES_PER_MS = TELEPHONY_SAMPLE_RATE // 1000 * TELEPHONY_CHANNELS * TELEPHONY_SAMPLE_WIDTH
 
 # Generous: the worst case under the 5 MB limit (about 20 minutes of low-bitrate MP3) converts in
 # about a second; a stuck ffmpeg is killed at this point instead of holding the request.
 RENDITION_TIMEOUT_SECONDS = 60.0
+
+
+def telephony_rendition_bytes(duration_ms: int) -> int:
+    """The size of the rendition of audio lasting ``duration_ms`` milliseconds."""
+    return TELEPHONY_HEADER_BYTES + TELEPHONY_BYTES_PER_MS * duration_ms
 
 
 def make_telephony_rendition(data: bytes, info: AudioInfo) -> bytes | None:
@@ -67,7 +77,10 @@ def make_telephony_rendition(data: bytes, info: AudioInfo) -> bytes | None:
             result.stderr[-500:],
         )
         return None
-    pcm = result.stdout[: len(result.stdout) - len(result.stdout) % TELEPHONY_SAMPLE_WIDTH]
+    # Resampling gives or takes a few samples; trimming or padding with silence to the exact
+    # length makes the size a function of the duration (see TELEPHONY_BYTES_PER_MS).
+    length = telephony_rendition_bytes(round(info.duration_seconds * 1000)) - TELEPHONY_HEADER_BYTES
+    pcm = result.stdout[:length].ljust(length, b"\0")
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
         wav.setnchannels(TELEPHONY_CHANNELS)

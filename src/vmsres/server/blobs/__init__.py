@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from vmsres.server.blobs.base import (
     BlobNotFound,
+    BlobReader,
     BlobStorageError,
     BlobStore,
     validate_key,
@@ -22,6 +23,7 @@ from vmsres.server.blobs.s3 import S3BlobStore
 
 __all__ = [
     "BlobNotFound",
+    "BlobReader",
     "BlobStorageError",
     "BlobStore",
     "DiskBlobStore",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
 # Names the disk store uses for its own scratch files. Keys may not use it, so a temporary file or a
@@ -25,6 +27,35 @@ class BlobStorageError(Exception):
     """The storage backend failed or could not be reached; retrying later may succeed."""
 
 
+# Downloads are sent in pieces of this size, so serving a blob never holds it whole in memory.
+READ_CHUNK_BYTES = 256 * 1024
+
+
+class BlobReader:
+    """An opened blob: its size, then its bytes piece by piece (blocking reads run in a thread)."""
+
+    def __init__(self, size: int, read: Callable[[int], bytes], close: Callable[[], None]) -> None:
+        self.size = size
+        self._read = read
+        self._close = close
+
+    async def chunks(self, chunk_size: int = READ_CHUNK_BYTES) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(self._read, chunk_size)
+                except OSError as exc:
+                    raise BlobStorageError(f"reading a blob failed: {exc}") from exc
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     async def put(self, key: str, data: bytes) -> None:
@@ -33,6 +64,10 @@ class BlobStore(Protocol):
 
     async def get(self, key: str) -> bytes:
         """The bytes under ``key``; raises BlobNotFound."""
+        ...
+
+    async def open_reader(self, key: str) -> BlobReader:
+        """The blob under ``key`` opened for reading in pieces; raises BlobNotFound."""
         ...
 
     async def delete(self, key: str) -> None:

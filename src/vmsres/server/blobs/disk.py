@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 from vmsres.server.blobs.base import (
     RESERVED_PREFIX,
     BlobNotFound,
+    BlobReader,
     BlobStorageError,
     validate_expiry,
     validate_key,
@@ -98,6 +99,15 @@ class DiskBlobStore:
                 raise BlobNotFound(key) from None
             raise
 
+    def _open_sync(self, path: Path, key: str) -> BlobReader:
+        try:
+            stream = path.open("rb")
+        except OSError as exc:
+            if exc.errno in _ABSENT_ERRNOS:
+                raise BlobNotFound(key) from None
+            raise
+        return BlobReader(os.fstat(stream.fileno()).st_size, stream.read, stream.close)
+
     def _delete_sync(self, path: Path) -> None:
         try:
             os.unlink(path)
@@ -153,6 +163,9 @@ class DiskBlobStore:
 
     async def get(self, key: str) -> bytes:
         return await _run(self._get_sync, self._path(key), key)
+
+    async def open_reader(self, key: str) -> BlobReader:
+        return await _run(self._open_sync, self._path(key), key)
 
     async def delete(self, key: str) -> None:
         await _run(self._delete_sync, self._path(key))

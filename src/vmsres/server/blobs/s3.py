@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from vmsres.server.blobs.base import (
     BlobNotFound,
+    BlobReader,
     BlobStorageError,
     validate_expiry,
     validate_key,
@@ -112,6 +113,16 @@ class S3BlobStore:
             body.close()
         return bytes(data)
 
+    def _open_sync(self, object_key: str, key: str) -> BlobReader:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=object_key)
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING_CODES:
+                raise BlobNotFound(key) from None
+            raise
+        body = response["Body"]
+        return BlobReader(int(response["ContentLength"]), body.read, body.close)
+
     def _exists_sync(self, object_key: str) -> bool:
         try:
             self._client.head_object(Bucket=self.bucket, Key=object_key)
@@ -142,6 +153,9 @@ class S3BlobStore:
 
     async def get(self, key: str) -> bytes:
         return await _run(self._get_sync, self._object_key(key), key)
+
+    async def open_reader(self, key: str) -> BlobReader:
+        return await _run(self._open_sync, self._object_key(key), key)
 
     async def delete(self, key: str) -> None:
         # DeleteObject of a missing key already succeeds on S3, which is the idempotence we promise.

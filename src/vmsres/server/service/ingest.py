@@ -23,6 +23,7 @@ from vmsres.protocol.errors import (
     ResourceIsNone,
     ResourceKeyIsNotExist,
     ResourceSizeOverLimit,
+    UploadFileFail,
     VmsError,
     VolcTosServerError,
 )
@@ -34,7 +35,7 @@ from vmsres.server.audio import (
     is_silent,
     make_telephony_rendition,
 )
-from vmsres.server.blobs import BlobNotFound, BlobStorageError, BlobStore, delete_quietly
+from vmsres.server.blobs import BlobNotFound, BlobReader, BlobStorageError, BlobStore, delete_quietly
 from vmsres.server.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.resources import ResourceService
@@ -58,11 +59,14 @@ RENDITION_PENDING_MESSAGE = (
     "`vmsres renditions rebuild`); Rendition=original is available meanwhile."
 )
 RENDITION_FAILED_MESSAGE = "ffmpeg could not convert this file, so it has no telephony rendition."
+# The longest audio accepted unless the operator says otherwise (docs/audio.md): every second
+# becomes 16 kB of telephony rendition, so this bounds what a 5 MB upload can expand into.
+MAX_AUDIO_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    data: bytes
+    reader: BlobReader
     content_type: str
     file_name: str
 
@@ -103,6 +107,7 @@ class IngestService:
         public_url: str | None = None,
         fetch_allow_hosts: frozenset[str] = frozenset(),
         fetch_limits: FetchLimits | None = None,
+        max_audio_seconds: float = MAX_AUDIO_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         # The library's rules decide the review and announce the new resource; its store is ours too.
@@ -114,6 +119,7 @@ class IngestService:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.fetch_allow_hosts = fetch_allow_hosts
         self.fetch_limits = fetch_limits or FetchLimits()
+        self.max_audio_seconds = max_audio_seconds
         self.clock = clock
         self._token_key: bytes | None = None
 
@@ -172,11 +178,14 @@ class IngestService:
         for upload in await self.uploads.candidates(principal.account_id, file_name):
             try:
                 data = await self.blobs.get(upload["staging_key"])
-                break
             except BlobNotFound:
                 continue
             except BlobStorageError:
                 raise VolcTosServerError() from None
+            # The PUT recorded how many bytes it stored; anything else is not that upload.
+            if upload["size_bytes"] is not None and len(data) != upload["size_bytes"]:
+                raise UploadFileFail("The uploaded file is incomplete; upload it again.")
+            break
         if data is None:
             raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
         await self.library.check_quota(principal, len(data))
@@ -240,7 +249,7 @@ class IngestService:
         if len(data) > MAX_AUDIO_BYTES:
             raise ResourceSizeOverLimit()
         # Decoding and transcoding are CPU work and may run ffmpeg: keep them off the event loop.
-        info: AudioInfo = await asyncio.to_thread(analyze_audio, data)
+        info: AudioInfo = await asyncio.to_thread(analyze_audio, data, self.max_audio_seconds)
         # Without ffmpeg the rendition waits (rendition_pending) and is made once ffmpeg is there.
         rendition_pending = not ffmpeg_available()
         rendition = (
@@ -411,11 +420,11 @@ class IngestService:
         if row is None or not key:
             raise ResourceKeyIsNotExist()
         try:
-            data = await self.blobs.get(key)
+            reader = await self.blobs.open_reader(key)
         except (BlobNotFound, BlobStorageError):
             raise VolcTosServerError() from None
         suffix = ".wav" if claims["v"] == "telephony" else row["suffix"]
-        return Download(data, _content_type(key), f"{row['resource_key']}{suffix}")
+        return Download(reader, _content_type(key), f"{row['resource_key']}{suffix}")
 
     # --- Collection ---------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
+from vmsres.server.audio import TELEPHONY_BYTES_PER_MS, TELEPHONY_HEADER_BYTES, telephony_rendition_bytes
 from vmsres.server.blobs import BlobStore, delete_quietly
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import EventService, resource_payload
@@ -39,6 +40,14 @@ class ReviewError(Exception):
 
 def new_resource_key() -> str:
     return uuid.uuid4().hex
+
+
+def stored_bytes(values: Row) -> int:
+    """What a resource counts against StorageBytes: its original and its telephony rendition."""
+    size = int(values.get("size_bytes") or 0)
+    if values.get("rendition_key"):
+        size += telephony_rendition_bytes(int(values.get("duration_ms") or 0))
+    return size
 
 
 class ResourceService:
@@ -79,7 +88,12 @@ class ResourceService:
         quota = self.quota(principal)
         if quota.max_resources is None and quota.max_storage_bytes is None:
             return
-        count, size = await self.hardening.usage(principal.account_id, executor, lock=lock)
+        count, size = await self.hardening.usage(
+            principal.account_id,
+            executor,
+            lock=lock,
+            rendition_size=(TELEPHONY_HEADER_BYTES, TELEPHONY_BYTES_PER_MS),
+        )
         if quota.max_resources is not None and count + 1 > quota.max_resources:
             raise QuotaExceeded("ResourceCount", f"The account may hold {quota.max_resources} resources.")
         if quota.max_storage_bytes is not None and size + add_bytes > quota.max_storage_bytes:
@@ -148,7 +162,7 @@ class ResourceService:
         """
         async with self.store.db.transaction() as tx:
             if quota_of is not None:
-                await self.check_quota(quota_of, int(values.get("size_bytes") or 0), tx, lock=True)
+                await self.check_quota(quota_of, stored_bytes(values), tx, lock=True)
             await self.store.insert(values, tx)
             queued = await self._announce(tx, account_id, account_name, "resource.created", values)
         self._wake(queued)

@@ -117,6 +117,7 @@ def open_services(
         shared_secrets,
         public_url=settings.public_url,
         fetch_allow_hosts=frozenset(h.lower() for h in settings.fetch_allow_hosts),
+        max_audio_seconds=settings.max_audio_duration_seconds,
         clock=clock,
     )
     return Services(

@@ -17,7 +17,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of ``text`` only if it is their one spelling: unpadded URL-safe base64 with no
+    stray characters or non-zero spare bits (which the decoder would otherwise let through)."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical spelling")
+    return data
 
 
 def make_token(key: bytes, kind: str, claims: dict[str, Any], expires_at: int) -> str:

@@ -33,9 +33,19 @@ _lock_account = sa.select(accounts.c.id).where(accounts.c.id == sa.bindparam("id
 _resource_count = sa.select(sa.func.coalesce(sa.func.sum(resource_counts.c.n), 0)).where(
     resource_counts.c.account_id == sa.bindparam("account_id")
 )
-_storage_bytes = sa.select(sa.func.coalesce(sa.func.sum(resources.c.size_bytes), 0)).where(
-    resources.c.account_id == sa.bindparam("account_id")
+# A resource's stored bytes: its original, plus its telephony rendition, whose size the caller's
+# rendition_header + rendition_per_ms * duration_ms gives (it is not stored).
+_rendition_bytes = sa.case(
+    (
+        resources.c.rendition_key.is_not(None),
+        sa.bindparam("rendition_header")
+        + sa.bindparam("rendition_per_ms") * sa.func.coalesce(resources.c.duration_ms, 0),
+    ),
+    else_=0,
 )
+_storage_bytes = sa.select(
+    sa.func.coalesce(sa.func.sum(sa.func.coalesce(resources.c.size_bytes, 0) + _rendition_bytes), 0)
+).where(resources.c.account_id == sa.bindparam("account_id"))
 # Both in one statement: one round trip on every quota-checked creation.
 _usage = sa.select(
     _resource_count.scalar_subquery().label("count"), _storage_bytes.scalar_subquery().label("size")
@@ -113,13 +123,22 @@ class HardeningStore:
         await self.db.execute(_set_limits, {"id": account_id, **limits})
 
     async def usage(
-        self, account_id: int, executor: Executor | None = None, lock: bool = False
+        self,
+        account_id: int,
+        executor: Executor | None = None,
+        lock: bool = False,
+        rendition_size: tuple[int, int] = (0, 0),
     ) -> tuple[int, int]:
-        """(resources, stored bytes) of the account; ``lock`` holds the account row until commit."""
+        """(resources, stored bytes) of the account; ``lock`` holds the account row until commit.
+
+        ``rendition_size`` is (header bytes, bytes per millisecond) of a telephony rendition.
+        """
         ex = executor or self.db
         if lock:
             await ex.fetch_value(_lock_account, {"id": account_id})
-        row = await ex.fetch_one(_usage, {"account_id": account_id})
+        header, per_ms = rendition_size
+        params = {"account_id": account_id, "rendition_header": header, "rendition_per_ms": per_ms}
+        row = await ex.fetch_one(_usage, params)
         assert row is not None
         return int(row["count"] or 0), int(row["size"] or 0)
 

@@ -8,6 +8,10 @@ import logging
 import orjson
 
 access_log = logging.getLogger("vmsres.access")
+# A request whose client went away before its body was complete: nothing was answered or stored.
+# 499 is the status proxies (nginx) log for "client closed request"; it is never sent.
+CLIENT_ABORT_STATUS = 499
+CLIENT_ABORT_CODE = "ClientAbort"
 
 
 class _Batch:

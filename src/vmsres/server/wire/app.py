@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -33,10 +32,12 @@ from vmsres.server.actions.dryrun import DRY_RUN_CHECKS
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import Actor
 from vmsres.server.service.services import Services
-from vmsres.server.wire.access_log import log_request
+from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
 from vmsres.server.wire.asgi import (
+    BODY_IDLE_SECONDS,
     ASGIApp,
     BodyTooLarge,
+    ClientDisconnected,
     Receive,
     Scope,
     Send,
@@ -54,6 +55,7 @@ _RESERVED = ("Action", "Version")
 @dataclass
 class WireConfig:
     max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout_seconds: float = BODY_IDLE_SECONDS
     # Extra ASGI apps by path prefix ("/upload/", "/admin/", ...), tried in order.
     mounts: list[tuple[str, ASGIApp]] = field(default_factory=list)
     # Long-running jobs of the process (garbage collection, ...), started with the server.
@@ -71,9 +73,9 @@ def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
     if "application/x-www-form-urlencoded" in content_type and stripped[:1] not in (b"{", b"["):
         try:
             text = stripped.decode("utf-8")
-            return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict"))
-        except (UnicodeDecodeError, ValueError):
+        except UnicodeDecodeError:
             raise InvalidParameter("Body", "The form body is not valid UTF-8 form data.") from None
+        return first_of_repeated(parse_query(text, strict=True))
     try:
         decoded = orjson.loads(stripped)
     except orjson.JSONDecodeError:
@@ -85,10 +87,11 @@ def body_parameters(body: bytes, content_type: str) -> Mapping[str, Any]:
     raise InvalidParameter("Body", "The body must be a JSON object.")
 
 
-def query_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
+def first_of_repeated(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Query and form parameters by name: of a repeated key the first value wins (docs/api.md)."""
     params: dict[str, str] = {}
     for key, value in pairs:
-        params.setdefault(key, value)  # the first of repeated keys wins
+        params.setdefault(key, value)
     return params
 
 
@@ -161,8 +164,8 @@ class VmsApp:
         result: Any = None
         try:
             try:
-                pairs = parse_query(scope["query_string"].decode("latin-1"))
-                query = query_parameters(pairs)
+                pairs = parse_query(scope["query_string"].decode("latin-1"), strict=True)
+                query = first_of_repeated(pairs)
                 action_name = query.get("Action", "")
                 method = scope["method"]
                 if method not in ("GET", "POST"):
@@ -177,7 +180,9 @@ class VmsApp:
                     raise InvalidAction(f"{action_name} does not accept {method}.")
                 headers = header_map(scope)
                 try:
-                    body = await read_body(receive, self.config.max_body_bytes)
+                    body = await read_body(
+                        scope, receive, self.config.max_body_bytes, self.config.body_timeout_seconds
+                    )
                 except BodyTooLarge:
                     raise RequestEntityTooLarge() from None
 
@@ -221,6 +226,10 @@ class VmsApp:
             except VmsError as error:
                 status, code = error.http_status, error.code
                 payload = error_body(request_id, action_name[:64], region, error)
+            except ClientDisconnected:
+                # Nobody is left to answer; the access log records the abort.
+                status, code = CLIENT_ABORT_STATUS, CLIENT_ABORT_CODE
+                return
             except Exception:
                 error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
                 status, code = 500, InternalError.code

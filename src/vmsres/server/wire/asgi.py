@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from vmsres.protocol.errors import RequestTimeout
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -14,18 +17,49 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
 
 
+# A body that stalls this long between two of its pieces is given up (RequestTimeout, 408).
+BODY_IDLE_SECONDS = 30.0
+
+
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body; BodyTooLarge as soon as it passes ``limit`` bytes."""
+class ClientDisconnected(Exception):
+    """The client went away before its whole body arrived: there is no request to answer."""
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The Content-Length the client announced, or None (chunked, absent or unreadable)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, idle_seconds: float = BODY_IDLE_SECONDS
+) -> bytes:
+    """The whole request body, exactly as announced.
+
+    BodyTooLarge at once when the announced Content-Length is over ``limit`` (nothing is read:
+    the transport drains what the client still sends), or as soon as a chunked body passes it;
+    ClientDisconnected when the connection ends first; RequestTimeout when no piece of the body
+    arrives for ``idle_seconds``.
+    """
+    declared = declared_length(scope)
+    if declared is not None and declared > limit:
+        raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            async with asyncio.timeout(idle_seconds):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeout("The request body stalled.") from None
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnected()
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)
@@ -34,6 +68,8 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
+    if declared is not None and size != declared:
+        raise ClientDisconnected()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

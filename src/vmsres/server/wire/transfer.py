@@ -10,21 +10,41 @@ import logging
 import time
 from urllib.parse import quote
 
-from vmsres.protocol.errors import InternalError, MethodNotAllowed, NotFound, ResourceSizeOverLimit, VmsError
+import orjson
+
+from vmsres.protocol.errors import (
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ResourceSizeOverLimit,
+    VmsError,
+    VolcTosServerError,
+)
 from vmsres.server.audio import MAX_AUDIO_BYTES
 from vmsres.server.service.ingest import IngestService
-from vmsres.server.wire.access_log import log_request
-from vmsres.server.wire.asgi import BodyTooLarge, Receive, Scope, Send, read_body, send_response
+from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
+from vmsres.server.wire.asgi import (
+    BODY_IDLE_SECONDS,
+    BodyTooLarge,
+    ClientDisconnected,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_response,
+)
 from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, new_request_id, success_body
 
 UPLOAD_PREFIX = "/upload/"
 DOWNLOAD_PREFIX = "/download/"
 error_log = logging.getLogger("vmsres.error")
+log = logging.getLogger("vmsres")
 
 
 class TransferApp:
-    def __init__(self, ingest: IngestService) -> None:
+    def __init__(self, ingest: IngestService, body_timeout_seconds: float = BODY_IDLE_SECONDS) -> None:
         self.ingest = ingest
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -39,9 +59,14 @@ class TransferApp:
                     raise MethodNotAllowed()
                 nonce = await self.ingest.authorize_upload(path[len(UPLOAD_PREFIX) :])
                 try:
-                    body = await read_body(receive, MAX_AUDIO_BYTES)
+                    body = await read_body(scope, receive, MAX_AUDIO_BYTES, self.body_timeout_seconds)
                 except BodyTooLarge:
                     raise ResourceSizeOverLimit() from None
+                except ClientDisconnected:
+                    # Nothing is stored and the URL stays usable: the client may PUT again.
+                    status, code = CLIENT_ABORT_STATUS, CLIENT_ABORT_CODE
+                    log.info(orjson.dumps({"event": "client abort", "RequestId": request_id}).decode())
+                    return
                 size = await self.ingest.store_upload(nonce, body)
                 payload = success_body(request_id, action, DEFAULT_REGION, {"Size": size})
                 await send_response(send, 200, payload, headers=headers)
@@ -50,20 +75,32 @@ class TransferApp:
                     raise MethodNotAllowed()
                 download = await self.ingest.open_download(path[len(DOWNLOAD_PREFIX) :])
                 disposition = f"attachment; filename*=UTF-8''{quote(download.file_name)}".encode()
-                data = b"" if scope["method"] == "HEAD" else download.data
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", download.content_type.encode()),
-                            (b"content-length", str(len(download.data)).encode()),
-                            (b"content-disposition", disposition),
-                            *headers,
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": data})
+                reader = download.reader
+                try:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 200,
+                            "headers": [
+                                (b"content-type", download.content_type.encode()),
+                                (b"content-length", str(reader.size).encode()),
+                                (b"content-disposition", disposition),
+                                *headers,
+                            ],
+                        }
+                    )
+                    if scope["method"] != "HEAD":
+                        # Piece by piece from the store: a download never holds the file in memory.
+                        async for chunk in reader.chunks():
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await send({"type": "http.response.body", "body": b""})
+                except Exception:
+                    # The status line is out: all that is left is to cut the transfer short, which
+                    # the client sees as fewer bytes than the Content-Length.
+                    error_log.exception("download failed midway (RequestId %s)", request_id)
+                    status, code = 500, VolcTosServerError.code
+                finally:
+                    await reader.close()
             else:
                 raise NotFound()
         except VmsError as error:
@@ -80,6 +117,8 @@ class TransferApp:
             log_request(request_id, action, "", status, code, time.perf_counter() - started)
 
 
-def transfer_mounts(ingest: IngestService) -> list[tuple[str, TransferApp]]:
-    app = TransferApp(ingest)
+def transfer_mounts(
+    ingest: IngestService, body_timeout_seconds: float = BODY_IDLE_SECONDS
+) -> list[tuple[str, TransferApp]]:
+    app = TransferApp(ingest, body_timeout_seconds)
     return [(UPLOAD_PREFIX, app), (DOWNLOAD_PREFIX, app)]

@@ -1,0 +1,259 @@
+"""The HTTP/1.1 connection handling of a production server: bounded headers, time and draining.
+
+uvicorn's h11 protocol with four additions (docs/security.md, "Transport limits"):
+
+- Header bytes are capped by h11's incomplete-event limit; past it the client gets a 431 written
+  at once, instead of uvicorn's plain-text 400, and nothing more of the head is kept in memory.
+- The header count and the request target's length are checked before the application runs
+  (431 and 414).
+- A request head must arrive within ``header_timeout_seconds`` of its first byte (or of the
+  connection opening), else 408 and the connection is closed: a slow client cannot hold it open.
+- Closing a connection whose request body is still arriving (a 413, a refused upload) is a
+  lingering close: the answer is written, the sending half shut, and what the client still sends
+  is read and discarded, up to ``drain_bytes`` or ``drain_seconds``. Closing straight away with
+  unread bytes would make the kernel reset the connection, and a client that sends its whole
+  body before reading (urllib, requests) would see the reset instead of the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from vmsres.protocol.errors import RequestHeaderFieldsTooLarge, RequestTimeout, RequestUriTooLong, VmsError
+from vmsres.server.settings import Settings
+from vmsres.server.wire.asgi import ASGIApp, Receive, Scope, Send, send_response
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, new_request_id
+
+PROTOCOL_IMPORT_PATH = "vmsres.server.transport:GuardedH11Protocol"
+
+
+@dataclass(frozen=True)
+class TransportLimits:
+    max_header_bytes: int = Settings.max_header_bytes
+    max_header_count: int = Settings.max_header_count
+    header_timeout_seconds: float = Settings.header_timeout_seconds
+    max_target_bytes: int = 8 * 1024
+    # A lingering close reads and drops at most this much, for at most this long.
+    drain_bytes: int = 16 * 1024 * 1024
+    drain_seconds: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> TransportLimits:
+        return cls(
+            max_header_bytes=settings.max_header_bytes,
+            max_header_count=settings.max_header_count,
+            header_timeout_seconds=settings.header_timeout_seconds,
+        )
+
+
+@functools.cache
+def _limits_from_env() -> TransportLimits:
+    # Each worker process builds its protocols from the settings the parent put in the environment.
+    return TransportLimits.of(Settings.from_env())
+
+
+def _error_response(status: int, error: VmsError) -> bytes:
+    """A complete HTTP/1.1 answer with the Volcengine error envelope, for use before h11 has a request."""
+    body = error_body(new_request_id(), "", DEFAULT_REGION, error)
+    reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+    head = (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % (status, reason, len(body))
+    )
+    return head + body
+
+
+class _LingeringTransport(asyncio.Transport):
+    """The socket transport as uvicorn sees it: close() becomes a lingering close when needed."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedH11Protocol) -> None:
+        super().__init__()
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        self._protocol.close_connection()
+
+    def is_closing(self) -> bool:
+        return self._protocol.draining or self._transport.is_closing()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._protocol.draining:
+            self._transport.write(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        if not self._protocol.draining:
+            self._transport.writelines(list_of_data)
+
+    def pause_reading(self) -> None:
+        if not self._protocol.draining:
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def write_eof(self) -> None:
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+
+class GuardedH11Protocol(H11Protocol):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        limits: TransportLimits | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits or _limits_from_env()
+        self.conn = h11.Connection(h11.SERVER, self.limits.max_header_bytes)
+        self.app = _HeadChecks(self.app, self.limits)
+        self.draining = False
+        self._drained = 0
+        self._raw: asyncio.Transport | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._raw = transport
+        super().connection_made(_LingeringTransport(transport, self))
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._head_timer, self._drain_timer):
+            if timer is not None:
+                timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.draining:
+            self._discard(len(data))
+            return
+        if self.conn.their_state is h11.IDLE:
+            self._arm_head_timer()
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._cancel_head_timer()
+        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state is not h11.SEND_RESPONSE:
+            # Answered already (a 413 on a keep-alive connection): uvicorn drops the rest of the
+            # body, but without a bound it would do so for as long as the client keeps sending.
+            self._discard(len(data))
+        elif self._drain_timer is not None and not self.draining:
+            # The refused body ended within the bounds: the connection serves the next request.
+            self._drain_timer.cancel()
+            self._drain_timer = None
+            self._drained = 0
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.conn.their_state is h11.SEND_BODY and self._drain_timer is None and self._raw is not None:
+            self._drain_timer = self.loop.call_later(self.limits.drain_seconds, self._raw.close)
+
+    def send_400_response(self, msg: str) -> None:
+        # h11 reports a head longer than its limit as a protocol error with status hint 431.
+        if len(self.conn.trailing_data[0]) > self.limits.max_header_bytes:
+            self._answer_and_close(431, RequestHeaderFieldsTooLarge())
+        else:
+            super().send_400_response(msg)
+
+    def close_connection(self) -> None:
+        """uvicorn's close(): a lingering close while the client may still be sending."""
+        raw = self._raw
+        if raw is None or raw.is_closing() or self.draining:
+            if raw is not None:
+                raw.close()
+            return
+        if self.conn.their_state not in (h11.SEND_BODY, h11.ERROR):
+            raw.close()
+            return
+        self.draining = True
+        self._cancel_head_timer()
+        raw.resume_reading()
+        if raw.can_write_eof():
+            raw.write_eof()
+        self._drain_timer = self.loop.call_later(self.limits.drain_seconds, raw.close)
+
+    def _discard(self, size: int) -> None:
+        self._drained += size
+        if self._drained > self.limits.drain_bytes and self._raw is not None:
+            self._raw.close()
+
+    def _answer_and_close(self, status: int, error: VmsError) -> None:
+        if self._raw is None or self._raw.is_closing():
+            return
+        self._raw.write(_error_response(status, error))
+        self.close_connection()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is not h11.IDLE or self._raw is None or self._raw.is_closing():
+            return
+        if self.conn.trailing_data[0]:
+            self._raw.write(_error_response(408, RequestTimeout()))
+        # Nothing of a request arrived (an idle connection): just close it.
+        self._raw.close()
+
+
+class _HeadChecks:
+    """Header count and request target length, checked before the application sees the request."""
+
+    def __init__(self, app: ASGIApp, limits: TransportLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            error: VmsError | None = None
+            if len(scope["headers"]) > self.limits.max_header_count:
+                error = RequestHeaderFieldsTooLarge(
+                    f"The request has more than {self.limits.max_header_count} header fields."
+                )
+            elif len(scope.get("raw_path", b"")) + len(scope["query_string"]) > self.limits.max_target_bytes:
+                error = RequestUriTooLong()
+            if error is not None:
+                body = error_body(new_request_id(), "", DEFAULT_REGION, error)
+                await send_response(send, error.http_status, body, headers=[(b"connection", b"close")])
+                return
+        await self.app(scope, receive, send)
