@@ -35,7 +35,7 @@ from vmsres.client.wire import (
     signed_request,
 )
 from vmsres.protocol.errors import ResourceKeyIsNotExist, VmsError
-from vmsres.protocol.records import ResourceState, ResourceType, values
+from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # Bytes per progress report while uploading.
@@ -241,7 +241,7 @@ class ClientCore:
 
     def get_resource(self, resource_key: str, type: int | None) -> Flow[Resource]:
         """One resource by key; without ``type`` every type is searched."""
-        for candidate in values(ResourceType) if type is None else (type,):
+        for candidate in wire_values(ResourceType) if type is None else (type,):
             page = yield from self.perform(ops.query_open_get_resource(candidate, keyword=resource_key))
             # Keyword also matches names containing the text; only the key itself counts here.
             found = next((r for r in page.records if r.resource_key == resource_key), None)

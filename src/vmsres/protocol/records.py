@@ -63,7 +63,7 @@ _STATE_TEXT: Mapping[ResourceState, tuple[str, str]] = {
 AUDIO_TYPES = (ResourceType.AUDIO, ResourceType.IVR)
 
 
-def values(members: Iterable[IntEnum]) -> tuple[int, ...]:
+def wire_values(members: Iterable[IntEnum]) -> tuple[int, ...]:
     """The wire values, as plain ints (so messages show ``(0, 1, 2)``)."""
     return tuple(int(member) for member in members)
 

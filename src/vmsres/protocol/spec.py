@@ -34,7 +34,7 @@ from vmsres.protocol.records import (
     ResourceType,
     Result,
     listing,
-    values,
+    wire_values,
 )
 
 Kind = Literal["int", "str", "json_object", "bool"]
@@ -230,7 +230,7 @@ def _audio_type() -> Param:
         )
         + ".",
         default=int(ResourceType.AUDIO),
-        choices=values(AUDIO_TYPES),
+        choices=wire_values(AUDIO_TYPES),
         extension=True,
     )
 
@@ -241,7 +241,7 @@ def _any_type() -> Param:
         "int",
         f"Resource type: {listing(ResourceType, text='doc')}.",
         required=True,
-        choices=values(ResourceType),
+        choices=wire_values(ResourceType),
     )
 
 
@@ -263,7 +263,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                 "State",
                 "int",
                 f"{listing(ResourceState, text='label')}. Absent means any.",
-                choices=values(ResourceState),
+                choices=wire_values(ResourceState),
             ),
             Param("Limit", "int", "Page size.", default=10, minimum=1, maximum=100),
             Param(
@@ -318,7 +318,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                 "int",
                 f"Must be {int(ResourceType.TTS)} when given (the docs show it).",
                 default=int(ResourceType.TTS),
-                choices=values((ResourceType.TTS,)),
+                choices=wire_values((ResourceType.TTS,)),
             ),
         ),
         Result(RESOURCE_REF),
