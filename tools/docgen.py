@@ -1,5 +1,5 @@
-"""Generated parts of docs/: the resource record (vmsres.protocol.records), parameter tables
-(vmsres.protocol.spec) and the error table (vmsres.protocol.errors).
+"""Generated parts of docs/: the resource record (vmsres.protocol.records) in api.md and client.md,
+parameter tables (vmsres.protocol.spec) and the error table (vmsres.protocol.errors).
 
 ``python -m tools.docgen`` rewrites the marked sections in place; a test fails when they are stale.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vmsres.protocol.errors import ERRORS
 from vmsres.protocol.records import RESOURCE, ResourceState, ResourceType
-from vmsres.protocol.spec import ACTION_SPECS, Param
+from vmsres.protocol.spec import ACTION_SPECS, Param, python_name
 
 _TRANSPORT = {
     "json": "POST, JSON body",
@@ -81,6 +81,14 @@ def record_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def client_resource_fields() -> str:
+    names = ", ".join(python_name(f.name) for f in RESOURCE.fields)
+    return (
+        f"`Resource` has `{names}` (the wire's fields in snake case); `created_at` is `create_time` "
+        "as an aware `datetime` (China time, as the wire gives it).\n"
+    )
+
+
 def error_table() -> str:
     rows = ["| Code | HTTP status | When | Message |", "|---|---|---|---|"]
     for code, cls in sorted(ERRORS.items(), key=lambda item: (item[1].http_status, item[0])):
@@ -92,6 +100,7 @@ def error_table() -> str:
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/api.md": {"record": record_table, "parameters": parameter_tables},
     "docs/errors.md": {"errors": error_table},
+    "docs/client.md": {"resource-fields": client_resource_fields},
 }
 
 
