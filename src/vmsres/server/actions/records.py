@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 from vmsres.protocol.records import RESOURCE, ResourceType
@@ -28,36 +27,42 @@ def _china_date(day: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
 
 
-# How each field of the declared record is read from a row; keyed by the declaration, so a field
-# added there and not here fails at import.
-_READERS: Mapping[str, Callable[[Row], Any]] = {
-    "ResourceKey": itemgetter("resource_key"),
-    "Name": itemgetter("name"),
-    "Suffix": itemgetter("suffix"),
-    "Duration": itemgetter("duration"),
-    "State": itemgetter("state"),
-    "CreateTime": lambda row: china_time(row["created_at"]),
-    "Type": itemgetter("type"),
-    "Remark": itemgetter("remark"),
-    "RejectReason": lambda row: row["reject_reason"] or "",
-    # Rows read without the lease join have no in_use.
-    "InUse": lambda row: bool(row.get("in_use")),
-    "TtsTemplateContent": lambda row: row["tts_content"] or "",
-    "TtsOptions": lambda row: row["tts_options"] or "",
+# How each field of the declared record is read from a row, as a Python expression over ``row``;
+# keyed by the declaration, so a field added there and not here fails at import.
+_SOURCES: Mapping[str, str] = {
+    "ResourceKey": 'row["resource_key"]',
+    "Name": 'row["name"]',
+    "Suffix": 'row["suffix"]',
+    "Duration": 'row["duration"]',
+    "State": 'row["state"]',
+    "CreateTime": 'china_time(row["created_at"])',
+    "Type": 'row["type"]',
+    "Remark": 'row["remark"]',
+    "RejectReason": 'row["reject_reason"] or ""',
+    # Rows read without the lease join have no in_use: not leased.
+    "InUse": 'bool(row.get("in_use"))',
+    "TtsTemplateContent": 'row["tts_content"] or ""',
+    "TtsOptions": 'row["tts_options"] or ""',
 }
-if _READERS.keys() != RESOURCE.by_name.keys():
+if _SOURCES.keys() != RESOURCE.by_name.keys():
     raise RuntimeError("records.py does not read exactly the fields of protocol.records.RESOURCE")
 
 
-def _fields_for(type_: ResourceType) -> tuple[tuple[str, Callable[[Row], Any]], ...]:
-    return tuple(
-        (f.name, _READERS[f.name]) for f in RESOURCE.fields if f.only_for is None or f.only_for == type_
+def _compile_record(type_: ResourceType) -> Callable[[Row], dict[str, Any]]:
+    """One dict display per Type, in the declared order: a listing formats every record of a page,
+    and a compiled display is about twice as fast as a loop over the fields."""
+    items = ", ".join(
+        f"{f.name!r}: {_SOURCES[f.name]}" for f in RESOURCE.fields if f.only_for in (None, type_)
     )
+    namespace: dict[str, Any] = {"china_time": china_time}
+    exec(f"def record(row):\n    return {{{items}}}\n", namespace)  # the source is ours, above
+    record: Callable[[Row], dict[str, Any]] = namespace["record"]
+    return record
 
 
-_FIELDS_BY_TYPE = {int(t): _fields_for(t) for t in ResourceType}
+_RECORDS = {int(t): _compile_record(t) for t in ResourceType}
 
 
 def resource_record(row: Row) -> dict[str, Any]:
     """The wire record (protocol.records.RESOURCE) of a resource row."""
-    return {name: read(row) for name, read in _FIELDS_BY_TYPE[row["type"]]}
+    return _RECORDS[row["type"]](row)
