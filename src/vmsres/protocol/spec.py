@@ -1,7 +1,8 @@
-"""The service description: every action and its parameters, declared once.
+"""The service description: every action, its parameters and its result, declared once.
 
-This table drives request validation on the server, the Python client, the CLI and the generated
-parameter tables in docs/api.md. Change a bound here and all four follow.
+This table drives request validation on the server, the Python client (its typed operations are
+generated from it by tools/clientgen.py), the CLI and the generated parameter tables in
+docs/api.md. Change a bound here and all of them follow. Results are shapes of records.py.
 """
 
 from __future__ import annotations
