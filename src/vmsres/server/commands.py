@@ -18,7 +18,6 @@ import orjson
 import sqlalchemy as sa
 
 from vmsres.client.cli import add_resource_commands, run_resource_command
-from vmsres.client.models import ResourceType
 from vmsres.client.output import format_table, iso_time, label
 from vmsres.ops.backup import BackupError, backup, restore
 from vmsres.ops.rotation import rotate_master_key
