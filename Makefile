@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: serve test lint typecheck unit bench deps clean
+.PHONY: serve test lint typecheck unit bench deps clean generate
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -31,6 +31,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
+
+# Rewrite what is generated from vmsres.protocol: sections of docs/ and the client's models and operations.
+generate: $(STAMP)
+	$(BIN)/python -m tools.docgen
+	$(BIN)/python -m tools.clientgen
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

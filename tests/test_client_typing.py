@@ -37,6 +37,9 @@ def test_mypy_catches_misuse(tmp_path: Path) -> None:
     )
     done = _mypy(wrong)
     assert done.returncode == 1
-    assert 'wrong.py:3: error: Argument 1 has incompatible type "str"; expected "int"' in done.stdout
+    assert (
+        'wrong.py:3: error: Argument 1 to "query_open_get_resource" of "Operations" has incompatible '
+        'type "str"; expected "int"' in done.stdout
+    )
     assert 'Unexpected keyword argument "nmae"' in done.stdout
     assert 'Incompatible types in assignment (expression has type "ResourcePage"' in done.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tools import docgen
+from tools import clientgen, docgen
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,6 +15,13 @@ def test_generated_sections_are_current(relative: str) -> None:
     text = (ROOT / relative).read_text()
     assert docgen.render(text, dict(docgen.SECTIONS[relative])) == text, (
         f"{relative} is stale: run `.venv/bin/python -m tools.docgen`"
+    )
+
+
+@pytest.mark.parametrize("relative", sorted(clientgen.FILES))
+def test_generated_client_is_current(relative: str) -> None:
+    assert clientgen.render(relative) == (ROOT / relative).read_text(), (
+        f"{relative} is stale: run `.venv/bin/python -m tools.clientgen`"
     )
 
 

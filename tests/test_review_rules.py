@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from vmsres.protocol.records import ResourceState
 from vmsres.server.service.review import (
-    STATE_APPROVED,
-    STATE_REJECTED,
-    STATE_REVIEWING,
     ReviewRules,
     decide_audio,
     decide_tts,
@@ -23,45 +21,45 @@ RULES = ReviewRules(min_audio_seconds=1, max_audio_seconds=60, banned_words=("è¿
 @pytest.mark.parametrize(
     ("policy", "duration", "silent", "state", "rule"),
     [
-        ("auto", 10, False, STATE_APPROVED, "auto:audio-valid"),
-        ("auto", 0.5, False, STATE_REJECTED, "auto:audio-duration"),
-        ("auto", 61, False, STATE_REJECTED, "auto:audio-duration"),
-        ("auto", 10, True, STATE_REJECTED, "auto:audio-silence"),
-        ("auto-then-manual", 10, False, STATE_REVIEWING, None),
-        ("auto-then-manual", 61, False, STATE_REJECTED, "auto:audio-duration"),
-        ("auto-then-manual", 10, True, STATE_REJECTED, "auto:audio-silence"),
-        ("manual", 61, True, STATE_REVIEWING, None),
+        ("auto", 10, False, ResourceState.APPROVED, "auto:audio-valid"),
+        ("auto", 0.5, False, ResourceState.REJECTED, "auto:audio-duration"),
+        ("auto", 61, False, ResourceState.REJECTED, "auto:audio-duration"),
+        ("auto", 10, True, ResourceState.REJECTED, "auto:audio-silence"),
+        ("auto-then-manual", 10, False, ResourceState.REVIEWING, None),
+        ("auto-then-manual", 61, False, ResourceState.REJECTED, "auto:audio-duration"),
+        ("auto-then-manual", 10, True, ResourceState.REJECTED, "auto:audio-silence"),
+        ("manual", 61, True, ResourceState.REVIEWING, None),
     ],
 )
 def test_decide_audio(policy: str, duration: float, silent: bool, state: int, rule: str | None) -> None:
     decision = decide_audio(policy, RULES, duration, silent)  # type: ignore[arg-type]
     assert decision.state == state and decision.reviewed_by == rule
-    assert (decision.reason is not None) == (state == STATE_REJECTED)
+    assert (decision.reason is not None) == (state == ResourceState.REJECTED)
 
 
 def test_duration_bounds_are_inclusive_and_reasons_say_which() -> None:
-    assert decide_audio("auto", RULES, 1, False).state == STATE_APPROVED
-    assert decide_audio("auto", RULES, 60, False).state == STATE_APPROVED
+    assert decide_audio("auto", RULES, 1, False).state == ResourceState.APPROVED
+    assert decide_audio("auto", RULES, 60, False).state == ResourceState.APPROVED
     assert "shorter than 1 seconds" in (decide_audio("auto", RULES, 0.99, False).reason or "")
     assert "longer than 60 seconds" in (decide_audio("auto", RULES, 60.01, False).reason or "")
 
 
 def test_silence_may_be_allowed() -> None:
-    assert decide_audio("auto", ReviewRules(reject_silent=False), 3, True).state == STATE_APPROVED
+    assert decide_audio("auto", ReviewRules(reject_silent=False), 3, True).state == ResourceState.APPROVED
 
 
 def test_tts_rules_banned_words_length_and_names() -> None:
     rules = ReviewRules(
         banned_words=("Casino",), max_tts_chars=10, name_pattern=r"[a-z-]+", banned_name_words=("test",)
     )
-    assert decide_tts("auto", rules, "ok-name", "hi #n#").state == STATE_APPROVED
+    assert decide_tts("auto", rules, "ok-name", "hi #n#").state == ResourceState.APPROVED
     banned = decide_tts("auto", rules, "ok-name", "win at CASINO")
-    assert banned.state == STATE_REJECTED and banned.reviewed_by == "auto:tts-length"
+    assert banned.state == ResourceState.REJECTED and banned.reviewed_by == "auto:tts-length"
     banned = decide_tts("auto", rules, "ok-name", "casino!")
     assert banned.reviewed_by == "auto:tts-banned-word" and "Casino" in (banned.reason or "")
     assert decide_tts("auto", rules, "Bad Name", "hi").reviewed_by == "auto:name-pattern"
     assert decide_tts("auto", rules, "my-test", "hi").reviewed_by == "auto:name-banned-word"
-    assert decide_tts("manual", rules, "Bad Name", "casino").state == STATE_REVIEWING
+    assert decide_tts("manual", rules, "Bad Name", "casino").state == ResourceState.REVIEWING
 
 
 def test_rules_file_json_and_toml_with_word_file(tmp_path: Path) -> None:
@@ -89,9 +87,9 @@ def test_audio_decision_uses_the_accounts_policy_and_the_servers_rules(tmp_path:
     services = open_services(Settings(data_dir=str(tmp_path), review_rules=RULES.to_dict()))
     try:
         strict = Principal(1, "a", "AK", "auto-then-manual")
-        assert services.resources.audio_decision(strict, "ok", 10, False).state == STATE_REVIEWING
+        assert services.resources.audio_decision(strict, "ok", 10, False).state == ResourceState.REVIEWING
         assert services.resources.audio_decision(strict, "ok", 10, True).reviewed_by == "auto:audio-silence"
         default = Principal(1, "a", "AK", None)
-        assert services.resources.audio_decision(default, "ok", 10, False).state == STATE_APPROVED
+        assert services.resources.audio_decision(default, "ok", 10, False).state == ResourceState.APPROVED
     finally:
         asyncio.run(services.close())

@@ -1,4 +1,5 @@
-"""Generated parts of docs/: parameter tables from vmsres.protocol.spec, the error table from vmsres.protocol.errors.
+"""Generated parts of docs/: the resource record (vmsres.protocol.records) in api.md and client.md,
+parameter tables (vmsres.protocol.spec) and the error table (vmsres.protocol.errors).
 
 ``python -m tools.docgen`` rewrites the marked sections in place; a test fails when they are stale.
 """
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vmsres.protocol.errors import ERRORS
-from vmsres.protocol.spec import ACTION_SPECS, Param
+from vmsres.protocol.records import RESOURCE, ResourceState, ResourceType
+from vmsres.protocol.spec import ACTION_SPECS, Param, python_name
 
 _TRANSPORT = {
     "json": "POST, JSON body",
@@ -48,7 +50,7 @@ def parameter_tables() -> str:
         out.append(
             f"{spec.doc} Sent by the official Python SDK as {_TRANSPORT[spec.transport]}; "
             f"vmsres accepts {' and '.join(spec.methods)} with parameters anywhere. "
-            f"Result: {spec.result}.\n"
+            f"Result: {spec.result.render()}.\n"
         )
         out.append("| Parameter | Type | Required | Default | Bounds | Meaning |")
         out.append("|---|---|---|---|---|---|")
@@ -64,6 +66,29 @@ def parameter_tables() -> str:
     return "\n".join(out)
 
 
+def record_table() -> str:
+    rows = ["| Field | Type | Meaning |", "|---|---|---|"]
+    for f in RESOURCE.fields:
+        meaning = f.doc
+        if f.only_for is not None:
+            meaning = f"{meaning}; {f.only_for.doc}s only"
+        if f.extension:
+            meaning = f"our extension: {meaning}"
+        rows.append(f"| {f.name} | {f.kind} | {_cell(meaning)} |")
+    rows += ["", "| Type | | State | |", "|---|---|---|---|"]
+    for type_, state in zip(ResourceType, ResourceState, strict=True):
+        rows.append(f"| {int(type_)} | {type_.doc} | {int(state)} | {state.label}: {_cell(state.doc)} |")
+    return "\n".join(rows) + "\n"
+
+
+def client_resource_fields() -> str:
+    names = ", ".join(python_name(f.name) for f in RESOURCE.fields)
+    return (
+        f"`Resource` has `{names}` (the wire's fields in snake case); `created_at` is `create_time` "
+        "as an aware `datetime` (China time, as the wire gives it).\n"
+    )
+
+
 def error_table() -> str:
     rows = ["| Code | HTTP status | When | Message |", "|---|---|---|---|"]
     for code, cls in sorted(ERRORS.items(), key=lambda item: (item[1].http_status, item[0])):
@@ -73,8 +98,9 @@ def error_table() -> str:
 
 
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
-    "docs/api.md": {"parameters": parameter_tables},
+    "docs/api.md": {"record": record_table, "parameters": parameter_tables},
     "docs/errors.md": {"errors": error_table},
+    "docs/client.md": {"resource-fields": client_resource_fields},
 }
 
 

@@ -1,49 +1,37 @@
-"""The asyncio client: the same methods as Client, awaitable."""
+"""The asyncio client: the same core as Client (vmsres.client.core), carried out over
+httpx.AsyncClient; every method is awaitable."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
-from vmsres.client import operations as ops
+from vmsres.client.base import Operation
 from vmsres.client.core import (
     DEFAULT_TIMEOUT_SECONDS,
     ClientCore,
+    Effect,
+    Emit,
+    Flow,
     ProgressCallback,
+    Put,
+    ReadFile,
+    Send,
+    Sleep,
     UploadSource,
-    bound_signature,
-    check_put_response,
-    match_key,
-    next_offset,
-    not_found,
-    types_to_search,
 )
-from vmsres.client.errors import ProtocolError, RequestTimeout, TransportError
-from vmsres.client.models import Resource, ResourceState, StoredResource
+from vmsres.client.models import Resource, StoredResource
+from vmsres.client.operations import AsyncOperations
 from vmsres.client.retry import RetryPolicy
 from vmsres.client.wire import DEFAULT_ENDPOINT, DEFAULT_REGION
-from vmsres.protocol.errors import VmsError
 
-P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _method(
-    op: Callable[P, ops.Operation[R]],
-) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, R]]:
-    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self.run(op(*args, **kwargs))
-
-    method.__name__ = method.__qualname__ = op.__name__
-    method.__doc__ = op.__doc__
-    method.__signature__ = bound_signature(op, "AsyncClient")  # type: ignore[attr-defined]
-    return method
 
 
 async def _achunks(source: UploadSource, progress: ProgressCallback | None) -> AsyncIterator[bytes]:
@@ -51,7 +39,7 @@ async def _achunks(source: UploadSource, progress: ProgressCallback | None) -> A
         yield chunk
 
 
-class AsyncClient:
+class AsyncClient(AsyncOperations):
     """The asyncio twin of :class:`vmsres.client.Client`; see there."""
 
     def __init__(
@@ -95,79 +83,78 @@ class AsyncClient:
     ) -> None:
         await self.aclose()
 
-    # --- The wire ---------------------------------------------------------------------------
+    # --- The transport ----------------------------------------------------------------------
+
+    async def _effect(self, effect: Effect) -> Any:
+        if isinstance(effect, Send):
+            request = self._http.build_request(
+                effect.method, effect.url, headers=effect.headers, content=effect.content
+            )
+            try:
+                return await self._http.send(request)
+            except httpx.HTTPError as error:
+                return error
+        if isinstance(effect, Put):
+            try:
+                return await self._http.put(
+                    effect.url,
+                    content=_achunks(effect.source, effect.progress),
+                    headers=effect.source.headers(),
+                )
+            except httpx.HTTPError as error:
+                return error
+        if isinstance(effect, Sleep):
+            await asyncio.sleep(effect.seconds)
+            return None
+        if isinstance(effect, ReadFile):
+            return await asyncio.to_thread(UploadSource.read, effect.path, effect.name)
+        raise TypeError(f"{effect!r} is not carried out here")
+
+    async def _run(self, flow: Flow[R]) -> R:
+        outcome: Any = None
+        while True:
+            try:
+                effect = flow.send(outcome)
+            except StopIteration as done:
+                result: R = done.value
+                return result
+            outcome = await self._effect(effect)
+
+    async def _iterate(self, flow: Flow[None]) -> AsyncIterator[Resource]:
+        outcome: Any = None
+        while True:
+            try:
+                effect = flow.send(outcome)
+            except StopIteration:
+                return
+            if isinstance(effect, Emit):
+                outcome = None
+                yield effect.item
+            else:
+                outcome = await self._effect(effect)
+
+    async def _perform(self, operation: Operation[R]) -> R:
+        return await self._run(self._core.perform(operation))
 
     async def call(self, action: str, /, **params: Any) -> Any:
         """Send any action with wire-named parameters (``Type=0``); returns the raw ``Result``."""
-        call = self._core.prepare(action, params)
-        retry = self._core.retry
-        attempt = 0
-        while True:
-            attempt += 1
-            request = self._core.build(self._http, call)
-            try:
-                response = await self._http.send(request)
-            except httpx.HTTPError as error:
-                delay = retry.after_exception(error, attempt, call.mutating)
-                if delay is None:
-                    kind = RequestTimeout if isinstance(error, httpx.TimeoutException) else TransportError
-                    raise kind(f"{action}: {error!r}") from error
-                await asyncio.sleep(delay)
-                continue
-            try:
-                return self._core.decode(response)
-            except (VmsError, ProtocolError) as error:
-                delay = retry.after_answer(error, attempt)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
+        return await self._run(self._core.call(action, params))
 
-    async def run(self, op: ops.Operation[R]) -> R:
-        return op.decode(await self.call(op.action, **op.params))
+    # --- Helpers (the typed method per action comes from AsyncOperations) --------------------
 
-    # --- One typed method per action (signatures: vmsres.client.operations) -----------------
-
-    query_open_get_resource = _method(ops.query_open_get_resource)
-    query_usable_resource = _method(ops.query_usable_resource)
-    query_usable_resource_v2 = _method(ops.query_usable_resource_v2)
-    open_create_tts = _method(ops.open_create_tts)
-    open_update_resource = _method(ops.open_update_resource)
-    open_delete_resource = _method(ops.open_delete_resource)
-    get_resource_upload_url = _method(ops.get_resource_upload_url)
-    commit_resource_upload = _method(ops.commit_resource_upload)
-    fetch_resource = _method(ops.fetch_resource)
-    get_resource_download_url = _method(ops.get_resource_download_url)
-
-    # --- Helpers ----------------------------------------------------------------------------
-
-    async def iter_resources(
+    def iter_resources(
         self, type: int, state: int | None = None, keyword: str | None = None, page_size: int = 100
     ) -> AsyncIterator[Resource]:
         """Every matching resource, fetched page by page through Offset/Limit."""
-        offset: int | None = 0
-        while offset is not None:
-            page = await self.query_open_get_resource(
-                type, keyword=keyword, state=state, limit=page_size, offset=offset
-            )
-            for record in page.records:
-                yield record
-            offset = next_offset(page, offset)
+        return self._iterate(self._core.iter_resources(type, state, keyword, page_size))
 
     async def find_by_name(self, type: int, name: str) -> Resource | None:
         """The resource named exactly ``name`` (Keyword alone also matches longer names)."""
-        async for resource in self.iter_resources(type, keyword=name):
-            if resource.name == name:
-                return resource
-        return None
+        return await self._run(self._core.find_by_name(type, name))
 
     async def get_resource(self, resource_key: str, type: int | None = None) -> Resource:
         """One resource by key; without ``type`` every type is searched."""
-        for candidate in types_to_search(type):
-            page = await self.query_open_get_resource(candidate, keyword=resource_key)
-            found = match_key(page, resource_key)
-            if found is not None:
-                return found
-        raise not_found(resource_key)
+        return await self._run(self._core.get_resource(resource_key, type))
 
     async def wait_for_review(
         self,
@@ -179,17 +166,9 @@ class AsyncClient:
         max_interval: float = 5.0,
     ) -> Resource:
         """Poll until the resource leaves review (State != 0); TimeoutError after ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            resource = await self.get_resource(resource_key, type)
-            if resource.state != ResourceState.REVIEWING:
-                return resource
-            type = resource.type
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{resource_key} is still under review after {timeout:g} s")
-            await asyncio.sleep(min(interval, remaining))
-            interval = min(interval * 2, max_interval)
+        return await self._run(
+            self._core.wait_for_review(resource_key, timeout, type, interval, max_interval)
+        )
 
     async def upload(
         self,
@@ -204,29 +183,4 @@ class AsyncClient:
         ``name`` is the FileName (default: the file's name); it must be unique in the account.
         ``progress(sent, total)`` is called as bytes go out.
         """
-        source = await asyncio.to_thread(UploadSource.read, path, name)
-        ticket = await self.get_resource_upload_url(source.file_name)
-        await self._put(ticket.upload_url, source, progress)
-        return await self.commit_resource_upload(source.file_name, type=type)
-
-    async def _put(self, url: str, source: UploadSource, progress: ProgressCallback | None) -> None:
-        retry = self._core.retry
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await self._http.put(
-                    url, content=_achunks(source, progress), headers=source.headers()
-                )
-                check_put_response(response)
-                return
-            except httpx.HTTPError as error:
-                # A PUT of the same bytes to the same URL is idempotent: any failure may be retried.
-                delay = retry.after_exception(error, attempt, mutating=False)
-                if delay is None:
-                    raise TransportError(f"upload of {source.file_name}: {error!r}") from error
-            except (VmsError, ProtocolError) as error:
-                delay = retry.after_answer(error, attempt)
-                if delay is None:
-                    raise
-            await asyncio.sleep(delay)
+        return await self._run(self._core.upload(path, type, name, progress))

@@ -19,6 +19,7 @@ from vmsres.client.credentials import Credentials
 from vmsres.client.errors import ProtocolError, error_from_envelope
 from vmsres.protocol import API_VERSION, SERVICE
 from vmsres.protocol.errors import VmsError
+from vmsres.protocol.records import Result, Shape
 from vmsres.protocol.signing import sign_request
 from vmsres.protocol.spec import ACTIONS, ActionSpec, Transport
 
@@ -34,6 +35,10 @@ _CONTENT_TYPES: Mapping[Transport, str] = {
     # What the generated SDK declares for its GET action.
     "get": "text/plain",
 }
+
+
+# The result of an action the description does not have: whatever the service answers.
+UNDESCRIBED = Result(Shape("Any", "", ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +84,7 @@ def prepare_call(action: str, params: Mapping[str, Any], *, validate: bool = Tru
             raise ValueError(f"unknown action {action!r}; pass validate=False to send it anyway")
         # An action we do not describe: send it the way most Volcengine actions travel, and treat
         # it as one that may change things so an uncertain failure is never retried.
-        spec = ActionSpec(action, "", (), "", mutating=True)
+        spec = ActionSpec(action, "", (), UNDESCRIBED, mutating=True)
     if validate:
         values = _checked(spec, params)
     else:

@@ -1,11 +1,13 @@
-"""The service description: every action and its parameters, declared once.
+"""The service description: every action, its parameters and its result, declared once.
 
-This table drives request validation on the server, the Python client, the CLI and the generated
-parameter tables in docs/api.md. Change a bound here and all four follow.
+This table drives request validation on the server, the Python client (its typed operations are
+generated from it by tools/clientgen.py), the CLI and the generated parameter tables in
+docs/api.md. Change a bound here and all of them follow. Results are shapes of records.py.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -19,6 +21,21 @@ from vmsres.protocol.errors import (
     ResourceNameIsNone,
     UrlIsNone,
     VmsError,
+)
+from vmsres.protocol.records import (
+    AUDIO_TYPES,
+    DELETED_RESOURCE,
+    DOWNLOAD_URL,
+    RESOURCE,
+    RESOURCE_PAGE,
+    RESOURCE_REF,
+    STORED_RESOURCE,
+    UPLOAD_URL,
+    ResourceState,
+    ResourceType,
+    Result,
+    listing,
+    wire_values,
 )
 
 Kind = Literal["int", "str", "json_object", "bool"]
@@ -37,6 +54,19 @@ URL_MAX_LENGTH = 2048
 RESOURCE_KEY_MAX_LENGTH = 64
 # 18 digits keep every integer inside a signed 64-bit column.
 _INT_MAX_DIGITS = 18
+
+
+_WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def python_name(wire_name: str) -> str:
+    """``TtsTemplateContent`` -> ``tts_template_content``; action and field names map the same way."""
+    return _WORD_START.sub("_", wire_name).lower()
+
+
+def wire_name(python: str) -> str:
+    """The inverse of :func:`python_name` for the names the API uses (no acronyms)."""
+    return "".join(part.capitalize() for part in python.split("_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +179,7 @@ class ActionSpec:
     name: str
     doc: str
     params: tuple[Param, ...]
-    result: str
+    result: Result
     # How the official Python SDK (volcengine) sends it; our client does the same.
     transport: Transport = "json"
     methods: tuple[str, ...] = ("POST", "GET")
@@ -166,9 +196,6 @@ class ActionSpec:
 
 
 # --- Shared declarations ---------------------------------------------------------------------
-
-_TYPE_ALL = (0, 1, 2)
-_STATE_ALL = (0, 1, 2)
 
 
 def _resource_key() -> Param:
@@ -199,9 +226,12 @@ def _audio_type() -> Param:
     return Param(
         "Type",
         "int",
-        "0 voice notification file (default) or 2 IVR file.",
-        default=0,
-        choices=(0, 2),
+        " or ".join(
+            f"{int(t)} {t.doc}" + (" (default)" if t == ResourceType.AUDIO else "") for t in AUDIO_TYPES
+        )
+        + ".",
+        default=int(ResourceType.AUDIO),
+        choices=wire_values(AUDIO_TYPES),
         extension=True,
     )
 
@@ -210,9 +240,9 @@ def _any_type() -> Param:
     return Param(
         "Type",
         "int",
-        "Resource type: 0 audio file, 1 TTS template, 2 IVR file.",
+        f"Resource type: {listing(ResourceType, text='doc')}.",
         required=True,
-        choices=_TYPE_ALL,
+        choices=wire_values(ResourceType),
     )
 
 
@@ -233,8 +263,8 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
             Param(
                 "State",
                 "int",
-                "0 under review, 1 approved, 2 rejected. Absent means any.",
-                choices=_STATE_ALL,
+                f"{listing(ResourceState, text='label')}. Absent means any.",
+                choices=wire_values(ResourceState),
             ),
             Param("Limit", "int", "Page size.", default=10, minimum=1, maximum=100),
             Param(
@@ -246,26 +276,26 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                 maximum=10**15,
             ),
         ),
-        "`{Records: [Resource], Total, Limit, Offset}`",
+        Result(RESOURCE_PAGE),
     ),
     ActionSpec(
         "QueryUsableResource",
         "List the account's approved resources of one type, newest first.",
         (_any_type(),),
-        "a bare array `[Resource]`",
+        Result(RESOURCE, "array"),
         transport="query",
     ),
     ActionSpec(
         "QueryUsableResourceV2",
         "Like QueryUsableResource, in the generated SDK's shape.",
         (_any_type(),),
-        "`{Records: [Resource]}`",
+        Result(RESOURCE, "records"),
         transport="get",
         methods=("GET", "POST"),
     ),
     ActionSpec(
         "OpenCreateTts",
-        "Create a text-to-speech template (Type 1).",
+        f"Create a text-to-speech template (Type {int(ResourceType.TTS)}).",
         (
             _name("The template's name."),
             Param(
@@ -284,16 +314,22 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                 max_length=TTS_OPTION_MAX_LENGTH,
             ),
             Param("Remark", "str", "Free text.", default="", max_length=REMARK_MAX_LENGTH),
-            Param("Type", "int", "Must be 1 when given (the docs show it).", default=1, choices=(1,)),
+            Param(
+                "Type",
+                "int",
+                f"Must be {int(ResourceType.TTS)} when given (the docs show it).",
+                default=int(ResourceType.TTS),
+                choices=wire_values((ResourceType.TTS,)),
+            ),
         ),
-        "`{ResourceKey, Name}`",
+        Result(RESOURCE_REF),
         mutating=True,
     ),
     ActionSpec(
         "OpenUpdateResource",
         "Rename a resource.",
         (_resource_key(), _name("The new name; an empty name is refused.")),
-        "`{ResourceKey, Name}`",
+        Result(RESOURCE_REF),
         transport="query",
         mutating=True,
     ),
@@ -301,7 +337,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "OpenDeleteResource",
         "Delete a resource and its audio.",
         (_resource_key(),),
-        "`{ResourceKey}`",
+        Result(DELETED_RESOURCE),
         transport="query_json",
         mutating=True,
     ),
@@ -309,14 +345,14 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
         "GetResourceUploadUrl",
         "Get a URL to PUT an audio file to (valid 10 minutes).",
         (_name("The file's name; unique in the account and the idempotency key of the upload.", "FileName"),),
-        "`{UploadUrl}`",
+        Result(UPLOAD_URL),
         mutating=True,
     ),
     ActionSpec(
         "CommitResourceUpload",
         "Create the resource from the bytes PUT to the upload URL.",
         (_name("The same FileName as in GetResourceUploadUrl.", "FileName"), _audio_type()),
-        "`{Name, Suffix, ResourceKey}`",
+        Result(STORED_RESOURCE, order=("Name", "Suffix", "ResourceKey")),
         mutating=True,
     ),
     ActionSpec(
@@ -335,7 +371,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
             _name("The resource's name; unique in the account."),
             _audio_type(),
         ),
-        "`{ResourceKey, Name, Suffix}`",
+        Result(STORED_RESOURCE),
         mutating=True,
     ),
     ActionSpec(
@@ -352,7 +388,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                 choices=("original", "telephony"),
             ),
         ),
-        "`{Url, ExpiresAt}` (ExpiresAt in epoch seconds)",
+        Result(DOWNLOAD_URL, note="ExpiresAt in epoch seconds"),
         extension=True,
     ),
 )

@@ -18,10 +18,10 @@ import orjson
 import sqlalchemy as sa
 
 from vmsres.client.cli import add_resource_commands, run_resource_command
-from vmsres.client.models import ResourceType
 from vmsres.client.output import format_table, iso_time, label
 from vmsres.ops.backup import BackupError, backup, restore
 from vmsres.ops.rotation import rotate_master_key
+from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.server.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.server.admin.remote import RemoteError, RemoteOps
 from vmsres.server.audio import FFMPEG_ENV
@@ -249,11 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--reviewer", default=os_user(), help="who decided (default: your OS user)")
     queue = _sub(review, "queue", "resources waiting for review, oldest first")
     queue.add_argument("--account")
-    queue.add_argument("--type", type=int, choices=(0, 1, 2))
+    queue.add_argument("--type", type=int, choices=wire_values(ResourceType))
     queue.add_argument("--limit", type=int, default=100)
     force = _sub(review, "force", "test control: put a resource in any State")
     force.add_argument("resource_key")
-    force.add_argument("--state", type=int, choices=(0, 1, 2), required=True)
+    force.add_argument("--state", type=int, choices=wire_values(ResourceState), required=True)
     force.add_argument("--reason")
 
     audit = _sub(commands, "audit", "the audit trail, newest first")

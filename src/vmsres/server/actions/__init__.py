@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vmsres.protocol.records import Result
 from vmsres.protocol.spec import ACTIONS
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.services import Services
@@ -21,6 +22,9 @@ class ActionContext:
     # The account's (resources, leases) generations as read while verifying the key, or None.
     listing_version: tuple[int, int] | None = None
 
+
+# Each action's declared result shape; handlers build their answers with it.
+RESULTS: Mapping[str, Result] = {name: spec.result for name, spec in ACTIONS.items()}
 
 Handler = Callable[[ActionContext, dict[str, Any]], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}

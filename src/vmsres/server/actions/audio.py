@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmsres.server.actions import ActionContext, action
+from vmsres.server.actions import RESULTS, ActionContext, action
+from vmsres.server.store.database import Row
 
 
 @action("GetResourceUploadUrl")
 async def get_resource_upload_url(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
     url = await ctx.services.ingest.upload_url(ctx.principal, p["FileName"], ctx.base_url)
-    return {"UploadUrl": url}
+    return RESULTS["GetResourceUploadUrl"].build(UploadUrl=url)
 
 
 @action("CommitResourceUpload")
 async def commit_resource_upload(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
     row = await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"])
-    return {"Name": row["name"], "Suffix": row["suffix"], "ResourceKey": row["resource_key"]}
+    return _stored("CommitResourceUpload", row)
 
 
 @action("FetchResource")
 async def fetch_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
     row = await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"])
-    return {"ResourceKey": row["resource_key"], "Name": row["name"], "Suffix": row["suffix"]}
+    return _stored("FetchResource", row)
 
 
 @action("GetResourceDownloadUrl")
@@ -30,4 +31,8 @@ async def get_resource_download_url(ctx: ActionContext, p: dict[str, Any]) -> di
     url, expires_at = await ctx.services.ingest.download_url(
         ctx.principal, p["ResourceKey"], p["Rendition"], ctx.base_url
     )
-    return {"Url": url, "ExpiresAt": expires_at}
+    return RESULTS["GetResourceDownloadUrl"].build(Url=url, ExpiresAt=expires_at)
+
+
+def _stored(action: str, row: Row) -> dict[str, Any]:
+    return RESULTS[action].build(ResourceKey=row["resource_key"], Name=row["name"], Suffix=row["suffix"])

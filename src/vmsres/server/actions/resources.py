@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from vmsres.server.actions import ActionContext, action
+from vmsres.server.actions import RESULTS, ActionContext, action
 from vmsres.server.actions.records import resource_record
 
 
@@ -19,27 +19,29 @@ async def query_open_get_resource(ctx: ActionContext, p: dict[str, Any]) -> Any:
         rows, total = await ctx.services.resources.query(
             ctx.principal, p["Type"], p["State"], p["Keyword"], p["Limit"], p["Offset"]
         )
-        return {
-            "Records": [resource_record(r) for r in rows],
-            "Total": total,
-            "Limit": p["Limit"],
-            "Offset": p["Offset"],
-        }
+        return RESULTS["QueryOpenGetResource"].build(
+            Records=[resource_record(r) for r in rows], Total=total, Limit=p["Limit"], Offset=p["Offset"]
+        )
 
     return await _kept(ctx, key, answer, lambda result: result["Records"])
 
 
 @action("QueryUsableResource")
 async def query_usable_resource(ctx: ActionContext, p: dict[str, Any]) -> Any:
-    return await _kept(ctx, ("usable", ctx.principal.account_id, p["Type"]), lambda: _usable(ctx, p), list)
+    key = ("usable", ctx.principal.account_id, p["Type"])
+
+    async def answer() -> Any:
+        return RESULTS["QueryUsableResource"].of_records(await _usable(ctx, p))
+
+    return await _kept(ctx, key, answer, list)
 
 
 @action("QueryUsableResourceV2")
 async def query_usable_resource_v2(ctx: ActionContext, p: dict[str, Any]) -> Any:
     key = ("usable-v2", ctx.principal.account_id, p["Type"])
 
-    async def answer() -> dict[str, Any]:
-        return {"Records": await _usable(ctx, p)}
+    async def answer() -> Any:
+        return RESULTS["QueryUsableResourceV2"].of_records(await _usable(ctx, p))
 
     return await _kept(ctx, key, answer, lambda result: result["Records"])
 
@@ -78,16 +80,16 @@ async def open_create_tts(ctx: ActionContext, p: dict[str, Any]) -> dict[str, An
     created = await ctx.services.resources.create_tts(
         ctx.principal, p["Name"], p["TtsTemplateContent"], p["TtsOption"], p["Remark"]
     )
-    return {"ResourceKey": created["resource_key"], "Name": created["name"]}
+    return RESULTS["OpenCreateTts"].build(ResourceKey=created["resource_key"], Name=created["name"])
 
 
 @action("OpenUpdateResource")
 async def open_update_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
     await ctx.services.resources.rename(ctx.principal, p["ResourceKey"], p["Name"])
-    return {"ResourceKey": p["ResourceKey"], "Name": p["Name"]}
+    return RESULTS["OpenUpdateResource"].build(ResourceKey=p["ResourceKey"], Name=p["Name"])
 
 
 @action("OpenDeleteResource")
 async def open_delete_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
     await ctx.services.resources.delete(ctx.principal, p["ResourceKey"])
-    return {"ResourceKey": p["ResourceKey"]}
+    return RESULTS["OpenDeleteResource"].build(ResourceKey=p["ResourceKey"])

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from vmsres.protocol.records import ResourceState, ResourceType, listing, wire_values
 from vmsres.server.service.accounts import ConflictError, NotFoundError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.server.service.events import Actor
@@ -19,8 +20,14 @@ from vmsres.server.service.services import Services
 PREFIX = "/admin/v1"
 ADMIN_TOKEN_ENV = "VMSRES_ADMIN_TOKEN"
 
-TypeQuery = Annotated[int | None, Query(ge=0, le=2, description="0 audio, 1 TTS, 2 IVR")]
-StateQuery = Annotated[int | None, Query(ge=0, le=2, description="0 under review, 1 approved, 2 rejected")]
+
+def _wire_enum_query(members: type[ResourceType] | type[ResourceState]) -> Any:
+    values = wire_values(members)
+    return Query(ge=min(values), le=max(values), description=listing(members, text="label"))
+
+
+TypeQuery = Annotated[int | None, _wire_enum_query(ResourceType)]
+StateQuery = Annotated[int | None, _wire_enum_query(ResourceState)]
 LimitQuery = Annotated[int, Query(ge=1, le=1000)]
 NameQuery = Annotated[str | None, Query(max_length=128)]
 
@@ -53,7 +60,7 @@ class Reject(Approve):
 
 
 class ForceState(BaseModel):
-    State: int = Field(ge=0, le=2)
+    State: int = Field(ge=min(wire_values(ResourceState)), le=max(wire_values(ResourceState)))
     Reason: str | None = Field(default=None, max_length=2000)
 
 

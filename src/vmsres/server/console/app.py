@@ -11,6 +11,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from vmsres.protocol.records import ResourceState, ResourceType, labels
 from vmsres.server.actions.records import china_time
 from vmsres.server.admin.app import admin_token_matches
 from vmsres.server.console.ops import (
@@ -40,8 +41,8 @@ SESSION_SECONDS_ENV = "VMSRES_CONSOLE_SESSION_SECONDS"
 REVIEWER = "console"
 PAGE_SIZE = 20
 QUEUE_LIMIT = 200
-TYPES = {0: "audio", 1: "TTS", 2: "IVR"}
-STATES = {0: "under review", 1: "approved", 2: "rejected"}
+TYPES = labels(ResourceType)
+STATES = labels(ResourceState)
 MAX_FORM_BYTES = 256 * 1024
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 # Pages are scripts and styles from this origin only; audio comes from the console's own routes.
@@ -84,7 +85,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    templates.globals.update(prefix=PREFIX, types=TYPES, states=STATES)
+    templates.globals.update(prefix=PREFIX, types=TYPES, states=STATES, TTS=ResourceType.TTS)
     # Same clock as CreateTime in the records, so the trail and the resource read alike.
     templates.filters["when"] = lambda t: china_time(int(t)) if t else ""
     ops = ConsoleOps(services)
@@ -216,7 +217,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
         except AccountError as exc:
             queue, error = [], str(exc)
         for item in queue:
-            if item["Type"] == 1:
+            if item["Type"] == ResourceType.TTS:
                 item["Parts"] = template_parts(item.get("TtsTemplateContent", ""))
             else:
                 # Fixtures make audio records without bytes; they get no player.
@@ -332,7 +333,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
             for d in await admin.deliveries(resource["Account"], limit=1000)
             if d["ResourceKey"] == resource_key
         ]
-        if resource["Type"] == 1:
+        if resource["Type"] == ResourceType.TTS:
             resource["Parts"] = template_parts(resource.get("TtsTemplateContent", ""))
         return render(
             "resource.html",

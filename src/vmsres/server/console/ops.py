@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmsres.protocol.records import ResourceType
 from vmsres.server.actions.records import resource_record
 from vmsres.server.blobs import BlobNotFound, BlobStorageError
-from vmsres.server.service.resources import TYPE_TTS
 from vmsres.server.service.services import Services
 from vmsres.server.store.database import Row
 from vmsres.server.store.resources import ListFilter
@@ -116,7 +116,7 @@ class ConsoleOps:
         """A WAV of the template read by espeak-ng; rendered once per template text, then cached
         in the blob store (a changed text or voice would get a new cache key)."""
         row = await self.resource_row(resource_key)
-        if row is None or row["type"] != TYPE_TTS or not row["tts_content"]:
+        if row is None or row["type"] != ResourceType.TTS or not row["tts_content"]:
             raise NoAudio(resource_key)
         text = str(row["tts_content"])
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]

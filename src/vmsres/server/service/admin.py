@@ -11,12 +11,13 @@ import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.server.actions.records import resource_record
 from vmsres.server.service.accounts import AccountError, NotFoundError
 from vmsres.server.service.events import Actor, WebhookError, check_webhook_secret, check_webhook_url
 from vmsres.server.service.limits import UNLIMITED, LimitError, check_rate_text
-from vmsres.server.service.resources import TYPE_AUDIO, TYPE_IVR, TYPE_TTS, ReviewError, new_resource_key
-from vmsres.server.service.review import STATE_APPROVED, STATE_REJECTED, STATE_REVIEWING, STATES, parse_policy
+from vmsres.server.service.resources import ReviewError, new_resource_key
+from vmsres.server.service.review import parse_policy
 from vmsres.server.service.services import Services
 from vmsres.server.store.database import Row
 from vmsres.server.wire.envelope import new_request_id
@@ -263,7 +264,7 @@ class AdminOps:
     async def review_queue(
         self, account: str | None = None, type_: int | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        return await self.list_resources(account, type_, STATE_REVIEWING, limit)
+        return await self.list_resources(account, type_, ResourceState.REVIEWING, limit)
 
     async def get_resource(self, resource_key: str) -> dict[str, Any]:
         row = await self.services.resources.store.admin_get(resource_key)
@@ -318,9 +319,6 @@ class AdminOps:
     async def load_fixtures(self, data: Any) -> dict[str, Any]:
         async with self._audited("LoadFixtures"):
             return await load_fixtures(self.services, data)
-
-
-_FIXTURE_TYPES = (TYPE_AUDIO, TYPE_TTS, TYPE_IVR)
 
 
 def _field(record: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
@@ -380,12 +378,12 @@ async def _load_resource(services: Services, record: Mapping[str, Any]) -> str |
         raise FixtureError(f"ResourceKey {key!r} is not 32 lowercase hex characters")
     if await services.resources.store.get_any_account(key) is not None:
         return None
-    type_ = _field(record, "Type", int, TYPE_TTS)
-    state = _field(record, "State", int, STATE_APPROVED)
-    if type_ not in _FIXTURE_TYPES:
-        raise FixtureError(f"Type must be one of {_FIXTURE_TYPES}")
-    if state not in STATES:
-        raise FixtureError(f"State must be one of {STATES}")
+    type_ = _field(record, "Type", int, ResourceType.TTS)
+    state = _field(record, "State", int, ResourceState.APPROVED)
+    if type_ not in wire_values(ResourceType):
+        raise FixtureError(f"Type must be one of {wire_values(ResourceType)}")
+    if state not in wire_values(ResourceState):
+        raise FixtureError(f"State must be one of {wire_values(ResourceState)}")
     reason = _field(record, "RejectReason", str, None)
     name = _field(record, "Name", str, None)
     if not name:
@@ -398,13 +396,13 @@ async def _load_resource(services: Services, record: Mapping[str, Any]) -> str |
         "state": state,
         "name": name,
         "remark": _field(record, "Remark", str, ""),
-        "suffix": _field(record, "Suffix", str, "" if type_ == TYPE_TTS else ".mp3"),
+        "suffix": _field(record, "Suffix", str, "" if type_ == ResourceType.TTS else ".mp3"),
         "duration": _field(record, "Duration", int, 0),
-        "tts_content": _field(record, "TtsTemplateContent", str, "" if type_ == TYPE_TTS else None),
-        "tts_options": _field(record, "TtsOptions", str, "{}" if type_ == TYPE_TTS else None),
-        "reject_reason": reason if state == STATE_REJECTED else None,
-        "reviewed_by": None if state == STATE_REVIEWING else "fixture",
-        "reviewed_at": None if state == STATE_REVIEWING else now,
+        "tts_content": _field(record, "TtsTemplateContent", str, "" if type_ == ResourceType.TTS else None),
+        "tts_options": _field(record, "TtsOptions", str, "{}" if type_ == ResourceType.TTS else None),
+        "reject_reason": reason if state == ResourceState.REJECTED else None,
+        "reviewed_by": None if state == ResourceState.REVIEWING else "fixture",
+        "reviewed_at": None if state == ResourceState.REVIEWING else now,
         "created_at": _field(record, "CreateTime", int, now),
     }
     await services.resources.insert_and_announce(account["id"], account_name, values)

@@ -8,15 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
+from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.server.audio import TELEPHONY_BYTES_PER_MS, TELEPHONY_HEADER_BYTES, telephony_rendition_bytes
 from vmsres.server.blobs import BlobStore, delete_quietly
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import EventService, resource_payload
 from vmsres.server.service.limits import Quota, effective
 from vmsres.server.service.review import (
-    STATE_APPROVED,
-    STATE_REJECTED,
-    STATES,
     Decision,
     ReviewPolicy,
     ReviewRules,
@@ -28,10 +26,6 @@ from vmsres.server.store.database import Executor, Row
 from vmsres.server.store.hardening import HardeningStore
 from vmsres.server.store.holds import HoldStore
 from vmsres.server.store.resources import ListFilter, ResourceStore
-
-TYPE_AUDIO = 0
-TYPE_TTS = 1
-TYPE_IVR = 2
 
 
 class ReviewError(Exception):
@@ -132,7 +126,7 @@ class ResourceService:
         values: dict[str, Any] = {
             "resource_key": new_resource_key(),
             "account_id": principal.account_id,
-            "type": TYPE_TTS,
+            "type": ResourceType.TTS,
             "state": decision.state,
             "name": name,
             "remark": remark,
@@ -220,18 +214,23 @@ class ResourceService:
         """An operator's decision; works across accounts (it is not reachable from the wire API)."""
         if not approve and not (reason and reason.strip()):
             raise ReviewError("a rejection needs a reason")
-        state = STATE_APPROVED if approve else STATE_REJECTED
+        state = ResourceState.APPROVED if approve else ResourceState.REJECTED
         return await self.set_state(resource_key, state, None if approve else reason, f"reviewer:{reviewer}")
 
     async def set_state(self, resource_key: str, state: int, reason: str | None, reviewed_by: str) -> Row:
         """Any State, by anyone the caller names: the operators' review and the test controls."""
-        if state not in STATES:
-            raise ReviewError(f"State must be one of {', '.join(map(str, STATES))}")
-        if state == STATE_REJECTED and not (reason and reason.strip()):
+        if state not in wire_values(ResourceState):
+            raise ReviewError(f"State must be one of {', '.join(map(str, wire_values(ResourceState)))}")
+        if state == ResourceState.REJECTED and not (reason and reason.strip()):
             raise ReviewError("a rejection needs a reason")
         async with self.store.db.transaction() as tx:
             changed = await self.store.set_state(
-                resource_key, state, reason if state == STATE_REJECTED else None, reviewed_by, self._now(), tx
+                resource_key,
+                state,
+                reason if state == ResourceState.REJECTED else None,
+                reviewed_by,
+                self._now(),
+                tx,
             )
             row = await self.store.admin_get(resource_key, tx) if changed else None
             if row is None:

@@ -15,13 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vmsres.protocol.records import ResourceState
+
 ReviewPolicy = Literal["auto", "manual", "auto-then-manual"]
 REVIEW_POLICIES: tuple[ReviewPolicy, ...] = ("auto", "manual", "auto-then-manual")
-
-STATE_REVIEWING = 0
-STATE_APPROVED = 1
-STATE_REJECTED = 2
-STATES = (STATE_REVIEWING, STATE_APPROVED, STATE_REJECTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +134,10 @@ def check_audio(rules: ReviewRules, duration_seconds: float, silent: bool) -> Vi
 def decide(policy: ReviewPolicy, violation: Violation | None, passed_rule: str) -> Decision:
     """``passed_rule`` names the checks a resource passed, for the record of who approved it."""
     if violation is not None and policy != "manual":
-        return Decision(STATE_REJECTED, f"auto:{violation.rule}", violation.reason)
+        return Decision(ResourceState.REJECTED, f"auto:{violation.rule}", violation.reason)
     if policy == "auto":
-        return Decision(STATE_APPROVED, f"auto:{passed_rule}")
-    return Decision(STATE_REVIEWING, None)
+        return Decision(ResourceState.APPROVED, f"auto:{passed_rule}")
+    return Decision(ResourceState.REVIEWING, None)
 
 
 def decide_audio(

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
 
+from vmsres.protocol.records import ResourceState
 from vmsres.server.store.database import Database, Executor, Row
 from vmsres.server.store.schema import (
     accounts,
@@ -364,7 +365,7 @@ _usable = (
     .where(
         resources.c.account_id == sa.bindparam("account_id"),
         resources.c.type == sa.bindparam("type"),
-        resources.c.state == 1,
+        resources.c.state == ResourceState.APPROVED,
     )
     .order_by(*_ORDER)
     .limit(USABLE_LIMIT)
