@@ -30,9 +30,9 @@ from vmsres.server.masterkey import MASTER_KEY_ENV, MasterKeyError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.server.service.events import Actor
 from vmsres.server.service.limits import LimitError, parse_rate
-from vmsres.server.service.review import REVIEW_POLICIES, ReviewRules, load_rules_file, load_word_list
+from vmsres.server.service.review import ReviewRules, load_rules_file, load_word_list
 from vmsres.server.service.services import Services, open_services
-from vmsres.server.settings import Settings
+from vmsres.server.settings import REVIEW_POLICIES, Settings
 
 DATABASE_URL_ENV = "VMSRES_DATABASE_URL"
 ENDPOINT_ENV = "VMSRES_ENDPOINT"

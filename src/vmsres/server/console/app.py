@@ -11,7 +11,6 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from vmsres.server.actions.records import china_time
 from vmsres.server.admin.app import admin_token_matches
 from vmsres.server.console.ops import (
     ConsoleOps,
@@ -33,6 +32,7 @@ from vmsres.server.console.session import (
 from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view
 from vmsres.server.service.events import Actor
+from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 
 PREFIX = "/console"

@@ -13,10 +13,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-ReviewPolicy = Literal["auto", "manual", "auto-then-manual"]
-REVIEW_POLICIES: tuple[ReviewPolicy, ...] = ("auto", "manual", "auto-then-manual")
+from vmsres.server.settings import REVIEW_POLICIES, ReviewPolicy
 
 STATE_REVIEWING = 0
 STATE_APPROVED = 1
