@@ -11,7 +11,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from vmsres.server.admin.app import admin_token_matches
+from vmsres.server.admin.tokens import admin_token_matches
 from vmsres.server.console.ops import (
     ConsoleOps,
     NoAudio,
