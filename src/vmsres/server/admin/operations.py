@@ -401,7 +401,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "POST",
         "/keys",
         "keys",
-        "create a key (prints AccessKey and SecretKey)",
+        "create a key",
         "create_key",
         params=(
             Param("Account", str, In.BODY, bounds={"max_length": 64}, cli=CliArg("--account", required=True)),
@@ -473,11 +473,11 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "POST",
         "/keys/{access_key}/rotate",
         "keys",
-        "give a key a new SecretKey (printed once)",
+        "give a key a new SecretKey",
         "rotate_key",
         params=(_KEY_PATH,),
         errors=(404,),
-        description="A new SecretKey, shown once; the old one stops working at once.",
+        description="The new SecretKey is in this response only; the old one stops working at once.",
         cli=Cli("keys", "rotate", "give a key a new SecretKey (printed once)", _secret),
     ),
     # --- review -----------------------------------------------------------------------------
@@ -529,7 +529,6 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "review_queue",
         result=list,
         params=(_ACCOUNT_QUERY, _TYPE_QUERY, _LIMIT_QUERY),
-        description="Resources at State 0, oldest first.",
         cli=Cli(
             "review",
             "queue",
@@ -825,7 +824,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         body="raw",
         body_arg="data",
         errors=(400,),
-        description="The fixtures format of `serve --fixtures` (see docs/admin.md).",
+        description="The body is the fixtures format of `serve --fixtures` (docs/admin.md).",
         cli=Cli(
             "fixtures",
             "load",
