@@ -125,6 +125,10 @@ class ResourceService:
         """Changes with every write to the account's resources or leases (service/answers.py)."""
         return await self.store.generations(principal.account_id)
 
+    async def owned(self, principal: Principal, resource_key: str) -> Row | None:
+        """The caller's own resource, or None (another account's resource is not there for it)."""
+        return await self.store.get(principal.account_id, resource_key)
+
     async def usable(self, principal: Principal, type_: int) -> list[Row]:
         return await self.store.usable(principal.account_id, type_, self._now())
 
