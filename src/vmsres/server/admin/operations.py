@@ -26,8 +26,9 @@ from vmsres.server.settings import REVIEW_POLICIES
 PREFIX = "/admin/v1"
 REQUIRED: Any = object()
 
-# Every route may answer these; the table lists only what an operation adds to them.
+# Every route can answer 401; an operation's ``errors`` lists what else it can answer.
 UNAUTHORIZED = 401
+# What each error status means (the OpenAPI response descriptions).
 ERROR_STATUSES = {
     400: "The request cannot be done; `detail` says why.",
     401: "The admin token is missing or wrong.",
