@@ -95,7 +95,10 @@ def test_leases_of_a_fixture_resource(run: Run, tmp_path: Path) -> None:
     fixtures = tmp_path / "fixtures.json"
     fixtures.write_text(json.dumps([{"Account": name, "ResourceKey": key, "Name": "greeting"}]))
     assert run("fixtures", "load", str(fixtures)) == "loaded 1 resources"
-    assert re.fullmatch(rf"{key}: in use until \d+", run("leases", "lease", key, "--seconds", "60"))
+    assert re.fullmatch(
+        rf"{key}: in use until \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+        run("leases", "lease", key, "--seconds", "60"),
+    )
     listed = run("leases", "list", "--account", name).splitlines()
     assert listed[0].split() == ["RESOURCE", "KEY", "ACCOUNT", "HOLDER", "EXPIRES", "AT"]
     assert listed[1].split()[:3] == [key, name, "dialer"]

@@ -8,7 +8,7 @@ import pytest
 
 from vmsres.server.admin.app import router
 from vmsres.server.admin.operations import BY_NAME, OPERATIONS, PREFIX, AdminOperation, In, call_keywords
-from vmsres.server.commands import build_parser
+from vmsres.server.commands import SHOW, build_parser
 from vmsres.server.service.admin import AdminOps
 
 
@@ -43,3 +43,7 @@ def test_every_cli_command_runs_an_operation_of_the_table() -> None:
             argv += [param.cli.flag, value] if param.cli.flag else [value]
         assert parser.parse_args(argv).operation == operation.name
     assert set(BY_NAME) == {o.name for o in OPERATIONS}
+
+
+def test_every_cli_command_says_what_it_prints() -> None:
+    assert set(SHOW) == {o.name for o in OPERATIONS if o.cli is not None}

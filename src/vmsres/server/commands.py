@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import sqlite3
 import sys
 import tarfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ import orjson
 import sqlalchemy as sa
 
 from vmsres.client.cli import add_resource_commands, run_resource_command
+from vmsres.client.models import ResourceType
+from vmsres.client.output import format_table, iso_time, label
 from vmsres.ops.backup import BackupError, backup, restore
 from vmsres.ops.rotation import rotate_master_key
 from vmsres.server.admin.operations import (
@@ -27,8 +29,8 @@ from vmsres.server.admin.operations import (
     AdminOperation,
     CliArg,
     In,
-    Shown,
     call_keywords,
+    os_user,
 )
 from vmsres.server.admin.remote import RemoteError, RemoteOps
 from vmsres.server.admin.tokens import ADMIN_TOKEN_ENV, admin_token_digest
@@ -80,18 +82,6 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV), help="the admin token, with --endpoint"
     )
-
-
-def os_user() -> str:
-    """Who runs the command, as the audit trail's ``cli:<user>`` names them.
-
-    getpass looks at LOGNAME, USER, LNAME and USERNAME, then the password database; a container
-    may have none of those for its uid, which is then named by number.
-    """
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return f"uid{os.getuid()}"
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -251,6 +241,115 @@ def _print(args: argparse.Namespace, data: Any, human: str) -> None:
         print(human)
 
 
+# --- what the store commands print ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a command prints: ``data`` with --json (None: nothing), else ``human``."""
+
+    data: Any
+    human: str
+    failure: str | None = None  # printed to stderr; the command exits 1
+
+
+Show = Callable[[Any, Mapping[str, Any]], "str | Shown"]
+
+
+def _columns(*pairs: tuple[str, Callable[[dict[str, Any]], object]]) -> Show:
+    def show(data: Any, _: Mapping[str, Any]) -> str:
+        return format_table([[cell(d) for _, cell in pairs] for d in data], [title for title, _ in pairs])
+
+    return show
+
+
+def _secret(data: Any, _: Mapping[str, Any]) -> str:
+    return f"AccessKey: {data['AccessKey']}\nSecretKey: {data['SecretKey']}"
+
+
+def _webhook(data: Any, given: Mapping[str, Any]) -> str:
+    if data["Url"]:
+        return f"Url: {data['Url']}\nSecret: {data['Secret']}"
+    return f"webhook of {given['name']} removed"
+
+
+def _decisions(data: Any, given: Mapping[str, Any]) -> Shown:
+    done = [{"ResourceKey": r["ResourceKey"], "State": r["State"]} for r in data if r["Ok"]]
+    failed = [r for r in data if not r["Ok"]]
+    return Shown(
+        # One key prints one object, as before bulk review existed.
+        (done[0] if len(given["resource_keys"]) == 1 else done) if done else None,
+        "\n".join(f"{d['ResourceKey']}: State {d['State']}" for d in done),
+        "; ".join(f"{r['ResourceKey']}: {r['Error']}" for r in failed) or None,
+    )
+
+
+def _limits(data: Any, _: Mapping[str, Any]) -> str:
+    return "\n".join(f"{k}: {'server default' if v is None else v}" for k, v in data.items())
+
+
+# By operation name: every operation of the table with a CLI command has one.
+SHOW: dict[str, Show] = {
+    "create_account": lambda d, _: f"created account {d['Name']}",
+    "list_accounts": _columns(
+        ("NAME", lambda d: d["Name"]),
+        ("ENABLED", lambda d: d["Enabled"]),
+        ("REVIEW", lambda d: d["ReviewPolicy"] or "-"),
+    ),
+    "set_review_policy": lambda d, _: f"{d['Name']}: review {d['ReviewPolicy'] or 'server default'}",
+    "set_webhook": _webhook,
+    "reset_account": lambda d, given: f"deleted {len(d['DeletedResourceKeys'])} resources of {given['name']}",
+    "create_key": _secret,
+    "list_keys": _columns(
+        ("ACCESS KEY", lambda d: d["AccessKey"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("ENABLED", lambda d: d["Enabled"]),
+    ),
+    "disable_key": lambda _, given: f"disabled {given['access_key']}",
+    "enable_key": lambda _, given: f"enabled {given['access_key']}",
+    "delete_key": lambda _, given: f"deleted {given['access_key']}",
+    "rotate_key": _secret,
+    "approve": _decisions,
+    "reject": _decisions,
+    "review_queue": _columns(
+        ("RESOURCE KEY", lambda d: d["ResourceKey"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("TYPE", lambda d: label(ResourceType, d["Type"])),
+        ("NAME", lambda d: d["Name"]),
+    ),
+    "force_state": lambda d, _: f"{d['ResourceKey']}: State {d['State']}",
+    "audit": _columns(
+        ("ID", lambda d: d["Id"]),
+        ("ACTOR", lambda d: d["Actor"]),
+        ("ACCOUNT", lambda d: d["Account"] or "-"),
+        ("ACTION", lambda d: d["Action"]),
+        ("RESOURCE", lambda d: d["ResourceKey"] or "-"),
+        ("OUTCOME", lambda d: d["Outcome"]),
+    ),
+    "deliveries": _columns(
+        ("ID", lambda d: d["Id"]),
+        ("EVENT", lambda d: d["EventType"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("STATE", lambda d: d["State"]),
+        ("ATTEMPTS", lambda d: d["Attempts"]),
+        ("LAST ERROR", lambda d: d["LastError"] or "-"),
+    ),
+    "get_limits": _limits,
+    "set_limits": _limits,
+    "lease": lambda d, given: f"{given['resource_key']}: in use until {iso_time(d['ExpiresAt'])}",
+    "release": lambda d, given: (
+        f"{given['resource_key']}: {'released' if d['Released'] else 'was not leased'}"
+    ),
+    "leases": _columns(
+        ("RESOURCE KEY", lambda d: d["ResourceKey"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("HOLDER", lambda d: d["Holder"]),
+        ("EXPIRES AT", lambda d: iso_time(d["ExpiresAt"])),
+    ),
+    "load_fixtures": lambda d, _: f"loaded {len(d['LoadedResourceKeys'])} resources",
+}
+
+
 class CommandFailed(Exception):
     """A command that ran but did not fully succeed (e.g. one key of a bulk review)."""
 
@@ -335,7 +434,7 @@ async def _run_operation(args: argparse.Namespace, ops: Ops) -> None:
         data = await ops.call(runs, given)
     else:
         data = await getattr(ops, runs.call)(**call_keywords(runs, given))
-    shown = cli.show(data, given)
+    shown = SHOW[operation.name](data, given)
     if isinstance(shown, str):
         shown = Shown(data, shown)
     if shown.data is not None:

@@ -2,7 +2,8 @@
 
 One entry per operation says what service.admin.AdminOps method runs it, its HTTP method and
 path, its parameters (where they travel, their types and bounds), the error statuses it can
-answer and, when it has one, its ``vmsres`` CLI command. From this table come the FastAPI routes
+answer and, when it has one, its ``vmsres`` CLI command (what it prints is server/commands.py's
+part). From this table come the FastAPI routes
 and their OpenAPI document (admin/app.py), the remote client (admin/remote.py), the CLI
 subcommands (server/commands.py) and the endpoint table of docs/admin.md (tools/docgen.py).
 
@@ -11,9 +12,10 @@ Nothing here imports FastAPI: the CLI and the remote client read the table witho
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -85,23 +87,10 @@ class Param:
 
 
 @dataclass(frozen=True, slots=True)
-class Shown:
-    """What a CLI command prints: ``data`` with --json (None: nothing), else ``human``."""
-
-    data: Any
-    human: str
-    failure: str | None = None  # printed to stderr; the command exits 1
-
-
-Show = Callable[[Any, Mapping[str, Any]], "str | Shown"]
-
-
-@dataclass(frozen=True, slots=True)
 class Cli:
     command: str
     subcommand: str | None
     help: str
-    show: Show
     # The operation that really runs, from the given keywords (one command, two routes).
     pick: Callable[[Mapping[str, Any]], str] | None = None
 
@@ -138,45 +127,7 @@ class AdminOperation:
         return tuple(sorted({*self.errors, UNAUTHORIZED}))
 
 
-# --- CLI output ------------------------------------------------------------------------------
-
-
-def text_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    cells = [list(map(str, header)), *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-
-
-def _columns(*pairs: tuple[str, Callable[[dict[str, Any]], object]]) -> Show:
-    def show(data: Any, _: Mapping[str, Any]) -> str:
-        return text_table([[cell(d) for _, cell in pairs] for d in data], [title for title, _ in pairs])
-
-    return show
-
-
-def _secret(data: Any, _: Mapping[str, Any]) -> str:
-    return f"AccessKey: {data['AccessKey']}\nSecretKey: {data['SecretKey']}"
-
-
-def _webhook(data: Any, given: Mapping[str, Any]) -> str:
-    if data["Url"]:
-        return f"Url: {data['Url']}\nSecret: {data['Secret']}"
-    return f"webhook of {given['name']} removed"
-
-
-def _decisions(data: Any, given: Mapping[str, Any]) -> Shown:
-    done = [{"ResourceKey": r["ResourceKey"], "State": r["State"]} for r in data if r["Ok"]]
-    failed = [r for r in data if not r["Ok"]]
-    return Shown(
-        # One key prints one object, as before bulk review existed.
-        (done[0] if len(given["resource_keys"]) == 1 else done) if done else None,
-        "\n".join(f"{d['ResourceKey']}: State {d['State']}" for d in done),
-        "; ".join(f"{r['ResourceKey']}: {r['Error']}" for r in failed) or None,
-    )
-
-
-def _limits(data: Any, _: Mapping[str, Any]) -> str:
-    return "\n".join(f"{k}: {'server default' if v is None else v}" for k, v in data.items())
+# --- CLI input ------------------------------------------------------------------------------
 
 
 def _server_default(text: str) -> str | None:
@@ -196,8 +147,16 @@ def _json_file(path: str) -> Any:
     return orjson.loads(Path(path).read_bytes())
 
 
-def _login_name() -> str:
-    return os.environ.get("USER", "cli")
+def os_user() -> str:
+    """Who runs the command, as the audit trail's ``cli:<user>`` names them.
+
+    getpass looks at LOGNAME, USER, LNAME and USERNAME, then the password database; a container
+    may have none of those for its uid, which is then named by number.
+    """
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid{os.getuid()}"
 
 
 # --- parameters used by several operations ---------------------------------------------------
@@ -244,7 +203,7 @@ _REVIEWER = Param(
     In.BODY,
     "admin",
     bounds={"min_length": 1, "max_length": 64},
-    cli=CliArg("--reviewer", default=_login_name),
+    cli=CliArg("--reviewer", "who decided (default: your OS user)", default=os_user),
 )
 _RATE = '"N/s[:burst]", N/m, N/h or "off"'
 _RATE_CLI = "N/s[:burst], N/m, N/h, off or default"
@@ -273,7 +232,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         body_model="AccountCreate",
         status=201,
         errors=(400, 409),
-        cli=Cli("accounts", "create", "create an account", lambda d, _: f"created account {d['Name']}"),
+        cli=Cli("accounts", "create", "create an account"),
     ),
     AdminOperation(
         "list_accounts",
@@ -283,16 +242,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "list accounts",
         "list_accounts",
         result=list,
-        cli=Cli(
-            "accounts",
-            "list",
-            "list accounts",
-            _columns(
-                ("NAME", lambda d: d["Name"]),
-                ("ENABLED", lambda d: d["Enabled"]),
-                ("REVIEW", lambda d: d["ReviewPolicy"] or "-"),
-            ),
-        ),
+        cli=Cli("accounts", "list", "list accounts"),
     ),
     AdminOperation(
         "set_review_policy",
@@ -314,12 +264,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         ),
         body_model="PolicyUpdate",
         errors=(400, 404),
-        cli=Cli(
-            "accounts",
-            "set-policy",
-            "set an account's review policy ('default': the server's)",
-            lambda d, _: f"{d['Name']}: review {d['ReviewPolicy'] or 'server default'}",
-        ),
+        cli=Cli("accounts", "set-policy", "set an account's review policy ('default': the server's)"),
     ),
     AdminOperation(
         "set_webhook",
@@ -354,7 +299,6 @@ OPERATIONS: tuple[AdminOperation, ...] = (
             "accounts",
             "set-webhook",
             "set an account's webhook URL (prints the secret once)",
-            _webhook,
             pick=lambda given: "set_webhook" if given.get("url") else "delete_webhook",
         ),
     ),
@@ -389,12 +333,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         params=(_ACCOUNT_PATH,),
         errors=(404,),
         description="Keys, review policy and webhook stay.",
-        cli=Cli(
-            "accounts",
-            "reset",
-            "test control: delete every resource of an account",
-            lambda d, given: f"deleted {len(d['DeletedResourceKeys'])} resources of {given['name']}",
-        ),
+        cli=Cli("accounts", "reset", "test control: delete every resource of an account"),
     ),
     # --- keys -------------------------------------------------------------------------------
     AdminOperation(
@@ -411,7 +350,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         status=201,
         errors=(404,),
         description="The SecretKey is in this response only.",
-        cli=Cli("keys", "create", "create a key (prints AccessKey and SecretKey)", _secret),
+        cli=Cli("keys", "create", "create a key (prints AccessKey and SecretKey)"),
     ),
     AdminOperation(
         "list_keys",
@@ -423,16 +362,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         result=list,
         params=(_ACCOUNT_QUERY,),
         errors=(404,),
-        cli=Cli(
-            "keys",
-            "list",
-            "list keys (never their secrets)",
-            _columns(
-                ("ACCESS KEY", lambda d: d["AccessKey"]),
-                ("ACCOUNT", lambda d: d["Account"]),
-                ("ENABLED", lambda d: d["Enabled"]),
-            ),
-        ),
+        cli=Cli("keys", "list", "list keys (never their secrets)"),
     ),
     AdminOperation(
         "disable_key",
@@ -444,7 +374,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         params=(_KEY_PATH,),
         fixed={"enabled": False},
         errors=(404,),
-        cli=Cli("keys", "disable", "disable a key", lambda _, given: f"disabled {given['access_key']}"),
+        cli=Cli("keys", "disable", "disable a key"),
     ),
     AdminOperation(
         "enable_key",
@@ -456,7 +386,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         params=(_KEY_PATH,),
         fixed={"enabled": True},
         errors=(404,),
-        cli=Cli("keys", "enable", "enable a key", lambda _, given: f"enabled {given['access_key']}"),
+        cli=Cli("keys", "enable", "enable a key"),
     ),
     AdminOperation(
         "delete_key",
@@ -467,7 +397,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "delete_key",
         params=(_KEY_PATH,),
         errors=(404,),
-        cli=Cli("keys", "delete", "delete a key", lambda _, given: f"deleted {given['access_key']}"),
+        cli=Cli("keys", "delete", "delete a key"),
     ),
     AdminOperation(
         "rotate_key",
@@ -479,7 +409,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         params=(_KEY_PATH,),
         errors=(404,),
         description="The new SecretKey is in this response only; the old one stops working at once.",
-        cli=Cli("keys", "rotate", "give a key a new SecretKey (printed once)", _secret),
+        cli=Cli("keys", "rotate", "give a key a new SecretKey (printed once)"),
     ),
     # --- review -----------------------------------------------------------------------------
     AdminOperation(
@@ -494,7 +424,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         body_model="Approve",
         fixed={"approve": True, "reason": None},
         description="One result per key: an unknown key fails only itself.",
-        cli=Cli("review", "approve", "approve resources (State 1)", _decisions),
+        cli=Cli("review", "approve", "approve resources (State 1)"),
     ),
     AdminOperation(
         "reject",
@@ -519,7 +449,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         fixed={"approve": False},
         errors=(400,),
         description="The reason reaches the owner as RejectReason; one result per key.",
-        cli=Cli("review", "reject", "reject resources (State 2)", _decisions),
+        cli=Cli("review", "reject", "reject resources (State 2)"),
     ),
     AdminOperation(
         "review_queue",
@@ -530,17 +460,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "review_queue",
         result=list,
         params=(_ACCOUNT_QUERY, _TYPE_QUERY, _LIMIT_QUERY),
-        cli=Cli(
-            "review",
-            "queue",
-            "resources waiting for review, oldest first",
-            _columns(
-                ("RESOURCE KEY", lambda d: d["ResourceKey"]),
-                ("ACCOUNT", lambda d: d["Account"]),
-                ("TYPE", lambda d: d["Type"]),
-                ("NAME", lambda d: d["Name"]),
-            ),
-        ),
+        cli=Cli("review", "queue", "resources waiting for review, oldest first"),
     ),
     AdminOperation(
         "force_state",
@@ -562,12 +482,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         ),
         body_model="ForceState",
         errors=(400,),
-        cli=Cli(
-            "review",
-            "force",
-            "test control: put a resource in any State",
-            lambda d, _: f"{d['ResourceKey']}: State {d['State']}",
-        ),
+        cli=Cli("review", "force", "test control: put a resource in any State"),
     ),
     # --- resources --------------------------------------------------------------------------
     AdminOperation(
@@ -615,19 +530,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
             ),
             _LIMIT_QUERY,
         ),
-        cli=Cli(
-            "audit",
-            None,
-            "the audit trail, newest first",
-            _columns(
-                ("ID", lambda d: d["Id"]),
-                ("ACTOR", lambda d: d["Actor"]),
-                ("ACCOUNT", lambda d: d["Account"] or "-"),
-                ("ACTION", lambda d: d["Action"]),
-                ("RESOURCE", lambda d: d["ResourceKey"] or "-"),
-                ("OUTCOME", lambda d: d["Outcome"]),
-            ),
-        ),
+        cli=Cli("audit", None, "the audit trail, newest first"),
     ),
     AdminOperation(
         "deliveries",
@@ -650,19 +553,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
             ),
             _LIMIT_QUERY,
         ),
-        cli=Cli(
-            "deliveries",
-            None,
-            "webhook deliveries, newest first",
-            _columns(
-                ("ID", lambda d: d["Id"]),
-                ("EVENT", lambda d: d["EventType"]),
-                ("ACCOUNT", lambda d: d["Account"]),
-                ("STATE", lambda d: d["State"]),
-                ("ATTEMPTS", lambda d: d["Attempts"]),
-                ("LAST ERROR", lambda d: d["LastError"] or "-"),
-            ),
-        ),
+        cli=Cli("deliveries", None, "webhook deliveries, newest first"),
     ),
     # --- limits and leases ------------------------------------------------------------------
     AdminOperation(
@@ -674,7 +565,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "get_limits",
         params=(_ACCOUNT_PATH,),
         errors=(404,),
-        cli=Cli("limits", "show", "show an account's overrides (null: the server default)", _limits),
+        cli=Cli("limits", "show", "show an account's overrides (null: the server default)"),
     ),
     AdminOperation(
         "set_limits",
@@ -731,7 +622,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         body_arg="limits",
         errors=(400, 404),
         description="A field left out stays as it is; null returns it to the server default.",
-        cli=Cli("limits", "set", "set overrides; 'default' returns one to the server default", _limits),
+        cli=Cli("limits", "set", "set overrides; 'default' returns one to the server default"),
     ),
     AdminOperation(
         "lease",
@@ -761,12 +652,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         body_model="LeaseCreate",
         errors=(404,),
         description="Mark the resource in use until now + Seconds (a new lease replaces the old one).",
-        cli=Cli(
-            "leases",
-            "lease",
-            "lease a resource as in use",
-            lambda d, given: f"{given['resource_key']}: in use until {d['ExpiresAt']}",
-        ),
+        cli=Cli("leases", "lease", "lease a resource as in use"),
     ),
     AdminOperation(
         "release",
@@ -776,12 +662,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "end a lease",
         "release",
         params=(_RESOURCE_PATH,),
-        cli=Cli(
-            "leases",
-            "release",
-            "end a lease",
-            lambda d, given: f"{given['resource_key']}: {'released' if d['Released'] else 'was not leased'}",
-        ),
+        cli=Cli("leases", "release", "end a lease"),
     ),
     AdminOperation(
         "leases",
@@ -792,17 +673,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "leases",
         result=list,
         params=(_ACCOUNT_QUERY, _LIMIT_QUERY),
-        cli=Cli(
-            "leases",
-            "list",
-            "leases that have not expired",
-            _columns(
-                ("RESOURCE KEY", lambda d: d["ResourceKey"]),
-                ("ACCOUNT", lambda d: d["Account"]),
-                ("HOLDER", lambda d: d["Holder"]),
-                ("EXPIRES AT", lambda d: d["ExpiresAt"]),
-            ),
-        ),
+        cli=Cli("leases", "list", "leases that have not expired"),
     ),
     # --- fixtures ---------------------------------------------------------------------------
     AdminOperation(
@@ -826,12 +697,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         body_arg="data",
         errors=(400,),
         description="The body is the fixtures format of `serve --fixtures` (docs/admin.md).",
-        cli=Cli(
-            "fixtures",
-            "load",
-            "load a JSON fixtures file",
-            lambda d, _: f"loaded {len(d['LoadedResourceKeys'])} resources",
-        ),
+        cli=Cli("fixtures", "load", "load a JSON fixtures file"),
     ),
 )
 
