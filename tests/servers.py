@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import command
 
 from vmsres.server.masterkey import Keyring, generate_key_text, load_keyring
+from vmsres.server.settings import database_url_for_dir
 from vmsres.server.store import migrate
-from vmsres.server.store.database import database_url_for_dir
 from vmsres.server.store.migrate import sync_url
 
 BACKENDS = ("sqlite", "postgresql")

@@ -38,8 +38,7 @@ from tests.wire_client import signed_request
 from vmsres.ops.backup import BlobHold
 from vmsres.server.masterkey import CHECK_SECRET_NAME, generate_key_text, load_keyring
 from vmsres.server.service.shared_secrets import secret_context
-from vmsres.server.settings import Settings
-from vmsres.server.store.database import database_url_for_dir
+from vmsres.server.settings import Settings, database_url_for_dir
 
 TOKEN = "admin-test-token"
 WEBHOOK_SECRET = f"whsec-backup-{uuid.uuid4().hex}"

@@ -31,8 +31,8 @@ from vmsres.server.masterkey import (
     parse_keys,
 )
 from vmsres.server.service.shared_secrets import secret_context
+from vmsres.server.settings import database_url_for_dir
 from vmsres.server.store import migrate
-from vmsres.server.store.database import database_url_for_dir
 
 
 def _query(server: RunningServer, ak: str | None = None, sk: str | None = None) -> int:

@@ -1,5 +1,6 @@
 """Generated parts of docs/: the resource record (vmsres.protocol.records) in api.md and client.md,
-parameter tables (vmsres.protocol.spec) and the error table (vmsres.protocol.errors).
+parameter tables (vmsres.protocol.spec), the error table (vmsres.protocol.errors) and the admin
+endpoint table (vmsres.server.admin.operations).
 
 ``python -m tools.docgen`` rewrites the marked sections in place; a test fails when they are stale.
 """
@@ -14,6 +15,8 @@ from pathlib import Path
 from vmsres.protocol.errors import ERRORS
 from vmsres.protocol.records import RESOURCE, ResourceState, ResourceType
 from vmsres.protocol.spec import ACTION_SPECS, Param, python_name
+from vmsres.server.admin.operations import OPERATIONS, PREFIX, In
+from vmsres.server.admin.operations import Param as AdminParam
 
 _TRANSPORT = {
     "json": "POST, JSON body",
@@ -97,10 +100,42 @@ def error_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _admin_params(params: tuple[AdminParam, ...], where: In) -> list[str]:
+    return [p.name + ("" if p.required else "?") for p in params if p.where is where]
+
+
+def admin_endpoints() -> str:
+    rows = [
+        "| Method and path | Query | Body | Answers | CLI | What |",
+        "|---|---|---|---|---|---|",
+    ]
+    for op in OPERATIONS:
+        query = ", ".join(f"`{name}`" for name in _admin_params(op.params, In.QUERY)) or "-"
+        fields = _admin_params(op.params, In.BODY)
+        if op.body == "raw":
+            body = "JSON (see below)"
+        elif fields:
+            body = "`{" + ", ".join(f'"{name}"' for name in fields) + "}`"
+            body += " (fields left out stay)" if op.body == "partial" else ""
+        else:
+            body = "-"
+        statuses = [op.status, *op.statuses, *([422] if op.params else [])]
+        cli = "-"
+        if op.cli is not None:
+            cli = f"`vmsres {op.cli.command}" + (f" {op.cli.subcommand}`" if op.cli.subcommand else "`")
+        what = op.summary + (f". {op.description}" if op.description else "")
+        rows.append(
+            f"| `{op.method} {PREFIX}{op.path}` | {query} | {_cell(body)} | "
+            f"{', '.join(map(str, sorted(set(statuses))))} | {cli} | {_cell(what)} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/api.md": {"record": record_table, "parameters": parameter_tables},
     "docs/errors.md": {"errors": error_table},
     "docs/client.md": {"resource-fields": client_resource_fields},
+    "docs/admin.md": {"admin-endpoints": admin_endpoints},
 }
 
 

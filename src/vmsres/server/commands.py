@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import sqlite3
 import sys
 import tarfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,28 @@ from vmsres.client.cli import add_resource_commands, run_resource_command
 from vmsres.client.output import format_table, iso_time, label
 from vmsres.ops.backup import BackupError, backup, restore
 from vmsres.ops.rotation import rotate_master_key
-from vmsres.protocol.records import ResourceState, ResourceType, wire_values
-from vmsres.server.admin.app import ADMIN_TOKEN_ENV, admin_token_digest
+from vmsres.protocol.records import ResourceType
+from vmsres.server.admin.operations import (
+    BY_NAME,
+    CLI_GROUPS,
+    OPERATIONS,
+    AdminOperation,
+    CliArg,
+    In,
+    call_keywords,
+    os_user,
+)
 from vmsres.server.admin.remote import RemoteError, RemoteOps
+from vmsres.server.admin.tokens import ADMIN_TOKEN_ENV, admin_token_digest
 from vmsres.server.audio import FFMPEG_ENV
 from vmsres.server.blobs import BlobStorageError
 from vmsres.server.masterkey import MASTER_KEY_ENV, MasterKeyError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.server.service.events import Actor
 from vmsres.server.service.limits import LimitError, parse_rate
-from vmsres.server.service.review import REVIEW_POLICIES, ReviewRules, load_rules_file, load_word_list
+from vmsres.server.service.review import ReviewRules, load_rules_file, load_word_list
 from vmsres.server.service.services import Services, open_services
-from vmsres.server.settings import Settings
+from vmsres.server.settings import REVIEW_POLICIES, Settings
 
 DATABASE_URL_ENV = "VMSRES_DATABASE_URL"
 ENDPOINT_ENV = "VMSRES_ENDPOINT"
@@ -72,18 +82,6 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV), help="the admin token, with --endpoint"
     )
-
-
-def os_user() -> str:
-    """Who runs the command, as the audit trail's ``cli:<user>`` names them.
-
-    getpass looks at LOGNAME, USER, LNAME and USERNAME, then the password database; a container
-    may have none of those for its uid, which is then named by number.
-    """
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return f"uid{os.getuid()}"
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -201,96 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _sub(renditions, "rebuild", "make the telephony renditions that wait for ffmpeg, now")
 
-    accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
-        dest="subcommand", required=True
-    )
-    create = _sub(accounts, "create", "create an account")
-    create.add_argument("name")
-    create.add_argument("--review-policy", choices=REVIEW_POLICIES)
-    _sub(accounts, "list", "list accounts")
-    policy = _sub(accounts, "set-policy", "set an account's review policy ('default': the server's)")
-    policy.add_argument("name")
-    policy.add_argument("policy", choices=(*REVIEW_POLICIES, "default"))
-    hook = _sub(accounts, "set-webhook", "set an account's webhook URL (prints the secret once)")
-    hook.add_argument("name")
-    hook.add_argument("--url", help="absent: remove the webhook")
-    hook.add_argument("--secret", help="absent: one is generated")
-    reset = _sub(accounts, "reset", "test control: delete every resource of an account")
-    reset.add_argument("name")
-
-    keys = commands.add_parser("keys", help="manage access keys").add_subparsers(
-        dest="subcommand", required=True
-    )
-    create = _sub(keys, "create", "create a key (prints AccessKey and SecretKey)")
-    create.add_argument("--account", required=True)
-    listing = _sub(keys, "list", "list keys (never their secrets)")
-    listing.add_argument("--account")
-    for name, text in (
-        ("disable", "disable a key"),
-        ("enable", "enable a key"),
-        ("delete", "delete a key"),
-        ("rotate", "give a key a new SecretKey (printed once)"),
-    ):
-        _sub(keys, name, text).add_argument("access_key")
-    master = _sub(keys, "rotate-master-key", "re-encrypt every SecretKey under a new master key")
+    groups = _admin_commands(commands)
+    master = _sub(groups["keys"], "rotate-master-key", "re-encrypt every SecretKey under a new master key")
     master.add_argument(
         "--new-key-file", required=True, help="the new master key (created 0600 when it does not exist)"
     )
-
-    review = commands.add_parser("review", help="decide reviews").add_subparsers(
-        dest="subcommand", required=True
-    )
-    approve = _sub(review, "approve", "approve resources (State 1)")
-    approve.add_argument("resource_keys", nargs="+", metavar="resource_key")
-    reject = _sub(review, "reject", "reject resources (State 2)")
-    reject.add_argument("resource_keys", nargs="+", metavar="resource_key")
-    reject.add_argument("--reason", required=True)
-    for sub in (approve, reject):
-        sub.add_argument("--reviewer", default=os_user(), help="who decided (default: your OS user)")
-    queue = _sub(review, "queue", "resources waiting for review, oldest first")
-    queue.add_argument("--account")
-    queue.add_argument("--type", type=int, choices=wire_values(ResourceType))
-    queue.add_argument("--limit", type=int, default=100)
-    force = _sub(review, "force", "test control: put a resource in any State")
-    force.add_argument("resource_key")
-    force.add_argument("--state", type=int, choices=wire_values(ResourceState), required=True)
-    force.add_argument("--reason")
-
-    audit = _sub(commands, "audit", "the audit trail, newest first")
-    audit.add_argument("--account")
-    audit.add_argument("--resource")
-    audit.add_argument("--action")
-    audit.add_argument("--limit", type=int, default=100)
-    deliveries = _sub(commands, "deliveries", "webhook deliveries, newest first")
-    deliveries.add_argument("--account")
-    deliveries.add_argument("--state", choices=("pending", "delivered", "failed"))
-    deliveries.add_argument("--limit", type=int, default=100)
-    limits = commands.add_parser("limits", help="per-account rates and quotas").add_subparsers(
-        dest="subcommand", required=True
-    )
-    _sub(limits, "show", "show an account's overrides (null: the server default)").add_argument("name")
-    limit_set = _sub(limits, "set", "set overrides; 'default' returns one to the server default")
-    limit_set.add_argument("name")
-    limit_set.add_argument("--rate-per-key", help="N/s[:burst], N/m, N/h, off or default")
-    limit_set.add_argument("--rate-per-account", help="N/s[:burst], N/m, N/h, off or default")
-    limit_set.add_argument("--max-resources", help="a count, -1 (unlimited) or default")
-    limit_set.add_argument("--max-storage-bytes", help="bytes, -1 (unlimited) or default")
-    leases = commands.add_parser("leases", help="mark resources in use for a dialer").add_subparsers(
-        dest="subcommand", required=True
-    )
-    lease = _sub(leases, "lease", "lease a resource as in use")
-    lease.add_argument("resource_key")
-    lease.add_argument("--seconds", type=int, required=True)
-    lease.add_argument("--holder", default="dialer")
-    _sub(leases, "release", "end a lease").add_argument("resource_key")
-    lease_list = _sub(leases, "list", "leases that have not expired")
-    lease_list.add_argument("--account")
-    lease_list.add_argument("--limit", type=int, default=100)
-    fixtures = commands.add_parser("fixtures", help="test fixtures").add_subparsers(
-        dest="subcommand", required=True
-    )
-    load = _sub(fixtures, "load", "load a JSON fixtures file")
-    load.add_argument("file")
     snapshot = _sub(commands, "backup", "an online, consistent snapshot of the store (database and audio)")
     snapshot.add_argument("file")
     restore = _sub(
@@ -328,53 +241,206 @@ def _print(args: argparse.Namespace, data: Any, human: str) -> None:
         print(human)
 
 
-Ops = AdminOps | RemoteOps
+# --- what the store commands print ----------------------------------------------------------
 
 
-async def _accounts(args: argparse.Namespace, ops: Ops) -> None:
-    sub = args.subcommand
-    if sub == "create":
-        row = await ops.create_account(args.name, args.review_policy)
-        _print(args, row, f"created account {row['Name']}")
-    elif sub == "list":
-        data = await ops.list_accounts()
-        rows = [(d["Name"], d["Enabled"], d["ReviewPolicy"] or "-") for d in data]
-        _print(args, data, format_table(rows, ("NAME", "ENABLED", "REVIEW")))
-    elif sub == "set-policy":
-        row = await ops.set_review_policy(args.name, None if args.policy == "default" else args.policy)
-        _print(args, row, f"{row['Name']}: review {row['ReviewPolicy'] or 'server default'}")
-    elif sub == "set-webhook":
-        hook = await ops.set_webhook(args.name, args.url, args.secret)
-        human = f"webhook of {args.name} removed"
-        if hook["Url"]:
-            human = f"Url: {hook['Url']}\nSecret: {hook['Secret']}"
-        _print(args, hook, human)
-    else:
-        done = await ops.reset_account(args.name)
-        _print(args, done, f"deleted {len(done['DeletedResourceKeys'])} resources of {args.name}")
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a command prints: ``data`` with --json (None: nothing), else ``human``."""
+
+    data: Any
+    human: str
+    failure: str | None = None  # printed to stderr; the command exits 1
 
 
-async def _keys(args: argparse.Namespace, ops: Ops) -> None:
-    sub = args.subcommand
-    if sub == "create":
-        key = await ops.create_key(args.account)
-        _print(args, key, f"AccessKey: {key['AccessKey']}\nSecretKey: {key['SecretKey']}")
-    elif sub == "list":
-        data = await ops.list_keys(args.account)
-        rows = [(d["AccessKey"], d["Account"], d["Enabled"]) for d in data]
-        _print(args, data, format_table(rows, ("ACCESS KEY", "ACCOUNT", "ENABLED")))
-    elif sub == "rotate":
-        key = await ops.rotate_key(args.access_key)
-        _print(args, key, f"AccessKey: {key['AccessKey']}\nSecretKey: {key['SecretKey']}")
-    elif sub == "delete":
-        _print(args, await ops.delete_key(args.access_key), f"deleted {args.access_key}")
-    else:
-        done = await ops.set_key_enabled(args.access_key, sub == "enable")
-        _print(args, done, f"{sub}d {args.access_key}")
+Show = Callable[[Any, Mapping[str, Any]], "str | Shown"]
+
+
+def _columns(*pairs: tuple[str, Callable[[dict[str, Any]], object]]) -> Show:
+    def show(data: Any, _: Mapping[str, Any]) -> str:
+        return format_table([[cell(d) for _, cell in pairs] for d in data], [title for title, _ in pairs])
+
+    return show
+
+
+def _secret(data: Any, _: Mapping[str, Any]) -> str:
+    return f"AccessKey: {data['AccessKey']}\nSecretKey: {data['SecretKey']}"
+
+
+def _webhook(data: Any, given: Mapping[str, Any]) -> str:
+    if data["Url"]:
+        return f"Url: {data['Url']}\nSecret: {data['Secret']}"
+    return f"webhook of {given['name']} removed"
+
+
+def _decisions(data: Any, given: Mapping[str, Any]) -> Shown:
+    done = [{"ResourceKey": r["ResourceKey"], "State": r["State"]} for r in data if r["Ok"]]
+    failed = [r for r in data if not r["Ok"]]
+    return Shown(
+        # One key prints one object, as before bulk review existed.
+        (done[0] if len(given["resource_keys"]) == 1 else done) if done else None,
+        "\n".join(f"{d['ResourceKey']}: State {d['State']}" for d in done),
+        "; ".join(f"{r['ResourceKey']}: {r['Error']}" for r in failed) or None,
+    )
+
+
+def _limits(data: Any, _: Mapping[str, Any]) -> str:
+    return "\n".join(f"{k}: {'server default' if v is None else v}" for k, v in data.items())
+
+
+# By operation name: every operation of the table with a CLI command has one.
+SHOW: dict[str, Show] = {
+    "create_account": lambda d, _: f"created account {d['Name']}",
+    "list_accounts": _columns(
+        ("NAME", lambda d: d["Name"]),
+        ("ENABLED", lambda d: d["Enabled"]),
+        ("REVIEW", lambda d: d["ReviewPolicy"] or "-"),
+    ),
+    "set_review_policy": lambda d, _: f"{d['Name']}: review {d['ReviewPolicy'] or 'server default'}",
+    "set_webhook": _webhook,
+    "reset_account": lambda d, given: f"deleted {len(d['DeletedResourceKeys'])} resources of {given['name']}",
+    "create_key": _secret,
+    "list_keys": _columns(
+        ("ACCESS KEY", lambda d: d["AccessKey"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("ENABLED", lambda d: d["Enabled"]),
+    ),
+    "disable_key": lambda _, given: f"disabled {given['access_key']}",
+    "enable_key": lambda _, given: f"enabled {given['access_key']}",
+    "delete_key": lambda _, given: f"deleted {given['access_key']}",
+    "rotate_key": _secret,
+    "approve": _decisions,
+    "reject": _decisions,
+    "review_queue": _columns(
+        ("RESOURCE KEY", lambda d: d["ResourceKey"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("TYPE", lambda d: label(ResourceType, d["Type"])),
+        ("NAME", lambda d: d["Name"]),
+    ),
+    "force_state": lambda d, _: f"{d['ResourceKey']}: State {d['State']}",
+    "audit": _columns(
+        ("ID", lambda d: d["Id"]),
+        ("ACTOR", lambda d: d["Actor"]),
+        ("ACCOUNT", lambda d: d["Account"] or "-"),
+        ("ACTION", lambda d: d["Action"]),
+        ("RESOURCE", lambda d: d["ResourceKey"] or "-"),
+        ("OUTCOME", lambda d: d["Outcome"]),
+    ),
+    "deliveries": _columns(
+        ("ID", lambda d: d["Id"]),
+        ("EVENT", lambda d: d["EventType"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("STATE", lambda d: d["State"]),
+        ("ATTEMPTS", lambda d: d["Attempts"]),
+        ("LAST ERROR", lambda d: d["LastError"] or "-"),
+    ),
+    "get_limits": _limits,
+    "set_limits": _limits,
+    "lease": lambda d, given: f"{given['resource_key']}: in use until {iso_time(d['ExpiresAt'])}",
+    "release": lambda d, given: (
+        f"{given['resource_key']}: {'released' if d['Released'] else 'was not leased'}"
+    ),
+    "leases": _columns(
+        ("RESOURCE KEY", lambda d: d["ResourceKey"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("HOLDER", lambda d: d["Holder"]),
+        ("EXPIRES AT", lambda d: iso_time(d["ExpiresAt"])),
+    ),
+    "load_fixtures": lambda d, _: f"loaded {len(d['LoadedResourceKeys'])} resources",
+}
 
 
 class CommandFailed(Exception):
     """A command that ran but did not fully succeed (e.g. one key of a bulk review)."""
+
+
+def _admin_commands(commands: Any) -> dict[str, Any]:
+    """One subcommand per operation of the admin table that has a CLI; the groups, by name."""
+    groups: dict[str, Any] = {}
+    for operation in OPERATIONS:
+        cli = operation.cli
+        if cli is None:
+            continue
+        if cli.subcommand is None:
+            parser = _sub(commands, cli.command, cli.help)
+        else:
+            if cli.command not in groups:
+                groups[cli.command] = commands.add_parser(
+                    cli.command, help=CLI_GROUPS[cli.command]
+                ).add_subparsers(dest="subcommand", required=True)
+            parser = _sub(groups[cli.command], cli.subcommand, cli.help)
+        for param in operation.params:
+            if param.cli is not None:
+                _add_argument(parser, param.keyword, param.cli)
+        parser.set_defaults(operation=operation.name)
+    return groups
+
+
+def _add_argument(parser: argparse.ArgumentParser, keyword: str, arg: CliArg) -> None:
+    options: dict[str, Any] = {}
+    if arg.help is not None:
+        options["help"] = arg.help
+    if arg.choices is not None:
+        options["choices"] = arg.choices
+    if arg.type is not None:
+        options["type"] = arg.type
+    if arg.nargs is not None:
+        options["nargs"] = arg.nargs
+    if arg.flag is None:
+        if arg.metavar is not None:
+            options["metavar"] = arg.metavar
+        parser.add_argument(keyword, **options)
+        return
+    if arg.choices is None:
+        options["metavar"] = arg.metavar or arg.flag.lstrip("-").replace("-", "_").upper()
+    if arg.required:
+        options["required"] = True
+    default = arg.default() if callable(arg.default) else arg.default
+    parser.add_argument(arg.flag, dest=keyword, default=default, **options)
+
+
+def _given(operation: AdminOperation, args: argparse.Namespace) -> dict[str, Any]:
+    """The AdminOps keywords from the command line."""
+    given: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for param in operation.params:
+        if param.cli is None:
+            continue
+        value = getattr(args, param.keyword)
+        if value is not None and param.cli.convert is not None:
+            value = param.cli.convert(value)
+        if param.where is In.BODY and operation.body == "partial":
+            if getattr(args, param.keyword) is not None:
+                fields[param.name] = value
+        elif param.where is In.BODY and operation.body == "raw":
+            given[operation.body_arg or param.keyword] = value
+        else:
+            given[param.keyword] = value
+    if operation.body == "partial" and operation.body_arg is not None:
+        given[operation.body_arg] = fields
+    return given
+
+
+Ops = AdminOps | RemoteOps
+
+
+async def _run_operation(args: argparse.Namespace, ops: Ops) -> None:
+    operation = BY_NAME[args.operation]
+    cli = operation.cli
+    assert cli is not None
+    given = _given(operation, args)
+    runs = BY_NAME[cli.pick(given)] if cli.pick is not None else operation
+    if isinstance(ops, RemoteOps):
+        data = await ops.call(runs, given)
+    else:
+        data = await getattr(ops, runs.call)(**call_keywords(runs, given))
+    shown = SHOW[operation.name](data, given)
+    if isinstance(shown, str):
+        shown = Shown(data, shown)
+    if shown.data is not None:
+        _print(args, shown.data, shown.human)
+    if shown.failure is not None:
+        raise CommandFailed(shown.failure)
 
 
 async def _gc(args: argparse.Namespace, ops: Ops) -> None:
@@ -404,108 +470,15 @@ async def _renditions(args: argparse.Namespace, ops: Ops) -> None:
         )
 
 
-async def _review(args: argparse.Namespace, ops: Ops) -> None:
-    sub = args.subcommand
-    if sub == "queue":
-        data = await ops.review_queue(args.account, args.type, args.limit)
-        rows = [(d["ResourceKey"], d["Account"], label(ResourceType, d["Type"]), d["Name"]) for d in data]
-        _print(args, data, format_table(rows, ("RESOURCE KEY", "ACCOUNT", "TYPE", "NAME")))
-        return
-    if sub == "force":
-        row = await ops.force_state(args.resource_key, args.state, args.reason)
-        _print(args, row, f"{row['ResourceKey']}: State {row['State']}")
-        return
-    approve = sub == "approve"
-    results = await ops.review(args.resource_keys, approve, None if approve else args.reason, args.reviewer)
-    done = [{"ResourceKey": r["ResourceKey"], "State": r["State"]} for r in results if r["Ok"]]
-    if done:
-        # One key prints one object, as before bulk review existed.
-        _print(
-            args,
-            done[0] if len(args.resource_keys) == 1 else done,
-            "\n".join(f"{d['ResourceKey']}: State {d['State']}" for d in done),
-        )
-    failed = [r for r in results if not r["Ok"]]
-    if failed:
-        raise CommandFailed("; ".join(f"{r['ResourceKey']}: {r['Error']}" for r in failed))
-
-
-async def _audit(args: argparse.Namespace, ops: Ops) -> None:
-    data = await ops.audit(args.account, args.resource, args.action, args.limit)
-    rows = [
-        (d["Id"], d["Actor"], d["Account"] or "-", d["Action"], d["ResourceKey"] or "-", d["Outcome"])
-        for d in data
-    ]
-    _print(args, data, format_table(rows, ("ID", "ACTOR", "ACCOUNT", "ACTION", "RESOURCE", "OUTCOME")))
-
-
-async def _deliveries(args: argparse.Namespace, ops: Ops) -> None:
-    data = await ops.deliveries(args.account, args.state, args.limit)
-    rows = [
-        (d["Id"], d["EventType"], d["Account"], d["State"], d["Attempts"], d["LastError"] or "-")
-        for d in data
-    ]
-    _print(args, data, format_table(rows, ("ID", "EVENT", "ACCOUNT", "STATE", "ATTEMPTS", "LAST ERROR")))
-
-
-async def _fixtures(args: argparse.Namespace, ops: Ops) -> None:
-    data = orjson.loads(Path(args.file).read_bytes())
-    done = await ops.load_fixtures(data)
-    _print(args, done, f"loaded {len(done['LoadedResourceKeys'])} resources")
-
-
-def _limit_value(text: str, integer: bool) -> Any:
-    if text == "default":
-        return None
-    if not integer:
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise CommandFailed(f"not a count: {text!r}") from None
-
-
-async def _limits(args: argparse.Namespace, ops: Ops) -> None:
-    if args.subcommand == "show":
-        row = await ops.get_limits(args.name)
-    else:
-        given = {
-            "RatePerKey": (args.rate_per_key, False),
-            "RatePerAccount": (args.rate_per_account, False),
-            "MaxResources": (args.max_resources, True),
-            "MaxStorageBytes": (args.max_storage_bytes, True),
-        }
-        changes = {k: _limit_value(v, i) for k, (v, i) in given.items() if v is not None}
-        row = await ops.set_limits(args.name, changes)
-    human = "\n".join(f"{k}: {'server default' if v is None else v}" for k, v in row.items())
-    _print(args, row, human)
-
-
-async def _leases(args: argparse.Namespace, ops: Ops) -> None:
-    if args.subcommand == "lease":
-        done = await ops.lease(args.resource_key, args.seconds, args.holder)
-        _print(args, done, f"{args.resource_key}: in use until {iso_time(done['ExpiresAt'])}")
-    elif args.subcommand == "release":
-        done = await ops.release(args.resource_key)
-        _print(args, done, f"{args.resource_key}: {'released' if done['Released'] else 'was not leased'}")
-    else:
-        data = await ops.leases(args.account, args.limit)
-        rows = [(d["ResourceKey"], d["Account"], d["Holder"], iso_time(d["ExpiresAt"])) for d in data]
-        _print(args, data, format_table(rows, ("RESOURCE KEY", "ACCOUNT", "HOLDER", "EXPIRES AT")))
-
-
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Ops], Awaitable[None]]] = {
+# Store commands that are not admin operations: they work on a store only.
+_STORE_ONLY: dict[str, Callable[[argparse.Namespace, Ops], Awaitable[None]]] = {
     "gc": _gc,
     "renditions": _renditions,
-    "accounts": _accounts,
-    "keys": _keys,
-    "review": _review,
-    "audit": _audit,
-    "deliveries": _deliveries,
-    "fixtures": _fixtures,
-    "limits": _limits,
-    "leases": _leases,
 }
+
+
+def _command_of(args: argparse.Namespace) -> Callable[[argparse.Namespace, Ops], Awaitable[None]]:
+    return _STORE_ONLY.get(args.command, _run_operation)
 
 
 async def _run_store_command(args: argparse.Namespace) -> None:
@@ -514,13 +487,13 @@ async def _run_store_command(args: argparse.Namespace) -> None:
             raise CommandFailed(f"--endpoint needs --admin-token (or {ADMIN_TOKEN_ENV})")
         remote = RemoteOps(args.endpoint, args.admin_token)
         try:
-            await _COMMANDS[args.command](args, remote)
+            await _command_of(args)(args, remote)
         finally:
             await remote.close()
         return
     services = _open(args)
     try:
-        await _COMMANDS[args.command](args, AdminOps(services, Actor("cli", name=os_user())))
+        await _command_of(args)(args, AdminOps(services, Actor("cli", name=os_user())))
     finally:
         await services.close()
 

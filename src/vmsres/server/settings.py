@@ -6,15 +6,25 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
-from vmsres.server.service.ingest import MAX_AUDIO_SECONDS
-from vmsres.server.service.review import ReviewPolicy
-from vmsres.server.store.database import database_url_for_dir
-from vmsres.server.wire.asgi import BODY_IDLE_SECONDS
-
 SETTINGS_ENV = "VMSRES_SERVE_SETTINGS"
+# A body that stalls this long between two of its pieces is given up (RequestTimeout, 408).
+BODY_IDLE_SECONDS = 30.0
+# The longest audio accepted unless the operator says otherwise (docs/audio.md): every second
+# becomes 16 kB of telephony rendition, so this bounds what a 5 MB upload can expand into.
+MAX_AUDIO_SECONDS = 600.0
+# Declared here, at the bottom of the server, so that settings need nothing above them;
+# service.review gives the policies their meaning.
+ReviewPolicy = Literal["auto", "manual", "auto-then-manual"]
+REVIEW_POLICIES: tuple[ReviewPolicy, ...] = ("auto", "manual", "auto-then-manual")
+
+
+def database_url_for_dir(data_dir: str | os.PathLike[str]) -> str:
+    """The embedded SQLite file of a data folder."""
+    return f"sqlite:///{Path(data_dir).resolve() / 'vmsres.db'}"
 
 
 @dataclass

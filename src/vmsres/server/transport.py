@@ -28,9 +28,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from vmsres.protocol.errors import RequestHeaderFieldsTooLarge, RequestTimeout, RequestUriTooLong, VmsError
+from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.settings import Settings
 from vmsres.server.wire.asgi import ASGIApp, Receive, Scope, Send, send_response
-from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, new_request_id
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body
 
 PROTOCOL_IMPORT_PATH = "vmsres.server.transport:GuardedH11Protocol"
 

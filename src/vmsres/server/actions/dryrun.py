@@ -23,7 +23,7 @@ async def _nothing(ctx: ActionContext, p: dict[str, Any]) -> None:
 
 
 async def _exists(ctx: ActionContext, p: dict[str, Any]) -> None:
-    if await ctx.services.resources.store.get(ctx.principal.account_id, p["ResourceKey"]) is None:
+    if await ctx.services.resources.owned(ctx.principal, p["ResourceKey"]) is None:
         raise ResourceKeyIsNotExist()
 
 

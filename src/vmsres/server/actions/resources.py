@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from vmsres.server.actions import RESULTS, ActionContext, action
-from vmsres.server.actions.records import resource_record
+from vmsres.server.service.records import resource_record
 
 
 @action("QueryOpenGetResource")

@@ -1,19 +1,26 @@
-"""The operator console at /console: server-rendered pages over AdminOps, behind the admin token."""
+"""The operator console at /console: server-rendered pages over AdminOps, behind the admin token.
+
+Endpoints are module-level functions listed in ``routes``; what they share (services,
+templates, sessions) is one ConsoleState on ``request.app.state.console``.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from importlib import resources as package_files
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.routing import BaseRoute
 
 from vmsres.protocol.records import ResourceState, ResourceType, labels
-from vmsres.server.actions.records import china_time
-from vmsres.server.admin.app import admin_token_matches
+from vmsres.server.admin.tokens import admin_token_matches
 from vmsres.server.console.ops import (
     ConsoleOps,
     NoAudio,
@@ -34,6 +41,7 @@ from vmsres.server.console.session import (
 from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view
 from vmsres.server.service.events import Actor
+from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 
 PREFIX = "/console"
@@ -77,8 +85,7 @@ def _session_seconds() -> int:
     return int(raw) if raw and raw.isdigit() and int(raw) > 0 else DEFAULT_SESSION_SECONDS
 
 
-def create_console_app(services: Services, token_sha256: str) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+def _templates() -> Environment:
     templates = Environment(
         loader=PackageLoader("vmsres.server.console", "templates"),
         autoescape=select_autoescape(default=True),
@@ -88,331 +95,410 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
     templates.globals.update(prefix=PREFIX, types=TYPES, states=STATES, TTS=ResourceType.TTS)
     # Same clock as CreateTime in the records, so the trail and the resource read alike.
     templates.filters["when"] = lambda t: china_time(int(t)) if t else ""
-    ops = ConsoleOps(services)
-    admin = AdminOps(services, Actor("admin", name=REVIEWER))
-    expected_digest = token_sha256.encode()
-    lifetime = _session_seconds()
-    holder: dict[str, Sessions] = {}
+    return templates
 
-    async def sessions() -> Sessions:
+
+@dataclass
+class ConsoleState:
+    services: Services
+    token_sha256: str
+    templates: Environment = field(default_factory=_templates)
+    lifetime: int = field(default_factory=_session_seconds)
+    _sessions: Sessions | None = None
+
+    def __post_init__(self) -> None:
+        self.ops = ConsoleOps(self.services)
+        self.admin = AdminOps(self.services, Actor("admin", name=REVIEWER))
+        self.expected_digest = self.token_sha256.encode()
+
+    async def sessions(self) -> Sessions:
         # The key lives in the database so that every worker signs alike; read once per process.
-        if "s" not in holder:
-            value = await services.shared_secrets.get(SECRET_NAME)
-            holder["s"] = Sessions(Sessions.derive_key(value, token_sha256), services.shared, lifetime)
-        return holder["s"]
-
-    def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        response = HTMLResponse(templates.get_template(name).render(**context), status_code=status)
-        response.headers.update(SECURITY_HEADERS)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    def cookie_args(request: Request) -> dict[str, Any]:
-        return {
-            "httponly": True,
-            "samesite": "strict",
-            "secure": request.url.scheme == "https",
-            "path": PREFIX,
-        }
-
-    async def session_of(request: Request) -> Session:
-        session = await (await sessions()).read(request.cookies.get(COOKIE), services.clock())
-        if session is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequired(target)
-        return session
-
-    async def form_of(request: Request, session: Session | None) -> dict[str, list[str]]:
-        """The POSTed form, after the CSRF check every state-changing request goes through."""
-        origin = request.headers.get("origin")
-        if origin and origin not in (f"{request.url.scheme}://{request.url.netloc}", "null"):
-            raise HTTPException(403, "cross-origin form refused")
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise HTTPException(413, "form too large")
-        try:
-            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-        except (UnicodeDecodeError, ValueError):
-            raise HTTPException(400, "bad form") from None
-        given = (form.get("csrf") or [""])[0]
-        if session is not None and not (given and csrf_matches(session, given)):
-            raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
-        return form
-
-    def first(form: dict[str, list[str]], name: str) -> str:
-        return (form.get(name) or [""])[0].strip()
-
-    @app.exception_handler(LoginRequired)
-    async def to_login(_: Request, error: LoginRequired) -> Response:
-        return RedirectResponse(f"{PREFIX}/login?next={quote(error.target, safe='')}", status_code=303)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> Response:
-        return render("error.html", status=error.status_code, message=error.detail, session=None)
-
-    # --- login --------------------------------------------------------------------------
-
-    def safe_next(value: str) -> str:
-        # Only paths inside the console: an open redirect would make the login page a phishing aid.
-        if value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value:
-            return value
-        return f"{PREFIX}/review"
-
-    async def login_page(request: Request, error: str = "", status: int = 200) -> Response:
-        cookie, csrf = (await sessions()).login_form(services.clock())
-        response = render(
-            "login.html",
-            status=status,
-            session=None,
-            csrf=csrf,
-            error=error,
-            next=safe_next(request.query_params.get("next", "")),
-        )
-        response.set_cookie(LOGIN_COOKIE, cookie, max_age=LOGIN_FORM_SECONDS, **cookie_args(request))
-        return response
-
-    @app.get(PREFIX)
-    @app.get(PREFIX + "/")
-    async def home() -> Response:
-        return RedirectResponse(f"{PREFIX}/review", status_code=303)
-
-    @app.get(PREFIX + "/login")
-    async def login_get(request: Request) -> Response:
-        return await login_page(request)
-
-    @app.post(PREFIX + "/login")
-    async def login_post(request: Request) -> Response:
-        form = await form_of(request, None)
-        store = await sessions()
-        if not store.check_login_form(
-            request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), services.clock()
-        ):
-            raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
-        if not admin_token_matches(first(form, "token"), expected_digest):
-            return await login_page(request, "That is not the admin token.", status=401)
-        cookie, _ = store.issue(services.clock())
-        response = RedirectResponse(safe_next(first(form, "next")), status_code=303)
-        response.set_cookie(COOKIE, cookie, max_age=store.lifetime_seconds, **cookie_args(request))
-        response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
-        return response
-
-    @app.post(PREFIX + "/logout")
-    async def logout(request: Request) -> Response:
-        session = await session_of(request)
-        await form_of(request, session)
-        await (await sessions()).revoke(session, services.clock())
-        response = RedirectResponse(f"{PREFIX}/login", status_code=303)
-        response.delete_cookie(COOKIE, path=PREFIX)
-        return response
-
-    # --- review queue ---------------------------------------------------------------------
-
-    async def review_page(
-        request: Request, session: Session, results: list[dict[str, Any]] | None = None, error: str = ""
-    ) -> Response:
-        account = request.query_params.get("account") or None
-        type_ = _int_or_none(request.query_params.get("type"), TYPES)
-        try:
-            queue = await admin.review_queue(account, type_, QUEUE_LIMIT)
-        except AccountError as exc:
-            queue, error = [], str(exc)
-        for item in queue:
-            if item["Type"] == ResourceType.TTS:
-                item["Parts"] = template_parts(item.get("TtsTemplateContent", ""))
-            else:
-                # Fixtures make audio records without bytes; they get no player.
-                row = await ops.resource_row(item["ResourceKey"])
-                item["HasAudio"] = bool(row and row["blob_key"])
-        return render(
-            "review.html",
-            session=session,
-            active="review",
-            queue=queue,
-            accounts=await admin.list_accounts(),
-            account=account or "",
-            type=type_,
-            results=results or [],
-            error=error,
-            espeak=espeak_binary() is not None,
-            query=request.url.query,
-        )
-
-    @app.get(PREFIX + "/review")
-    async def review_get(request: Request) -> Response:
-        return await review_page(request, await session_of(request))
-
-    @app.post(PREFIX + "/review")
-    async def review_post(request: Request) -> Response:
-        session = await session_of(request)
-        form = await form_of(request, session)
-        keys = [k for k in form.get("keys", []) if k]
-        decision = first(form, "decision")
-        reason = first(form, "reason")
-        if not keys:
-            return await review_page(request, session, error="Select at least one resource.")
-        if decision == "reject" and not reason:
-            return await review_page(request, session, error="A rejection needs a reason.")
-        if decision not in ("approve", "reject"):
-            raise HTTPException(400, "decision must be approve or reject")
-        results = await admin.review(keys, decision == "approve", reason or None, REVIEWER)
-        return await review_page(request, session, results=results)
-
-    # --- audio ----------------------------------------------------------------------------
-
-    @app.get(PREFIX + "/audio/{resource_key}/{rendition}")
-    async def audio(request: Request, resource_key: str, rendition: str) -> Response:
-        await session_of(request)
-        try:
-            if rendition == "preview":
-                data, content_type = await ops.tts_preview(resource_key), "audio/wav"
-            elif rendition in ("original", "telephony"):
-                data, content_type = await ops.audio(resource_key, rendition)
-            else:
-                raise HTTPException(404, "no such rendition")
-        except NoAudio:
-            raise HTTPException(404, "this resource has no such audio") from None
-        except PreviewUnavailable as exc:
-            raise HTTPException(503, str(exc)) from None
-        return _ranged(request, data, content_type)
-
-    # --- resources ------------------------------------------------------------------------
-
-    @app.get(PREFIX + "/resources")
-    async def resources_page(request: Request) -> Response:
-        session = await session_of(request)
-        q = request.query_params
-        account = q.get("account", "")
-        type_ = _int_or_none(q.get("type") or "1", TYPES)
-        state = _int_or_none(q.get("state"), STATES)
-        keyword = q.get("keyword", "").strip()[:128]
-        page_number = max(1, int(q["page"])) if q.get("page", "").isdigit() else 1
-        error = ""
-        try:
-            result = await ops.search(
-                account or None, type_ or 0, state, keyword, PAGE_SIZE, (page_number - 1) * PAGE_SIZE
+        if self._sessions is None:
+            value = await self.services.shared_secrets.get(SECRET_NAME)
+            self._sessions = Sessions(
+                Sessions.derive_key(value, self.token_sha256), self.services.shared, self.lifetime
             )
-            records, total, capped = result.records, result.total, result.capped
-        except AccountError as exc:
-            records, total, capped, error = [], 0, False, str(exc)
-        params = {
-            "account": account,
-            "type": type_,
-            "state": "" if state is None else state,
-            "keyword": keyword,
-        }
-        pages = max(1, -(-total // PAGE_SIZE))
-        return render(
-            "resources.html",
-            session=session,
-            active="resources",
-            records=records,
-            total=total,
-            capped=capped,
-            page=page_number,
-            pages=pages,
-            accounts=await admin.list_accounts(),
-            account=account,
-            type=type_,
-            state=state,
-            keyword=keyword,
-            error=error,
-            prev_url=f"{PREFIX}/resources?" + urlencode({**params, "page": page_number - 1}),
-            next_url=f"{PREFIX}/resources?" + urlencode({**params, "page": page_number + 1}),
+        return self._sessions
+
+    def now(self) -> float:
+        return self.services.clock()
+
+
+def _state(request: Request) -> ConsoleState:
+    state: ConsoleState = request.app.state.console
+    return state
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    template = _state(request).templates.get_template(name)
+    response = HTMLResponse(template.render(**context), status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def cookie_args(request: Request) -> dict[str, Any]:
+    return {
+        "httponly": True,
+        "samesite": "strict",
+        "secure": request.url.scheme == "https",
+        "path": PREFIX,
+    }
+
+
+async def session_of(request: Request) -> Session:
+    state = _state(request)
+    session = await (await state.sessions()).read(request.cookies.get(COOKIE), state.now())
+    if session is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return session
+
+
+async def form_of(request: Request, session: Session | None) -> dict[str, list[str]]:
+    """The POSTed form, after the CSRF check every state-changing request goes through."""
+    origin = request.headers.get("origin")
+    if origin and origin not in (f"{request.url.scheme}://{request.url.netloc}", "null"):
+        raise HTTPException(403, "cross-origin form refused")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, "form too large")
+    try:
+        form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "bad form") from None
+    given = (form.get("csrf") or [""])[0]
+    if session is not None and not (given and csrf_matches(session, given)):
+        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+    return form
+
+
+def first(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[0].strip()
+
+
+async def to_login(_: Request, error: LoginRequired) -> Response:
+    return RedirectResponse(f"{PREFIX}/login?next={quote(error.target, safe='')}", status_code=303)
+
+
+async def http_error(request: Request, error: HTTPException) -> Response:
+    return render(request, "error.html", status=error.status_code, message=error.detail, session=None)
+
+
+# --- login ------------------------------------------------------------------------------
+
+
+def safe_next(value: str) -> str:
+    # Only paths inside the console: an open redirect would make the login page a phishing aid.
+    if value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return f"{PREFIX}/review"
+
+
+async def login_page(request: Request, error: str = "", status: int = 200) -> Response:
+    state = _state(request)
+    cookie, csrf = (await state.sessions()).login_form(state.now())
+    response = render(
+        request,
+        "login.html",
+        status=status,
+        session=None,
+        csrf=csrf,
+        error=error,
+        next=safe_next(request.query_params.get("next", "")),
+    )
+    response.set_cookie(LOGIN_COOKIE, cookie, max_age=LOGIN_FORM_SECONDS, **cookie_args(request))
+    return response
+
+
+async def home() -> Response:
+    return RedirectResponse(f"{PREFIX}/review", status_code=303)
+
+
+async def login_get(request: Request) -> Response:
+    return await login_page(request)
+
+
+async def login_post(request: Request) -> Response:
+    state = _state(request)
+    form = await form_of(request, None)
+    store = await state.sessions()
+    if not store.check_login_form(request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), state.now()):
+        raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
+    if not admin_token_matches(first(form, "token"), state.expected_digest):
+        return await login_page(request, "That is not the admin token.", status=401)
+    cookie, _ = store.issue(state.now())
+    response = RedirectResponse(safe_next(first(form, "next")), status_code=303)
+    response.set_cookie(COOKIE, cookie, max_age=store.lifetime_seconds, **cookie_args(request))
+    response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    state = _state(request)
+    session = await session_of(request)
+    await form_of(request, session)
+    await (await state.sessions()).revoke(session, state.now())
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    response.delete_cookie(COOKIE, path=PREFIX)
+    return response
+
+
+# --- review queue -------------------------------------------------------------------------
+
+
+async def review_page(
+    request: Request, session: Session, results: list[dict[str, Any]] | None = None, error: str = ""
+) -> Response:
+    state = _state(request)
+    account = request.query_params.get("account") or None
+    type_ = _int_or_none(request.query_params.get("type"), TYPES)
+    try:
+        queue = await state.admin.review_queue(account, type_, QUEUE_LIMIT)
+    except AccountError as exc:
+        queue, error = [], str(exc)
+    for item in queue:
+        if item["Type"] == ResourceType.TTS:
+            item["Parts"] = template_parts(item.get("TtsTemplateContent", ""))
+        else:
+            # Fixtures make audio records without bytes; they get no player.
+            row = await state.ops.resource_row(item["ResourceKey"])
+            item["HasAudio"] = bool(row and row["blob_key"])
+    return render(
+        request,
+        "review.html",
+        session=session,
+        active="review",
+        queue=queue,
+        accounts=await state.admin.list_accounts(),
+        account=account or "",
+        type=type_,
+        results=results or [],
+        error=error,
+        espeak=espeak_binary() is not None,
+        query=request.url.query,
+    )
+
+
+async def review_get(request: Request) -> Response:
+    return await review_page(request, await session_of(request))
+
+
+async def review_post(request: Request) -> Response:
+    session = await session_of(request)
+    form = await form_of(request, session)
+    keys = [k for k in form.get("keys", []) if k]
+    decision = first(form, "decision")
+    reason = first(form, "reason")
+    if not keys:
+        return await review_page(request, session, error="Select at least one resource.")
+    if decision == "reject" and not reason:
+        return await review_page(request, session, error="A rejection needs a reason.")
+    if decision not in ("approve", "reject"):
+        raise HTTPException(400, "decision must be approve or reject")
+    results = await _state(request).admin.review(keys, decision == "approve", reason or None, REVIEWER)
+    return await review_page(request, session, results=results)
+
+
+# --- audio --------------------------------------------------------------------------------
+
+
+async def audio(request: Request, resource_key: str, rendition: str) -> Response:
+    await session_of(request)
+    ops = _state(request).ops
+    try:
+        if rendition == "preview":
+            data, content_type = await ops.tts_preview(resource_key), "audio/wav"
+        elif rendition in ("original", "telephony"):
+            data, content_type = await ops.audio(resource_key, rendition)
+        else:
+            raise HTTPException(404, "no such rendition")
+    except NoAudio:
+        raise HTTPException(404, "this resource has no such audio") from None
+    except PreviewUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    return _ranged(request, data, content_type)
+
+
+# --- resources ----------------------------------------------------------------------------
+
+
+async def resources_page(request: Request) -> Response:
+    session = await session_of(request)
+    state = _state(request)
+    q = request.query_params
+    account = q.get("account", "")
+    type_ = _int_or_none(q.get("type") or "1", TYPES)
+    resource_state = _int_or_none(q.get("state"), STATES)
+    keyword = q.get("keyword", "").strip()[:128]
+    page_number = max(1, int(q["page"])) if q.get("page", "").isdigit() else 1
+    error = ""
+    try:
+        result = await state.ops.search(
+            account or None, type_ or 0, resource_state, keyword, PAGE_SIZE, (page_number - 1) * PAGE_SIZE
         )
+        records, total, capped = result.records, result.total, result.capped
+    except AccountError as exc:
+        records, total, capped, error = [], 0, False, str(exc)
+    params = {
+        "account": account,
+        "type": type_,
+        "state": "" if resource_state is None else resource_state,
+        "keyword": keyword,
+    }
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render(
+        request,
+        "resources.html",
+        session=session,
+        active="resources",
+        records=records,
+        total=total,
+        capped=capped,
+        page=page_number,
+        pages=pages,
+        accounts=await state.admin.list_accounts(),
+        account=account,
+        type=type_,
+        state=resource_state,
+        keyword=keyword,
+        error=error,
+        prev_url=f"{PREFIX}/resources?" + urlencode({**params, "page": page_number - 1}),
+        next_url=f"{PREFIX}/resources?" + urlencode({**params, "page": page_number + 1}),
+    )
 
-    @app.get(PREFIX + "/resources/{resource_key}")
-    async def resource_detail(request: Request, resource_key: str) -> Response:
-        session = await session_of(request)
-        row = await ops.resource_row(resource_key)
-        if row is None:
-            raise HTTPException(404, f"no resource {resource_key}")
-        resource = admin_resource_view(row)
-        trail = await admin.audit(resource_key=resource_key, limit=200)
-        deliveries = [
-            d
-            for d in await admin.deliveries(resource["Account"], limit=1000)
-            if d["ResourceKey"] == resource_key
-        ]
-        if resource["Type"] == ResourceType.TTS:
-            resource["Parts"] = template_parts(resource.get("TtsTemplateContent", ""))
-        return render(
-            "resource.html",
-            session=session,
-            active="resources",
-            r=resource,
-            has_original=bool(row["blob_key"]),
-            has_telephony=bool(row["rendition_key"]),
-            trail=trail,
-            deliveries=deliveries,
-            espeak=espeak_binary() is not None,
-        )
 
-    # --- accounts and keys ----------------------------------------------------------------
+async def resource_detail(request: Request, resource_key: str) -> Response:
+    session = await session_of(request)
+    state = _state(request)
+    row = await state.ops.resource_row(resource_key)
+    if row is None:
+        raise HTTPException(404, f"no resource {resource_key}")
+    resource = admin_resource_view(row)
+    trail = await state.admin.audit(resource_key=resource_key, limit=200)
+    deliveries = [
+        d
+        for d in await state.admin.deliveries(resource["Account"], limit=1000)
+        if d["ResourceKey"] == resource_key
+    ]
+    if resource["Type"] == ResourceType.TTS:
+        resource["Parts"] = template_parts(resource.get("TtsTemplateContent", ""))
+    return render(
+        request,
+        "resource.html",
+        session=session,
+        active="resources",
+        r=resource,
+        has_original=bool(row["blob_key"]),
+        has_telephony=bool(row["rendition_key"]),
+        trail=trail,
+        deliveries=deliveries,
+        espeak=espeak_binary() is not None,
+    )
 
-    async def accounts_page(
-        request: Request,
-        session: Session,
-        secret: dict[str, Any] | None = None,
-        error: str = "",
-        status: int = 200,
-    ) -> Response:
-        return render(
-            "accounts.html",
-            status=status,
-            session=session,
-            active="accounts",
-            accounts=await admin.list_accounts(),
-            keys=await admin.list_keys(),
-            secret=secret,
-            error=error,
-        )
 
-    @app.get(PREFIX + "/accounts")
-    async def accounts_get(request: Request) -> Response:
-        return await accounts_page(request, await session_of(request))
+# --- accounts and keys --------------------------------------------------------------------
 
-    @app.post(PREFIX + "/accounts")
-    async def accounts_post(request: Request) -> Response:
-        session = await session_of(request)
-        form = await form_of(request, session)
-        action = first(form, "action")
-        # The secret is in this one response only: the page is not cached and not redirected to.
-        try:
-            if action == "create-account":
-                await admin.create_account(first(form, "name"), first(form, "policy") or None)
-                return await accounts_page(request, session)
-            if action == "create-key":
-                return await accounts_page(
-                    request, session, secret=await admin.create_key(first(form, "account"))
-                )
-            access_key = first(form, "access_key")
-            if action == "rotate-key":
-                return await accounts_page(request, session, secret=await admin.rotate_key(access_key))
-            if action in ("disable-key", "enable-key"):
-                await admin.set_key_enabled(access_key, action == "enable-key")
-                return await accounts_page(request, session)
-        except ADMIN_ERRORS as exc:
-            return await accounts_page(request, session, error=str(exc), status=400)
-        raise HTTPException(400, "unknown action")
 
-    # --- static files ---------------------------------------------------------------------
+async def accounts_page(
+    request: Request,
+    session: Session,
+    secret: dict[str, Any] | None = None,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    admin = _state(request).admin
+    return render(
+        request,
+        "accounts.html",
+        status=status,
+        session=session,
+        active="accounts",
+        accounts=await admin.list_accounts(),
+        keys=await admin.list_keys(),
+        secret=secret,
+        error=error,
+    )
 
-    static_root = package_files.files("vmsres.server.console") / "static"
 
-    @app.get(PREFIX + "/static/{name}")
-    async def static(name: str) -> Response:
-        suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-        if suffix not in STATIC_TYPES or "/" in name or name.startswith("."):
-            raise HTTPException(404, "not found")
-        file = static_root / name
-        if not file.is_file():
-            raise HTTPException(404, "not found")
-        return Response(
-            file.read_bytes(),
-            media_type=STATIC_TYPES[suffix],
-            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-        )
+async def accounts_get(request: Request) -> Response:
+    return await accounts_page(request, await session_of(request))
 
+
+async def accounts_post(request: Request) -> Response:
+    session = await session_of(request)
+    form = await form_of(request, session)
+    admin = _state(request).admin
+    action = first(form, "action")
+    # The secret is in this one response only: the page is not cached and not redirected to.
+    try:
+        if action == "create-account":
+            await admin.create_account(first(form, "name"), first(form, "policy") or None)
+            return await accounts_page(request, session)
+        if action == "create-key":
+            return await accounts_page(
+                request, session, secret=await admin.create_key(first(form, "account"))
+            )
+        access_key = first(form, "access_key")
+        if action == "rotate-key":
+            return await accounts_page(request, session, secret=await admin.rotate_key(access_key))
+        if action in ("disable-key", "enable-key"):
+            await admin.set_key_enabled(access_key, action == "enable-key")
+            return await accounts_page(request, session)
+    except ADMIN_ERRORS as exc:
+        return await accounts_page(request, session, error=str(exc), status=400)
+    raise HTTPException(400, "unknown action")
+
+
+# --- static files -------------------------------------------------------------------------
+
+STATIC_ROOT = package_files.files("vmsres.server.console") / "static"
+
+
+async def static(name: str) -> Response:
+    suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    if suffix not in STATIC_TYPES or "/" in name or name.startswith("."):
+        raise HTTPException(404, "not found")
+    file = STATIC_ROOT / name
+    if not file.is_file():
+        raise HTTPException(404, "not found")
+    return Response(
+        file.read_bytes(),
+        media_type=STATIC_TYPES[suffix],
+        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+routes: list[BaseRoute] = [
+    APIRoute(PREFIX, home, methods=["GET"]),
+    APIRoute(PREFIX + "/", home, methods=["GET"]),
+    APIRoute(PREFIX + "/login", login_get, methods=["GET"]),
+    APIRoute(PREFIX + "/login", login_post, methods=["POST"]),
+    APIRoute(PREFIX + "/logout", logout, methods=["POST"]),
+    APIRoute(PREFIX + "/review", review_get, methods=["GET"]),
+    APIRoute(PREFIX + "/review", review_post, methods=["POST"]),
+    APIRoute(PREFIX + "/audio/{resource_key}/{rendition}", audio, methods=["GET"]),
+    APIRoute(PREFIX + "/resources", resources_page, methods=["GET"]),
+    APIRoute(PREFIX + "/resources/{resource_key}", resource_detail, methods=["GET"]),
+    APIRoute(PREFIX + "/accounts", accounts_get, methods=["GET"]),
+    APIRoute(PREFIX + "/accounts", accounts_post, methods=["POST"]),
+    APIRoute(PREFIX + "/static/{name}", static, methods=["GET"]),
+]
+exception_handlers: dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
+    LoginRequired: to_login,
+    HTTPException: http_error,
+}
+
+
+def create_console_app(services: Services, token_sha256: str) -> FastAPI:
+    app = FastAPI(
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        routes=routes,
+        exception_handlers=exception_handlers,
+    )
+    app.state.console = ConsoleState(services, token_sha256)
     return app
 
 

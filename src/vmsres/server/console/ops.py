@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from vmsres.protocol.records import ResourceType
-from vmsres.server.actions.records import resource_record
 from vmsres.server.blobs import BlobNotFound, BlobStorageError
+from vmsres.server.service.records import resource_record
 from vmsres.server.service.services import Services
-from vmsres.server.store.database import Row
-from vmsres.server.store.resources import ListFilter
 
 # Merging every account's newest rows costs offset + limit rows per account, so deep pages
 # across all accounts are capped; one account's search pages as deep as the wire API does.
@@ -80,26 +78,23 @@ class ConsoleOps:
         Each account is searched by the wire API's own query; across accounts the per-account
         pages are merged by (CreateTime, id) newest first.
         """
-        store = self.services.resources.store
+        resources = self.services.resources
         if account:
             row = await self.services.accounts.account(account)
-            now = self.services.now()
-            rows, total = await store.page(ListFilter(row["id"], type_, state, keyword), limit, offset, now)
+            rows, total = await resources.search(row["id"], type_, state, keyword, limit, offset)
             return SearchPage([_record(r, account) for r in rows], total, False)
         wanted = min(offset + limit, MAX_MERGED_ROWS)
         streams: list[list[tuple[tuple[int, int], dict[str, Any]]]] = []
         total = 0
         for acc in await self.services.accounts.list_accounts():
-            rows, count = await store.page(
-                ListFilter(acc["id"], type_, state, keyword), wanted, 0, self.services.now()
-            )
+            rows, count = await resources.search(acc["id"], type_, state, keyword, wanted, 0)
             total += count
             streams.append([((-r["created_at"], -r["id"]), _record(r, acc["name"])) for r in rows])
         merged = [record for _, record in heapq.merge(*streams, key=lambda item: item[0])]
         return SearchPage(merged[offset : offset + limit], total, offset + limit > MAX_MERGED_ROWS)
 
-    async def resource_row(self, resource_key: str) -> Row | None:
-        return await self.services.resources.store.admin_get(resource_key)
+    async def resource_row(self, resource_key: str) -> dict[str, Any] | None:
+        return await self.services.resources.find(resource_key)
 
     async def audio(self, resource_key: str, rendition: str) -> tuple[bytes, str]:
         row = await self.resource_row(resource_key)
@@ -132,7 +127,7 @@ class ConsoleOps:
             return data
 
 
-def _record(row: Row, account: str) -> dict[str, Any]:
+def _record(row: dict[str, Any], account: str) -> dict[str, Any]:
     return {**resource_record(row), "Account": account}
 
 

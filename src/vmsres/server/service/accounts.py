@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from vmsres.protocol.errors import AccessDenied, InvalidAccessKeyId
 from vmsres.server.masterkey import Keyring, access_key_context
-from vmsres.server.service.review import ReviewPolicy, parse_policy
+from vmsres.server.service.review import parse_policy
+from vmsres.server.settings import ReviewPolicy
 from vmsres.server.store.accounts import AccountStore
 from vmsres.server.store.database import Row
 
@@ -105,6 +106,9 @@ class AccountService:
         if not await self.store.set_secret(access_key, self._seal(access_key, secret_key)):
             raise NotFoundError(f"no access key {access_key}")
         return secret_key
+
+    async def exists(self, name: str) -> bool:
+        return await self.store.account_by_name(name) is not None
 
     async def account(self, name: str) -> Row:
         return await self._account(name)

@@ -12,15 +12,15 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from vmsres.protocol.records import ResourceState, ResourceType, wire_values
-from vmsres.server.actions.records import resource_record
+from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.service.accounts import AccountError, NotFoundError
 from vmsres.server.service.events import Actor, WebhookError, check_webhook_secret, check_webhook_url
 from vmsres.server.service.limits import UNLIMITED, LimitError, check_rate_text
+from vmsres.server.service.records import resource_record
 from vmsres.server.service.resources import ReviewError, new_resource_key
 from vmsres.server.service.review import parse_policy
 from vmsres.server.service.services import Services
 from vmsres.server.store.database import Row
-from vmsres.server.wire.envelope import new_request_id
 
 MAX_LIST = 1000
 
@@ -151,8 +151,7 @@ class AdminOps:
 
     async def get_webhook(self, name: str) -> dict[str, Any]:
         account = await self.services.accounts.account(name)
-        hook = await self.services.event_store.webhook(account["id"])
-        return {"Account": name, "Url": hook["url"] if hook else None}
+        return {"Account": name, "Url": await self.services.events.webhook_url(account["id"])}
 
     async def reset_account(self, name: str) -> dict[str, Any]:
         async with self._audited("ResetAccount", account=name):
@@ -183,36 +182,28 @@ class AdminOps:
                 elif value is not None and (not isinstance(value, int) or value < UNLIMITED):
                     raise AccountError(f"{field_name} is a count >= 0, -1 (unlimited) or null")
                 current[column] = value
-            await self.services.resources.hardening.set_limits(row["id"], current)
+            await self.services.resources.set_limits(row["id"], current)
         return limits_view(await self.services.accounts.account(name))
 
     async def lease(self, resource_key: str, seconds: int, holder: str) -> dict[str, Any]:
         if not 1 <= seconds <= MAX_LEASE_SECONDS:
             raise AccountError(f"a lease lasts 1 to {MAX_LEASE_SECONDS} seconds")
         async with self._audited("Lease", resource=resource_key):
-            row = await self.services.resources.store.admin_get(resource_key)
-            if row is None:
-                raise NotFoundError(f"no resource {resource_key}")
-            now = self.services.now()
-            await self.services.resources.hardening.lease(
-                resource_key, row["account_id"], holder, now, now + seconds
-            )
+            row = await self.services.resources.lease(resource_key, holder, seconds)
         return {
             "ResourceKey": resource_key,
             "Account": row["account_name"],
             "Holder": holder,
-            "ExpiresAt": now + seconds,
+            "ExpiresAt": row["lease_expires_at"],
         }
 
     async def release(self, resource_key: str) -> dict[str, Any]:
         async with self._audited("Release", resource=resource_key):
-            released = await self.services.resources.hardening.release(resource_key)
+            released = await self.services.resources.release(resource_key)
         return {"ResourceKey": resource_key, "Released": released}
 
     async def leases(self, account: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self.services.resources.hardening.active_leases(
-            account, self.services.now(), _limit(limit)
-        )
+        rows = await self.services.resources.active_leases(account, _limit(limit))
         return [
             {
                 "ResourceKey": r["resource_key"],
@@ -258,7 +249,7 @@ class AdminOps:
         state: int | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        rows = await self.services.resources.store.admin_list(account, type_, state, _limit(limit))
+        rows = await self.services.resources.list_any(account, type_, state, _limit(limit))
         return [admin_resource_view(r) for r in rows]
 
     async def review_queue(
@@ -267,7 +258,7 @@ class AdminOps:
         return await self.list_resources(account, type_, ResourceState.REVIEWING, limit)
 
     async def get_resource(self, resource_key: str) -> dict[str, Any]:
-        row = await self.services.resources.store.admin_get(resource_key)
+        row = await self.services.resources.find(resource_key)
         if row is None:
             raise NotFoundError(f"no resource {resource_key}")
         return admin_resource_view(row)
@@ -305,13 +296,13 @@ class AdminOps:
         action: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        rows = await self.services.event_store.audit(account, resource_key, action, _limit(limit))
+        rows = await self.services.events.audit_trail(account, resource_key, action, _limit(limit))
         return [audit_view(r) for r in rows]
 
     async def deliveries(
         self, account: str | None = None, state: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        rows = await self.services.event_store.deliveries(account, state, _limit(limit))
+        rows = await self.services.events.deliveries(account, state, _limit(limit))
         return [delivery_view(r) for r in rows]
 
     # --- fixtures -------------------------------------------------------------------------
@@ -343,7 +334,7 @@ async def load_fixtures(services: Services, data: Any) -> dict[str, Any]:
             name = _field(account, "Name", str, None)
             if not name:
                 raise FixtureError("every account needs a Name")
-            if await services.accounts.store.account_by_name(name) is None:
+            if not await services.accounts.exists(name):
                 await services.accounts.create_account(name)
                 created_accounts.append(name)
             policy = _field(account, "ReviewPolicy", str, None)
@@ -376,7 +367,7 @@ async def _load_resource(services: Services, record: Mapping[str, Any]) -> str |
     key = _field(record, "ResourceKey", str, None) or new_resource_key()
     if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
         raise FixtureError(f"ResourceKey {key!r} is not 32 lowercase hex characters")
-    if await services.resources.store.get_any_account(key) is not None:
+    if await services.resources.exists(key):
         return None
     type_ = _field(record, "Type", int, ResourceType.TTS)
     state = _field(record, "State", int, ResourceState.APPROVED)

@@ -78,6 +78,20 @@ class EventService:
         sealed = None if secret is None else self.keyring.encrypt(secret, webhook_context(account_id))
         await self.store.set_webhook(account_id, url, sealed, now)
 
+    async def webhook_url(self, account_id: int) -> str | None:
+        hook = await self.store.webhook(account_id)
+        return None if hook is None else str(hook["url"])
+
+    async def audit_trail(
+        self, account_name: str | None, resource_key: str | None, action: str | None, limit: int
+    ) -> list[Row]:
+        """Newest first."""
+        return await self.store.audit(account_name, resource_key, action, limit)
+
+    async def deliveries(self, account_name: str | None, state: str | None, limit: int) -> list[Row]:
+        """Newest first."""
+        return await self.store.deliveries(account_name, state, limit)
+
     async def emit(
         self,
         tx: Executor,

@@ -41,6 +41,7 @@ from vmsres.server.service.accounts import Principal
 from vmsres.server.service.resources import ResourceService
 from vmsres.server.service.shared_secrets import SharedSecrets
 from vmsres.server.service.tokens import make_token, read_token
+from vmsres.server.settings import MAX_AUDIO_SECONDS
 from vmsres.server.store.database import Row, UniqueViolation
 from vmsres.server.store.uploads import STATE_ISSUED, STATE_UPLOADED, UploadStore
 
@@ -59,9 +60,6 @@ RENDITION_PENDING_MESSAGE = (
     "`vmsres renditions rebuild`); Rendition=original is available meanwhile."
 )
 RENDITION_FAILED_MESSAGE = "ffmpeg could not convert this file, so it has no telephony rendition."
-# The longest audio accepted unless the operator says otherwise (docs/audio.md): every second
-# becomes 16 kB of telephony rendition, so this bounds what a 5 MB upload can expand into.
-MAX_AUDIO_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)

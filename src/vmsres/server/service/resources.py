@@ -11,17 +11,17 @@ from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIs
 from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.server.audio import TELEPHONY_BYTES_PER_MS, TELEPHONY_HEADER_BYTES, telephony_rendition_bytes
 from vmsres.server.blobs import BlobStore, delete_quietly
-from vmsres.server.service.accounts import Principal
+from vmsres.server.service.accounts import NotFoundError, Principal
 from vmsres.server.service.events import EventService, resource_payload
 from vmsres.server.service.limits import Quota, effective
 from vmsres.server.service.review import (
     Decision,
-    ReviewPolicy,
     ReviewRules,
     decide_audio,
     decide_tts,
 )
 from vmsres.server.service.tts import template_variables
+from vmsres.server.settings import ReviewPolicy
 from vmsres.server.store.database import Executor, Row
 from vmsres.server.store.hardening import HardeningStore
 from vmsres.server.store.holds import HoldStore
@@ -106,15 +106,57 @@ class ResourceService:
     async def query(
         self, principal: Principal, type_: int, state: int | None, keyword: str, limit: int, offset: int
     ) -> tuple[list[Row], int]:
-        where = ListFilter(principal.account_id, type_, state, keyword)
+        return await self.search(principal.account_id, type_, state, keyword, limit, offset)
+
+    async def search(
+        self, account_id: int, type_: int, state: int | None, keyword: str, limit: int, offset: int
+    ) -> tuple[list[Row], int]:
+        """One account's page in QueryOpenGetResource's filter and order (newest first)."""
+        where = ListFilter(account_id, type_, state, keyword)
         return await self.store.page(where, limit, offset, self._now())
 
     async def listing_version(self, principal: Principal) -> tuple[int, int]:
         """Changes with every write to the account's resources or leases (service/answers.py)."""
         return await self.store.generations(principal.account_id)
 
+    async def owned(self, principal: Principal, resource_key: str) -> Row | None:
+        """The caller's own resource, or None (another account's resource is not there for it)."""
+        return await self.store.get(principal.account_id, resource_key)
+
     async def usable(self, principal: Principal, type_: int) -> list[Row]:
         return await self.store.usable(principal.account_id, type_, self._now())
+
+    # --- operator views (admin API, CLI, console): any account's resources -------------------
+
+    async def find(self, resource_key: str) -> Row | None:
+        """The resource with its account's name, whichever account holds it."""
+        return await self.store.admin_get(resource_key)
+
+    async def exists(self, resource_key: str) -> bool:
+        return await self.store.get_any_account(resource_key) is not None
+
+    async def list_any(
+        self, account: str | None, type_: int | None, state: int | None, limit: int
+    ) -> list[Row]:
+        return await self.store.admin_list(account, type_, state, limit)
+
+    async def set_limits(self, account_id: int, limits: dict[str, Any]) -> None:
+        await self.hardening.set_limits(account_id, limits)
+
+    async def lease(self, resource_key: str, holder: str, seconds: int) -> Row:
+        """Mark the resource in use for ``seconds`` (a new lease replaces the old one)."""
+        row = await self.store.admin_get(resource_key)
+        if row is None:
+            raise NotFoundError(f"no resource {resource_key}")
+        now = self._now()
+        await self.hardening.lease(resource_key, row["account_id"], holder, now, now + seconds)
+        return {**row, "lease_expires_at": now + seconds}
+
+    async def release(self, resource_key: str) -> bool:
+        return await self.hardening.release(resource_key)
+
+    async def active_leases(self, account: str | None, limit: int) -> list[Row]:
+        return await self.hardening.active_leases(account, self._now(), limit)
 
     async def create_tts(
         self, principal: Principal, name: str, content: str, options: str | None, remark: str

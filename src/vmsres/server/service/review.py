@@ -13,12 +13,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from vmsres.protocol.records import ResourceState
-
-ReviewPolicy = Literal["auto", "manual", "auto-then-manual"]
-REVIEW_POLICIES: tuple[ReviewPolicy, ...] = ("auto", "manual", "auto-then-manual")
+from vmsres.server.settings import REVIEW_POLICIES, ReviewPolicy
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -171,10 +169,6 @@ def configure_sqlite(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA foreign_keys=ON")
-
-
-def database_url_for_dir(data_dir: str | os.PathLike[str]) -> str:
-    return f"sqlite:///{Path(data_dir).resolve() / 'vmsres.db'}"
 
 
 def _rowcount(status: str) -> int:

@@ -24,6 +24,7 @@ from vmsres.protocol.errors import (
     Throttling,
     VmsError,
 )
+from vmsres.protocol.request_ids import new_request_id
 from vmsres.protocol.signing import parse_authorization, parse_query, verify_signature
 from vmsres.protocol.spec import ACTIONS
 from vmsres.server import metrics
@@ -32,9 +33,9 @@ from vmsres.server.actions.dryrun import DRY_RUN_CHECKS
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import Actor
 from vmsres.server.service.services import Services
+from vmsres.server.settings import BODY_IDLE_SECONDS
 from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
 from vmsres.server.wire.asgi import (
-    BODY_IDLE_SECONDS,
     ASGIApp,
     BodyTooLarge,
     ClientDisconnected,
@@ -45,7 +46,7 @@ from vmsres.server.wire.asgi import (
     read_body,
     send_response,
 )
-from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, new_request_id, success_body
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, success_body
 
 MAX_BODY_BYTES = 1024 * 1024
 error_log = logging.getLogger("vmsres.error")

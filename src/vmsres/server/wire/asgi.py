@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from vmsres.protocol.errors import RequestTimeout
+from vmsres.server.settings import BODY_IDLE_SECONDS
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -15,10 +16,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
-
-
-# A body that stalls this long between two of its pieces is given up (RequestTimeout, 408).
-BODY_IDLE_SECONDS = 30.0
 
 
 class BodyTooLarge(Exception):

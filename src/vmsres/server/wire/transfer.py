@@ -20,11 +20,12 @@ from vmsres.protocol.errors import (
     VmsError,
     VolcTosServerError,
 )
+from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.audio import MAX_AUDIO_BYTES
 from vmsres.server.service.ingest import IngestService
+from vmsres.server.settings import BODY_IDLE_SECONDS
 from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
 from vmsres.server.wire.asgi import (
-    BODY_IDLE_SECONDS,
     BodyTooLarge,
     ClientDisconnected,
     Receive,
@@ -33,7 +34,7 @@ from vmsres.server.wire.asgi import (
     read_body,
     send_response,
 )
-from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, new_request_id, success_body
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, success_body
 
 UPLOAD_PREFIX = "/upload/"
 DOWNLOAD_PREFIX = "/download/"

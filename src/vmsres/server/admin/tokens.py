@@ -1,0 +1,20 @@
+"""The admin token: what the server keeps of it and how a presented token is checked.
+
+Shared by the admin API, the console login and the CLI; nothing here needs FastAPI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+ADMIN_TOKEN_ENV = "VMSRES_ADMIN_TOKEN"
+
+
+def admin_token_digest(token: str) -> str:
+    """What a server keeps of its admin token (a high-entropy token needs no slow hash)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def admin_token_matches(token: str, token_sha256: bytes) -> bool:
+    return hmac.compare_digest(admin_token_digest(token).encode(), token_sha256)

@@ -1,0 +1,187 @@
+"""Import contracts: the arrows between vmsres's layers point one way (docs/architecture.md).
+
+Every import statement of src/vmsres counts, at any depth (a lazy import inside a function is
+still an arrow), relative ones resolved.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+# (importer package, forbidden packages, why). A package stands for itself and its submodules.
+CONTRACTS: list[tuple[str, tuple[str, ...], str]] = [
+    (
+        "vmsres.protocol",
+        ("vmsres.client", "vmsres.server", "vmsres.ops", "vmsres.cli"),
+        "protocol is the bottom: client and server both build on it",
+    ),
+    (
+        "vmsres.client",
+        ("vmsres.server", "vmsres.ops", "vmsres.cli"),
+        "the client ships without the server",
+    ),
+    (
+        "vmsres.server",
+        ("vmsres.client", "vmsres.ops", "vmsres.cli"),
+        "ops and the client build on the server, not the other way",
+    ),
+    (
+        "vmsres.server.settings",
+        ("vmsres.server",),
+        "settings are read by every layer, so they import none",
+    ),
+    (
+        "vmsres.server.store",
+        (
+            "vmsres.server.service",
+            "vmsres.server.wire",
+            "vmsres.server.actions",
+            "vmsres.server.admin",
+            "vmsres.server.console",
+        ),
+        "the store is below the service",
+    ),
+    (
+        "vmsres.server.service",
+        (
+            "vmsres.server.wire",
+            "vmsres.server.actions",
+            "vmsres.server.admin",
+            "vmsres.server.console",
+            "vmsres.server.serve",
+            "vmsres.server.commands",
+        ),
+        "the service is below the wire API, the admin API and the console",
+    ),
+    (
+        "vmsres.server.admin",
+        ("vmsres.server.store", "vmsres.server.wire", "vmsres.server.actions", "vmsres.server.console"),
+        "the admin API goes through the service",
+    ),
+    (
+        "vmsres.server.console",
+        ("vmsres.server.store", "vmsres.server.wire", "vmsres.server.actions"),
+        "the console goes through the service",
+    ),
+    (
+        "vmsres.server.wire",
+        ("vmsres.server.admin", "vmsres.server.console", "vmsres.server.serve"),
+        "the wire API knows nothing of the operator surfaces",
+    ),
+    (
+        "vmsres.server.actions",
+        ("vmsres.server.wire", "vmsres.server.admin", "vmsres.server.console"),
+        "actions are below the wire envelope",
+    ),
+]
+
+# Known exceptions, each named: the `vmsres` command's server half still composes the client's
+# `res` commands, shares their text output, and runs the ops commands (backup, restore,
+# rotate-master-key); it belongs above all three and moves out of vmsres.server with the CLI.
+ALLOWED: set[tuple[str, str]] = {
+    ("vmsres.server.commands", "vmsres.client.cli"),
+    ("vmsres.server.commands", "vmsres.client.output"),
+    ("vmsres.server.commands", "vmsres.ops.backup"),
+    ("vmsres.server.commands", "vmsres.ops.rotation"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def _module_exists(name: str) -> bool:
+    base = SRC.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def imports_of(path: Path) -> Iterator[str]:
+    """Every vmsres module the file imports; ``from pkg import sub`` counts as pkg.sub."""
+    module = _module_name(path)
+    package = module if _is_package(path) else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                yield submodule if _module_exists(submodule) else base
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def arrows() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((SRC / "vmsres").rglob("*.py")):
+        importer = _module_name(path)
+        found.extend((importer, target) for target in imports_of(path) if _within(target, "vmsres"))
+    return found
+
+
+def broken(found: list[tuple[str, str]]) -> list[str]:
+    problems = []
+    for importer, target in found:
+        if (importer, target) in ALLOWED:
+            continue
+        for package, forbidden, why in CONTRACTS:
+            # Arrows inside a package are its own business.
+            if not _within(importer, package) or _within(target, package):
+                continue
+            if any(_within(target, f) for f in forbidden):
+                problems.append(f"{importer} -> {target}: {why}")
+    return problems
+
+
+def test_the_walk_sees_the_package() -> None:
+    found = arrows()
+    # A walk that found nothing would pass every contract.
+    assert len(found) > 200
+    assert ("vmsres.server.wire.app", "vmsres.protocol.errors") in found
+    assert ("vmsres.cli", "vmsres.server.commands") in found  # an import inside a function
+
+
+@pytest.mark.parametrize(
+    ("importer", "target"),
+    [
+        ("vmsres.server.service.admin", "vmsres.server.wire.envelope"),
+        ("vmsres.server.console.ops", "vmsres.server.store.resources"),
+        ("vmsres.server.store.database", "vmsres.server.service.review"),
+        ("vmsres.server.settings", "vmsres.server.service.review"),
+        ("vmsres.client.cli", "vmsres.server.commands"),
+        ("vmsres.protocol.spec", "vmsres.client"),
+        ("vmsres.server.serve", "vmsres.ops.backup"),
+    ],
+)
+def test_a_forbidden_arrow_is_caught(importer: str, target: str) -> None:
+    assert broken([(importer, target)]), f"{importer} -> {target} passed"
+
+
+def test_every_arrow_points_the_right_way() -> None:
+    assert broken(arrows()) == []
+
+
+def test_known_exceptions_are_still_needed() -> None:
+    # An exception nobody needs any more would hide the next real violation.
+    found = set(arrows())
+    assert found >= ALLOWED, ALLOWED - found
