@@ -1,12 +1,17 @@
 # Everything the project needs is installed from here: Python packages into .venv, Debian
 # packages (ffmpeg, espeak-ng, ...) by scripts/install-debian-deps.sh where apt-get is available.
+# `make serve` installs only what serving needs; `make test` (and lint, typecheck, bench) the dev tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8080
-DATA_DIR ?= ./data
+SERVE_STAMP := $(VENV)/.installed-serve
+# make serve [HOST=...] [PORT=...] [DATA_DIR=...] [ARGS="--review manual ..."]; unset ones are left
+# to vmsres (its defaults, or the VMSRES_* environment variables).
+HOST ?=
+PORT ?=
+DATA_DIR ?=
+ARGS ?=
 
 .PHONY: serve test lint typecheck unit bench deps clean generate
 
@@ -19,11 +24,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-deps:
-	bash scripts/install-debian-deps.sh
+# The runtime package alone (the client and the embedded server); a dev install already has it.
+$(SERVE_STAMP): $(BIN)/python pyproject.toml
+	@[ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ] || $(BIN)/python -m pip install -q -e .
+	@touch $(SERVE_STAMP)
 
-serve: $(STAMP)
-	$(BIN)/vmsres serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+deps:
+	bash scripts/install-debian-deps.sh dev
+
+serve: $(SERVE_STAMP)
+	bash scripts/install-debian-deps.sh serve
+	$(BIN)/vmsres serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests tools scripts

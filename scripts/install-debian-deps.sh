@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Debian packages the project uses: ffmpeg (audio decode check and telephony renditions),
-# wrk (the load generator of `make bench`), espeak-ng (the console's spoken TTS previews), chromium,
-# chromium-driver and a CJK font (the console's browser tests and their screenshots).
+# Debian packages the project uses, by profile:
+#   serve: ffmpeg (audio decode check and telephony renditions): what the server itself runs.
+#   dev (default): also wrk (the load generator of `make bench`), espeak-ng (the console's spoken
+#   TTS previews), chromium, chromium-driver and a CJK font (the console's browser tests and their
+#   screenshots).
 # Idempotent and quiet when everything is present; skipped (with a note) where apt-get is absent
 # or we are not root, since the code paths that need these tools say so at run time.
 set -euo pipefail
-packages=(ffmpeg wrk espeak-ng chromium chromium-driver fonts-wqy-zenhei)
+profile="${1:-dev}"
+case "$profile" in
+  serve) packages=(ffmpeg) ;;
+  dev) packages=(ffmpeg wrk espeak-ng chromium chromium-driver fonts-wqy-zenhei) ;;
+  *) echo "usage: $0 [serve|dev]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

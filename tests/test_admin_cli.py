@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import RunningServer, start_server
-from vmsres.server.commands import main
+from vmsres.cli import main
 
 TOKEN = "admin-cli-token"
 Run = Callable[..., str]

@@ -481,7 +481,7 @@ def test_restore_force_replaces_a_store_that_holds_something(
 def test_backup_reports_bad_targets_clearly(tmp_path: Path) -> None:
     _refused(
         run_cli("backup", str(tmp_path / "x.tar"), "--data-dir", str(tmp_path / "none"), check=False),
-        "no database at",
+        "no vmsres store at",
     )
     _refused(
         run_cli(

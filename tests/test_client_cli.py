@@ -184,9 +184,9 @@ def test_credentials_and_endpoint_sources(env: dict[str, str], server: RunningSe
 
 
 def test_options_come_from_the_spec() -> None:
+    from vmsres.cli import build_parser
     from vmsres.client.models import python_name
     from vmsres.protocol.spec import ACTIONS
-    from vmsres.server.commands import build_parser
 
     parser = build_parser()
     for command, action in [

@@ -85,7 +85,6 @@ CONTRACTS: list[tuple[str, tuple[str, ...], str]] = [
 # `res` commands, shares their text output, and runs the ops commands (backup, restore,
 # rotate-master-key); it belongs above all three and moves out of vmsres.server with the CLI.
 ALLOWED: set[tuple[str, str]] = {
-    ("vmsres.server.commands", "vmsres.client.cli"),
     ("vmsres.server.commands", "vmsres.client.output"),
     ("vmsres.server.commands", "vmsres.ops.backup"),
     ("vmsres.server.commands", "vmsres.ops.rotation"),

@@ -89,7 +89,12 @@ def test_accounts_and_keys_cli(tmp_path: Path, database_url: str | None) -> None
     data = ["--data-dir", str(tmp_path / "data")]
     if database_url:
         data += ["--database-url", database_url]
-    assert run_cli("accounts", "create", "acme", *data).returncode == 0
+    # A mistyped --data-dir or URL must not quietly become a new, empty store with a new master key.
+    refused = run_cli("accounts", "create", "acme", *data, check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("vmsres: no vmsres store at ")
+    assert "--create" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert not (tmp_path / "data").exists()
+    assert run_cli("accounts", "create", "acme", "--create", *data).returncode == 0
     duplicate = run_cli("accounts", "create", "acme", *data, check=False)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
     assert run_cli("accounts", "create", "bad name!", *data, check=False).returncode == 1

@@ -1,12 +1,15 @@
 """Generated parts of docs/: the resource record (vmsres.protocol.records) in api.md and client.md,
-parameter tables (vmsres.protocol.spec), the error table (vmsres.protocol.errors) and the admin
-endpoint table (vmsres.server.admin.operations).
+parameter tables (vmsres.protocol.spec), the error table (vmsres.protocol.errors), the admin
+endpoint table (vmsres.server.admin.operations) and the serve options with their environment
+variables (the CLI's parser).
 
 ``python -m tools.docgen`` rewrites the marked sections in place; a test fails when they are stale.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -131,11 +134,36 @@ def admin_endpoints() -> str:
     return "\n".join(rows) + "\n"
 
 
+def serve_options() -> str:
+    from vmsres.cli import build_parser
+    from vmsres.server.commands import ENV_PREFIX, env_name
+
+    # Defaults as shipped, not as this shell's environment would set them.
+    saved = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX) or k == "AWS_ENDPOINT_URL"}
+    for name in saved:
+        del os.environ[name]
+    try:
+        parser = build_parser()
+    finally:
+        os.environ.update(saved)
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    rows = ["| Option | Environment variable | Default | Meaning |", "|---|---|---|---|"]
+    for action in commands.choices["serve"]._actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        env = env_name(action)
+        meaning = (action.help or "").replace(f"[env {env}]", "").strip() % vars(action)
+        default = "" if action.default in (None, []) else f"`{action.default}`"
+        rows.append(f"| `{action.option_strings[-1]}` | `{env}` | {default} | {_cell(meaning)} |")
+    return "\n".join(rows) + "\n"
+
+
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/api.md": {"record": record_table, "parameters": parameter_tables},
     "docs/errors.md": {"errors": error_table},
     "docs/client.md": {"resource-fields": client_resource_fields},
     "docs/admin.md": {"admin-endpoints": admin_endpoints},
+    "docs/operations.md": {"serve-options": serve_options},
 }
 
 

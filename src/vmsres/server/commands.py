@@ -17,11 +17,11 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
-from vmsres.client.cli import add_resource_commands, run_resource_command
 from vmsres.client.output import format_table, iso_time, label
 from vmsres.ops.backup import BackupError, backup, restore
 from vmsres.ops.rotation import rotate_master_key
 from vmsres.protocol.records import ResourceType
+from vmsres.server import backends
 from vmsres.server.admin.operations import (
     BY_NAME,
     CLI_GROUPS,
@@ -43,64 +43,157 @@ from vmsres.server.service.limits import LimitError, parse_rate
 from vmsres.server.service.review import ReviewRules, load_rules_file, load_word_list
 from vmsres.server.service.services import Services, open_services
 from vmsres.server.settings import REVIEW_POLICIES, Settings
+from vmsres.server.store import migrate
+from vmsres.server.store.database import sqlite_path
 
 DATABASE_URL_ENV = "VMSRES_DATABASE_URL"
 ENDPOINT_ENV = "VMSRES_ENDPOINT"
+ENV_PREFIX = "VMSRES_"
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("VMSRES_DATA_DIR", "./data"),
-        help="folder of the embedded store (default ./data)",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(DATABASE_URL_ENV),
-        help="a database URL instead of the embedded SQLite file",
-    )
-    parser.add_argument(
-        "--blob-url",
-        default=os.environ.get("VMSRES_BLOB_URL"),
-        help="where audio lives: a folder (default DATA_DIR/blobs) or s3://bucket/prefix",
-    )
-    parser.add_argument(
-        "--s3-endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL"),
-        help="endpoint of an S3-compatible server (default: AWS_ENDPOINT_URL)",
-    )
-    parser.add_argument(
-        "--master-key-file",
-        default=os.environ.get("VMSRES_MASTER_KEY_FILE"),
-        help=f"the master key that encrypts SecretKeys (default: {MASTER_KEY_ENV}, else DATA_DIR/master.key)",
-    )
-    parser.add_argument(
-        "--endpoint",
-        default=os.environ.get(ENDPOINT_ENV),
-        help="a running server's URL: work through its admin API instead of on a store",
-    )
-    parser.add_argument(
-        "--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV), help="the admin token, with --endpoint"
-    )
+@dataclass(frozen=True)
+class BadEnvironmentValue:
+    """An option's default from an environment variable that does not parse; reported only if used."""
+
+    env: str
+    value: str
+    reason: str
+
+
+def env_name(action: argparse.Action) -> str:
+    return ENV_PREFIX + action.dest.upper()
+
+
+def _env_value(action: argparse.Action, raw: str) -> object:
+    convert: Callable[[str], object] = action.type if callable(action.type) else str
+    if isinstance(action, argparse._AppendAction):
+        return [convert(item.strip()) for item in raw.split(",") if item.strip()]
+    try:
+        value = convert(raw)
+    except ValueError:
+        raise ValueError(f"not a valid {getattr(convert, '__name__', 'value')}") from None
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f"not one of {', '.join(map(str, action.choices))}")
+    return value
+
+
+class _ReplaceDefaultList(argparse._AppendAction):
+    """A repeatable option whose command-line values replace its environment default, not extend it."""
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        if getattr(namespace, self.dest, None) is self.default:
+            setattr(namespace, self.dest, [])
+        super().__call__(parser, namespace, values, option)
+
+
+def _env_backed(actions: Sequence[argparse.Action]) -> None:
+    """Let each option come from VMSRES_<OPTION> too (the command line wins), and say so in --help."""
+    for action in actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        env = env_name(action)
+        action.help = f"{action.help} [env {env}]" if action.help else f"[env {env}]"
+        raw = os.environ.get(env)
+        if raw is None:
+            continue
+        try:
+            action.default = _env_value(action, raw)
+        except (TypeError, ValueError) as error:
+            action.default = BadEnvironmentValue(env, raw, str(error) or "not a valid value")
+
+
+def check_environment(args: argparse.Namespace) -> None:
+    """Refuse an environment default the command would use but that does not parse."""
+    for value in vars(args).values():
+        if isinstance(value, BadEnvironmentValue):
+            raise CommandFailed(f"{value.env}={value.value!r}: {value.reason}")
+
+
+class _StoreGiven(argparse._StoreAction):
+    """An option that notes it was on the command line (an environment default is not)."""
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        super().__call__(parser, namespace, values, option)
+        namespace.given = {*getattr(namespace, "given", ()), self.option_strings[-1]}
+
+
+# The options that say where a store is: meaningless for a command working through --endpoint.
+_STORE_LOCATION = ("--data-dir", "--database-url", "--blob-url", "--s3-endpoint-url", "--master-key-file")
+
+
+def _store_options(
+    parser: argparse.ArgumentParser, *, endpoint: bool = True, admin_token: bool = True, create: bool = True
+) -> list[argparse.Action]:
+    """Where the store is; ``endpoint``: may work through a server's admin API instead."""
+    given: Any = _StoreGiven
+    options = [
+        parser.add_argument(
+            "--data-dir", action=given, default="./data", help="folder of the embedded store (default ./data)"
+        ),
+        parser.add_argument(
+            "--database-url", action=given, help="a database URL instead of the embedded SQLite file"
+        ),
+        parser.add_argument(
+            "--blob-url",
+            action=given,
+            help="where audio lives: a folder (default DATA_DIR/blobs) or s3://bucket/prefix",
+        ),
+        parser.add_argument(
+            "--s3-endpoint-url",
+            action=given,
+            default=os.environ.get("AWS_ENDPOINT_URL"),
+            help="endpoint of an S3-compatible server (default: AWS_ENDPOINT_URL)",
+        ),
+        parser.add_argument(
+            "--master-key-file",
+            action=given,
+            help=f"the master key that encrypts SecretKeys (default: {MASTER_KEY_ENV}, else DATA_DIR/master.key)",
+        ),
+    ]
+    parser.set_defaults(given=frozenset())
+    if endpoint:
+        options.append(
+            parser.add_argument(
+                "--endpoint",
+                action=given,
+                help="a running server's URL: work through its admin API instead of on a store",
+            )
+        )
+    if admin_token:
+        text = "the admin token, with --endpoint" if endpoint else "enables the admin API and the console"
+        options.append(parser.add_argument("--admin-token", action=given, help=text))
+    _env_backed(options)
+    if create:
+        parser.add_argument(
+            "--create", action="store_true", help="make an empty store if there is none (default: refuse)"
+        )
+    return options
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-def _sub(group: Any, name: str, text: str) -> argparse.ArgumentParser:
+def _sub(
+    group: Any, name: str, text: str, *, remote: bool = True, create: bool = True
+) -> argparse.ArgumentParser:
+    """A store command; ``remote``: it can also work through --endpoint."""
     parser: argparse.ArgumentParser = group.add_parser(name, help=text)
-    _store_options(parser)
+    _store_options(parser, endpoint=remote, admin_token=remote, create=create)
     _json_option(parser)
     return parser
 
 
 def _serve_parser(commands: Any) -> None:
-    serve = commands.add_parser("serve", help="run the server")
-    _store_options(serve)
-    serve.add_argument("--host", default="127.0.0.1")
+    serve = commands.add_parser("serve", help="run the server (creates the store on first start)")
+    store_options = _store_options(serve, endpoint=False, create=False)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--workers", type=int, default=1, help="server processes")
     serve.add_argument(
         "--review",
         choices=REVIEW_POLICIES,
@@ -111,9 +204,9 @@ def _serve_parser(commands: Any) -> None:
     rules.add_argument("--review-rules", help="a JSON or TOML file of review rules")
     rules.add_argument("--banned-words", help="a file of banned words for TTS content, one a line")
     rules.add_argument("--banned-name-words", help="a file of banned words for names, one a line")
-    rules.add_argument("--max-tts-chars", type=int)
-    rules.add_argument("--min-audio-seconds", type=float)
-    rules.add_argument("--max-audio-seconds", type=float)
+    rules.add_argument("--max-tts-chars", type=int, help="longest TTS template content, characters")
+    rules.add_argument("--min-audio-seconds", type=float, help="shortest audio accepted")
+    rules.add_argument("--max-audio-seconds", type=float, help="longest audio accepted")
     rules.add_argument("--name-pattern", help="a regular expression every name must match")
     serve.add_argument("--fixtures", help="a JSON fixtures file to load at startup")
     hooks = serve.add_argument_group("webhooks")
@@ -123,7 +216,6 @@ def _serve_parser(commands: Any) -> None:
     hooks.add_argument("--webhook-poll", type=float, default=1.0, help="how often to look for due deliveries")
     serve.add_argument(
         "--redis-url",
-        default=os.environ.get("VMSRES_REDIS_URL"),
         help="Redis for state shared by all processes, e.g. redis://127.0.0.1:6379/0",
     )
     limits = serve.add_argument_group("limits (docs/security.md; accounts can override them)")
@@ -165,16 +257,20 @@ def _serve_parser(commands: Any) -> None:
         default=64.0,
         help="per worker: memory for keyword match lists, kept while the account is unchanged (0: off)",
     )
-    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="what the log shows",
+    )
     serve.add_argument(
         "--public-url",
-        default=os.environ.get("VMSRES_PUBLIC_URL"),
         help="scheme://host[:port] clients reach this server at, for upload/download URLs "
         "(default: the host the client used)",
     )
     serve.add_argument(
         "--fetch-allow-host",
-        action="append",
+        action=_ReplaceDefaultList,
         default=[],
         metavar="HOST",
         help="a host FetchResource may download from even if it resolves to a private "
@@ -187,34 +283,48 @@ def _serve_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="how often to collect expired uploads and orphaned blobs (0: never)",
     )
+    _env_backed([a for a in serve._actions if a not in store_options])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vmsres", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_server_commands(commands: Any) -> None:
+    """Register every command but ``res`` on the top-level parser (vmsres.cli builds it)."""
     _serve_parser(commands)
-    _sub(commands, "gc", "collect expired uploads and orphaned blobs now")
+    _sub(commands, "gc", "collect expired uploads and orphaned blobs now", remote=False)
     renditions = commands.add_parser("renditions", help="telephony renditions").add_subparsers(
         dest="subcommand", required=True
     )
-    _sub(renditions, "rebuild", "make the telephony renditions that wait for ffmpeg, now")
+    _sub(renditions, "rebuild", "make the telephony renditions that wait for ffmpeg, now", remote=False)
 
     groups = _admin_commands(commands)
-    master = _sub(groups["keys"], "rotate-master-key", "re-encrypt every SecretKey under a new master key")
+    master = _sub(
+        groups["keys"],
+        "rotate-master-key",
+        "re-encrypt every SecretKey under a new master key",
+        remote=False,
+        create=False,
+    )
     master.add_argument(
         "--new-key-file", required=True, help="the new master key (created 0600 when it does not exist)"
     )
-    snapshot = _sub(commands, "backup", "an online, consistent snapshot of the store (database and audio)")
+    snapshot = _sub(
+        commands,
+        "backup",
+        "an online, consistent snapshot of the store (database and audio)",
+        remote=False,
+        create=False,
+    )
     snapshot.add_argument("file")
     restore = _sub(
-        commands, "restore", "restore a backup into an empty store (any database and blob storage)"
+        commands,
+        "restore",
+        "restore a backup into an empty store (any database and blob storage)",
+        remote=False,
+        create=False,
     )
     restore.add_argument("file")
     restore.add_argument(
         "--force", action="store_true", help="replace what the target database and blob storage hold"
     )
-    add_resource_commands(commands)
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -227,8 +337,22 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _require_store(settings: Settings, create: bool) -> None:
+    """Refuse a store that does not exist (a wrong folder or URL) unless asked to make one."""
+    backends.check(settings)
+    url = settings.resolved_database_url()
+    if create or migrate.store_revision(url) is not None:
+        return
+    where = sqlite_path(url) if url.startswith("sqlite:///") else sa.make_url(url).render_as_string()
+    raise CommandFailed(
+        f"no vmsres store at {where} (check --data-dir / --database-url; "
+        "`vmsres serve` or --create makes one)"
+    )
+
+
 def _open(args: argparse.Namespace) -> Services:
     settings = _settings(args)
+    _require_store(settings, args.create)
     if settings.database_url is None:
         settings.ensure_data_dir()
     return open_services(settings)
@@ -482,15 +606,25 @@ def _command_of(args: argparse.Namespace) -> Callable[[argparse.Namespace, Ops],
 
 
 async def _run_store_command(args: argparse.Namespace) -> None:
-    if args.endpoint:
-        if not args.admin_token:
+    endpoint, admin_token = getattr(args, "endpoint", None), getattr(args, "admin_token", None)
+    if endpoint:
+        if args.create:
+            raise CommandFailed("--create works on a store, not through --endpoint")
+        ignored = [option for option in _STORE_LOCATION if option in args.given]
+        if ignored:
+            raise CommandFailed(
+                f"--endpoint (or {ENDPOINT_ENV}) works on that server's own store: drop {', '.join(ignored)}"
+            )
+        if not admin_token:
             raise CommandFailed(f"--endpoint needs --admin-token (or {ADMIN_TOKEN_ENV})")
-        remote = RemoteOps(args.endpoint, args.admin_token)
+        remote = RemoteOps(endpoint, admin_token)
         try:
             await _command_of(args)(args, remote)
         finally:
             await remote.close()
         return
+    if "--admin-token" in args.given:
+        raise CommandFailed("--admin-token goes with --endpoint; a store needs none")
     services = _open(args)
     try:
         await _command_of(args)(args, AdminOps(services, Actor("cli", name=os_user())))
@@ -516,127 +650,156 @@ def _rules(args: argparse.Namespace) -> dict[str, object]:
     return data
 
 
+# What a store command may fail with: one line on stderr, exit 1, no traceback.
 _FAILURES: tuple[type[Exception], ...] = (
     *ADMIN_ERRORS,
     RemoteError,
     CommandFailed,
     MasterKeyError,
+    backends.UnusableSettings,
+    backends.MissingExtra,
+    migrate.DatabaseUnreachable,
+    sa.exc.SQLAlchemyError,
     httpx.HTTPError,
     OSError,
 )
 
 
 _BACKUP_FAILURES: tuple[type[Exception], ...] = (
+    *_FAILURES,
     BackupError,
-    MasterKeyError,
     BlobStorageError,
-    OSError,
     tarfile.TarError,
     sqlite3.Error,
-    sa.exc.SQLAlchemyError,
     ValueError,
 )
 
 
 def _describe_failure(error: Exception) -> str:
     # SQLAlchemy's message carries the SQL and a link to its docs; the driver's own says enough.
+    text = str(error)
     if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
-        return f"database: {str(error.orig).strip()}"
-    return str(error)
+        text = f"database: {error.orig}"
+    elif isinstance(error, migrate.DatabaseUnreachable):
+        text = f"database: {error}"
+    # Drivers add hints on further lines; the report stays one line.
+    return " ".join(text.split())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "res":
-        return run_resource_command(args)
-    if args.command == "serve":
-        from vmsres.server.serve import serve
+def _fail(error: Exception) -> int:
+    print(f"vmsres: {_describe_failure(error)}", file=sys.stderr)
+    return 1
 
-        try:
-            rules = _rules(args)
-        except (OSError, ValueError) as error:
-            print(f"vmsres: review rules: {error}", file=sys.stderr)
-            return 2
 
-        settings = _settings(args)
-        settings.host, settings.port, settings.workers = args.host, args.port, args.workers
-        settings.review, settings.log_level = args.review, args.log_level
-        settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
-        settings.gc_interval_seconds, settings.redis_url = args.gc_interval, args.redis_url
-        settings.review_rules = rules
-        settings.admin_token_sha256 = admin_token_digest(args.admin_token) if args.admin_token else None
-        settings.fixtures, settings.webhook_poll_seconds = args.fixtures, args.webhook_poll
-        settings.webhook_retry_base_seconds = args.webhook_retry_base
-        settings.webhook_retry_max_seconds = args.webhook_retry_max
-        settings.webhook_max_age_seconds = args.webhook_max_age
-        try:
-            parse_rate(args.rate_per_key)
-            parse_rate(args.rate_per_account)
-        except LimitError as error:
-            print(f"vmsres: {error}", file=sys.stderr)
-            return 2
-        settings.rate_per_key, settings.rate_per_account = args.rate_per_key, args.rate_per_account
-        settings.max_resources, settings.max_storage_bytes = args.max_resources, args.max_storage_bytes
-        settings.idempotency_hours = args.idempotency_hours
-        settings.search_cache_mb = args.search_cache_mb
-        settings.max_audio_duration_seconds = args.max_audio_duration
-        settings.max_header_bytes, settings.max_header_count = args.max_header_bytes, args.max_header_count
-        settings.header_timeout_seconds, settings.body_timeout_seconds = (
-            args.header_timeout,
-            args.body_timeout,
-        )
-        try:
-            serve(settings)
-        except MasterKeyError as error:
-            print(f"vmsres: refusing to start: {error}", file=sys.stderr)
-            return 2
-        return 0
-    if args.command in ("backup", "restore"):
-        try:
-            if args.command == "backup":
-                done = backup(_settings(args), Path(args.file))
-                human = (
-                    f"backed up {done['Resources']} resources and {done['Blobs']} blobs "
-                    f"({done['BlobBytes']} bytes) to {done['File']}"
-                )
-                if done["DroppedMissingBlobs"]:
-                    print(
-                        f"vmsres: warning: {done['DroppedMissingBlobs']} resources were left out: "
-                        "their audio vanished before it was copied",
-                        file=sys.stderr,
-                    )
-            else:
-                done = restore(_settings(args), Path(args.file), force=args.force)
-                human = (
-                    f"restored {done['Resources']} resources and {done['BlobCount']} blobs into "
-                    f"{done['Database']} (audio in {done['Blobs']})"
-                )
-        except _BACKUP_FAILURES as error:
-            print(f"vmsres: {_describe_failure(error)}", file=sys.stderr)
-            return 1
-        _print(args, done, human)
-        return 0
-    if args.command == "keys" and args.subcommand == "rotate-master-key":
-        try:
-            report = rotate_master_key(_settings(args), Path(args.new_key_file))
-        except (MasterKeyError, OSError) as error:
-            print(f"vmsres: {error}", file=sys.stderr)
-            return 1
-        _print(
-            args,
-            report,
-            f"re-encrypted {report['Secrets']} secrets and {report['WebhookSecrets']} webhook secrets "
-            f"under master key {report['KeyId']}"
-            + (f"; installed it as {report['InstalledAs']}" if report["InstalledAs"] else ""),
-        )
-        return 0
+def _serve(args: argparse.Namespace) -> int:
+    from vmsres.server.serve import CannotListen, serve
+
+    serve_failures: tuple[type[Exception], ...] = (*_FAILURES, CannotListen, ValueError)
+
     try:
-        asyncio.run(_run_store_command(args))
-    except _FAILURES as error:
+        rules = _rules(args)
+    except (OSError, ValueError) as error:
+        print(f"vmsres: review rules: {error}", file=sys.stderr)
+        return 2
+
+    settings = _settings(args)
+    settings.host, settings.port, settings.workers = args.host, args.port, args.workers
+    settings.review, settings.log_level = args.review, args.log_level
+    settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
+    settings.gc_interval_seconds, settings.redis_url = args.gc_interval, args.redis_url
+    settings.review_rules = rules
+    settings.admin_token_sha256 = admin_token_digest(args.admin_token) if args.admin_token else None
+    settings.fixtures, settings.webhook_poll_seconds = args.fixtures, args.webhook_poll
+    settings.webhook_retry_base_seconds = args.webhook_retry_base
+    settings.webhook_retry_max_seconds = args.webhook_retry_max
+    settings.webhook_max_age_seconds = args.webhook_max_age
+    try:
+        parse_rate(args.rate_per_key)
+        parse_rate(args.rate_per_account)
+    except LimitError as error:
         print(f"vmsres: {error}", file=sys.stderr)
-        return 1
+        return 2
+    settings.rate_per_key, settings.rate_per_account = args.rate_per_key, args.rate_per_account
+    settings.max_resources, settings.max_storage_bytes = args.max_resources, args.max_storage_bytes
+    settings.idempotency_hours = args.idempotency_hours
+    settings.search_cache_mb = args.search_cache_mb
+    settings.max_audio_duration_seconds = args.max_audio_duration
+    settings.max_header_bytes, settings.max_header_count = args.max_header_bytes, args.max_header_count
+    settings.header_timeout_seconds, settings.body_timeout_seconds = args.header_timeout, args.body_timeout
+    try:
+        backends.check(settings)
+        serve(settings)
+    except MasterKeyError as error:
+        print(f"vmsres: refusing to start: {error}", file=sys.stderr)
+        return 2
+    except serve_failures as error:
+        # Everything here fails before the server listens (a wrong setting, an unreachable
+        # database, a taken port): one line, not a traceback.
+        return _fail(error)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _backup_or_restore(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        if args.command == "backup":
+            _require_store(settings, create=False)
+            done = backup(settings, Path(args.file))
+            human = (
+                f"backed up {done['Resources']} resources and {done['Blobs']} blobs "
+                f"({done['BlobBytes']} bytes) to {done['File']}"
+            )
+            if done["DroppedMissingBlobs"]:
+                print(
+                    f"vmsres: warning: {done['DroppedMissingBlobs']} resources were left out: "
+                    "their audio vanished before it was copied",
+                    file=sys.stderr,
+                )
+        else:
+            backends.check(settings)
+            done = restore(settings, Path(args.file), force=args.force)
+            human = (
+                f"restored {done['Resources']} resources and {done['BlobCount']} blobs into "
+                f"{done['Database']} (audio in {done['Blobs']})"
+            )
+    except _BACKUP_FAILURES as error:
+        return _fail(error)
+    _print(args, done, human)
+    return 0
+
+
+def _rotate_master_key(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        _require_store(settings, create=False)
+        report = rotate_master_key(settings, Path(args.new_key_file))
+    except _FAILURES as error:
+        return _fail(error)
+    _print(
+        args,
+        report,
+        f"re-encrypted {report['Secrets']} secrets and {report['WebhookSecrets']} webhook secrets "
+        f"under master key {report['KeyId']}"
+        + (f"; installed it as {report['InstalledAs']}" if report["InstalledAs"] else ""),
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command other than ``res`` (vmsres.cli parses the command line)."""
+    try:
+        check_environment(args)
+    except CommandFailed as error:
+        print(f"vmsres: {error}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(args)
+    if args.command in ("backup", "restore"):
+        return _backup_or_restore(args)
+    if args.command == "keys" and args.subcommand == "rotate-master-key":
+        return _rotate_master_key(args)
+    try:
+        asyncio.run(_run_store_command(args))
+    except _FAILURES as error:
+        return _fail(error)
+    return 0

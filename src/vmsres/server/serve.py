@@ -33,6 +33,10 @@ BOOTSTRAP_SECRET_KEY_ENV = "VMSRES_BOOTSTRAP_SECRET_KEY"
 KEEP_ALIVE_SECONDS = 5
 
 
+class CannotListen(Exception):
+    """The server's socket could not be bound (the port is taken, the address is not ours)."""
+
+
 def create_app(settings: Settings) -> VmsApp:
     services = open_services(settings, run_migrations=False)
 
@@ -184,7 +188,12 @@ def serve(settings: Settings) -> None:
     warn_if_ffmpeg_missing()
     with migrate.startup_lock(settings.resolved_database_url()):
         created = asyncio.run(bootstrap(settings))
-    sock = bind_socket(settings.host, settings.port)
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as error:
+        raise CannotListen(
+            f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
+        ) from None
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     if created is not None:

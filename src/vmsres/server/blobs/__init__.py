@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from vmsres.server.blobs.base import (
@@ -19,7 +20,9 @@ from vmsres.server.blobs.base import (
     validate_prefix,
 )
 from vmsres.server.blobs.disk import DiskBlobStore
-from vmsres.server.blobs.s3 import S3BlobStore
+
+if TYPE_CHECKING:
+    from vmsres.server.blobs.s3 import S3BlobStore
 
 __all__ = [
     "BlobNotFound",
@@ -33,6 +36,15 @@ __all__ = [
     "validate_key",
     "validate_prefix",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # S3 support is an extra (boto3): imported when asked for, not with the package.
+    if name == "S3BlobStore":
+        from vmsres.server.blobs.s3 import S3BlobStore
+
+        return S3BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 async def delete_quietly(store: BlobStore, key: str) -> bool:
@@ -63,6 +75,8 @@ def open_blob_store(
         prefix = unquote(parts.path).strip("/")
         if prefix:
             validate_prefix(prefix + "/")
+        from vmsres.server.blobs.s3 import S3BlobStore
+
         return S3BlobStore(parts.netloc, prefix, endpoint_url=s3_endpoint_url, region=s3_region)
     if scheme == "file":
         parts = urlsplit(url)

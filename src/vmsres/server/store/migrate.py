@@ -26,6 +26,10 @@ from vmsres.server.masterkey import (
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
+class DatabaseUnreachable(Exception):
+    """The database did not accept a connection (down, wrong URL, no such database)."""
+
+
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -138,12 +142,33 @@ def startup_lock(url: str) -> Iterator[None]:
 
     from vmsres.server.store.database import asyncpg_dsn
 
-    with psycopg.connect(asyncpg_dsn(url), autocommit=True) as conn:
+    try:
+        connection = psycopg.connect(asyncpg_dsn(url), autocommit=True)
+    except psycopg.Error as error:
+        raise DatabaseUnreachable(str(error).strip()) from None
+    with connection as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK_ID,))
         try:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_ID,))
+
+
+def store_revision(url: str) -> str | None:
+    """The schema revision of the store at ``url``; None when there is no vmsres store there.
+
+    A missing SQLite file is not created (connecting would create it).
+    """
+    from vmsres.server.store.database import sqlite_path
+
+    if url.startswith("sqlite:///") and not Path(sqlite_path(url)).is_file():
+        return None
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            return current_revision(connection)
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:
