@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("--reason", required=True)
     for sub in (approve, reject):
         sub.add_argument("--reviewer", default=os_user(), help="who decided (default: your OS user)")
+        sub.add_argument(
+            "--force", action="store_true", help="re-decide resources already decided (audited as forced)"
+        )
     queue = _sub(review, "queue", "resources waiting for review, oldest first")
     queue.add_argument("--account")
     queue.add_argument("--type", type=int, choices=(0, 1, 2))
@@ -416,7 +419,9 @@ async def _review(args: argparse.Namespace, ops: Ops) -> None:
         _print(args, row, f"{row['ResourceKey']}: State {row['State']}")
         return
     approve = sub == "approve"
-    results = await ops.review(args.resource_keys, approve, None if approve else args.reason, args.reviewer)
+    results = await ops.review(
+        args.resource_keys, approve, None if approve else args.reason, args.reviewer, args.force
+    )
     done = [{"ResourceKey": r["ResourceKey"], "State": r["State"]} for r in results if r["Ok"]]
     if done:
         # One key prints one object, as before bulk review existed.

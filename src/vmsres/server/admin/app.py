@@ -46,6 +46,9 @@ class KeyCreate(BaseModel):
 class Approve(BaseModel):
     ResourceKeys: list[str] = Field(min_length=1, max_length=1000)
     Reviewer: str = Field(default="admin", min_length=1, max_length=64)
+    Force: bool = Field(
+        default=False, description="re-decide resources already decided (the audit says forced)"
+    )
 
 
 class Reject(Approve):
@@ -209,12 +212,14 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
 
     @app.post(f"{p}/review/approve", tags=["review"])
     async def approve(ops: Ops, body: Approve) -> list[dict[str, Any]]:
-        return await ops.review(body.ResourceKeys, True, None, body.Reviewer)
+        """Resources under review only; an already decided one answers Ok false with its State,
+        ReviewedBy and ReviewedAt, unless Force is true."""
+        return await ops.review(body.ResourceKeys, True, None, body.Reviewer, body.Force)
 
     @app.post(f"{p}/review/reject", tags=["review"])
     async def reject(ops: Ops, body: Reject) -> list[dict[str, Any]]:
         """The reason reaches the owner as RejectReason."""
-        return await ops.review(body.ResourceKeys, False, body.Reason, body.Reviewer)
+        return await ops.review(body.ResourceKeys, False, body.Reason, body.Reviewer, body.Force)
 
     @app.get(f"{p}/resources", tags=["resources"])
     async def list_resources(

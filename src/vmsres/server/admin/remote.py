@@ -89,9 +89,16 @@ class RemoteOps:
         )
 
     async def review(
-        self, resource_keys: Sequence[str], approve: bool, reason: str | None, reviewer: str
+        self,
+        resource_keys: Sequence[str],
+        approve: bool,
+        reason: str | None,
+        reviewer: str,
+        force: bool = False,
     ) -> Any:
         body: dict[str, Any] = {"ResourceKeys": list(resource_keys), "Reviewer": reviewer}
+        if force:
+            body["Force"] = True
         if approve:
             return await self._call("POST", "/review/approve", json=body)
         return await self._call("POST", "/review/reject", json={**body, "Reason": reason})

@@ -187,6 +187,11 @@ class IngestService:
                 raise UploadFileFail("The uploaded file is incomplete; upload it again.")
             break
         if data is None:
+            # A concurrent commit of this FileName may have made the resource and collected the
+            # upload after the first look: that commit's resource is the answer.
+            existing = await self.resources.get_by_file_name(principal.account_id, file_name)
+            if existing is not None:
+                return existing
             raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
         await self.library.check_quota(principal, len(data))
         row = await self._create(principal, data, name=file_name, type_=type_, source_url=None)
@@ -304,13 +309,19 @@ class IngestService:
                 await self._delete_blob(rendition_key)
             raise
         except UniqueViolation:
-            # A concurrent commit of the same name won; ours is the duplicate.
+            # The unique (account, file_name) index decided: a concurrent commit or fetch of the
+            # same name won, ours is the duplicate. The winner is the answer, as it would have
+            # been had it come first (a fetch of another URL is refused).
             await self._delete_blob(blob_key)
             if rendition_key:
                 await self._delete_blob(rendition_key)
             winner = await self.resources.get_by_file_name(principal.account_id, name)
             if winner is None:
                 raise
+            if source_url is not None and winner["source_url"] != source_url:
+                raise NotRepeatInvoke(
+                    f"The Name is already taken by resource {winner['resource_key']}."
+                ) from None
             return winner
         row = await self.resources.get(principal.account_id, resource_key)
         assert row is not None

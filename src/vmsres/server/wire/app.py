@@ -158,6 +158,7 @@ class VmsApp:
         action_name = ""
         region = DEFAULT_REGION
         status, code = 500, ""
+        retry_after: int | None = None
         spec = None
         principal: Principal | None = None
         params: dict[str, Any] = {}
@@ -225,6 +226,7 @@ class VmsApp:
                 status, payload = 200, success_body(request_id, action_name, region, result)
             except VmsError as error:
                 status, code = error.http_status, error.code
+                retry_after = error.retry_after_seconds
                 payload = error_body(request_id, action_name[:64], region, error)
             except ClientDisconnected:
                 # Nobody is left to answer; the access log records the abort.
@@ -239,7 +241,10 @@ class VmsApp:
             # Written before the answer goes out, so a client that has its answer finds the entry.
             if spec is not None and spec.mutating and principal is not None and code != Throttling.code:
                 await self._audit(spec.name, principal, params, result, request_id, code or "ok")
-            await send_response(send, status, payload, headers=[(b"x-tt-logid", request_id.encode())])
+            response_headers = [(b"x-tt-logid", request_id.encode())]
+            if retry_after is not None:
+                response_headers.append((b"retry-after", str(retry_after).encode()))
+            await send_response(send, status, payload, headers=response_headers)
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.observe(action_name, status, elapsed)
