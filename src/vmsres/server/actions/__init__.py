@@ -8,6 +8,7 @@ from typing import Any
 
 from vmsres.protocol.spec import ACTIONS
 from vmsres.server.service.accounts import Principal
+from vmsres.server.service.events import AuditContext
 from vmsres.server.service.services import Services
 
 
@@ -20,6 +21,8 @@ class ActionContext:
     base_url: str
     # The account's (resources, leases) generations as read while verifying the key, or None.
     listing_version: tuple[int, int] | None = None
+    # For changes: the service writes the "ok" audit row with the change (docs/reliability.md).
+    audit: AuditContext | None = None
 
 
 Handler = Callable[[ActionContext, dict[str, Any]], Awaitable[Any]]

@@ -15,13 +15,13 @@ async def get_resource_upload_url(ctx: ActionContext, p: dict[str, Any]) -> dict
 
 @action("CommitResourceUpload")
 async def commit_resource_upload(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    row = await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"])
+    row = await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"], ctx.audit)
     return {"Name": row["name"], "Suffix": row["suffix"], "ResourceKey": row["resource_key"]}
 
 
 @action("FetchResource")
 async def fetch_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    row = await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"])
+    row = await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"], ctx.audit)
     return {"ResourceKey": row["resource_key"], "Name": row["name"], "Suffix": row["suffix"]}
 
 

@@ -13,20 +13,25 @@ from typing import Any
 
 from vmsres.server.actions.records import resource_record
 from vmsres.server.service.accounts import AccountError, NotFoundError
-from vmsres.server.service.events import Actor, WebhookError, check_webhook_secret, check_webhook_url
+from vmsres.server.service.events import (
+    Actor,
+    AuditContext,
+    WebhookError,
+    check_webhook_secret,
+    check_webhook_url,
+)
 from vmsres.server.service.limits import UNLIMITED, LimitError, check_rate_text
 from vmsres.server.service.resources import (
     TYPE_AUDIO,
     TYPE_IVR,
     TYPE_TTS,
     AlreadyDecided,
-    AuditContext,
     ReviewError,
     new_resource_key,
 )
 from vmsres.server.service.review import STATE_APPROVED, STATE_REJECTED, STATE_REVIEWING, STATES, parse_policy
 from vmsres.server.service.services import Services
-from vmsres.server.store.database import Row
+from vmsres.server.store.database import Row, UniqueViolation
 from vmsres.server.wire.envelope import new_request_id
 
 MAX_LIST = 1000
@@ -297,7 +302,7 @@ class AdminOps:
             try:
                 # The "ok" audit row is written in the deciding transaction, only when it decided.
                 row = await self.services.resources.review(
-                    key, approve, reason, reviewer, force, AuditContext(actor, request_id)
+                    key, approve, reason, reviewer, force, AuditContext(actor, request_id, action)
                 )
             except Exception as error:
                 await self.services.events.audit(
@@ -443,7 +448,10 @@ async def _load_resource(services: Services, record: Mapping[str, Any]) -> str |
         "reviewed_at": None if state == STATE_REVIEWING else now,
         "created_at": _field(record, "CreateTime", int, now),
     }
-    await services.resources.insert_and_announce(account["id"], account_name, values)
+    try:
+        await services.resources.insert_and_announce(account["id"], account_name, values)
+    except UniqueViolation:
+        return None  # the same fixture loaded concurrently (another server starting): that one is it
     return key
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
 from vmsres.server.audio import TELEPHONY_BYTES_PER_MS, TELEPHONY_HEADER_BYTES, telephony_rendition_bytes
 from vmsres.server.blobs import BlobStore, delete_quietly
 from vmsres.server.service.accounts import NotFoundError, Principal
-from vmsres.server.service.events import Actor, EventService, resource_payload
+from vmsres.server.service.events import AuditContext, EventService, resource_payload
 from vmsres.server.service.limits import Quota, effective
 from vmsres.server.service.review import (
     STATE_APPROVED,
@@ -48,14 +47,6 @@ class AlreadyDecided(ReviewError):
             f"already decided: State {row['state']} by {row['reviewed_by'] or 'nobody'}"
             f" at {row['reviewed_at']}"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class AuditContext:
-    """Who asks for a change and under which request id: the audit row is written with the change."""
-
-    actor: Actor
-    request_id: str
 
 
 def new_resource_key() -> str:
@@ -143,7 +134,13 @@ class ResourceService:
         return await self.store.usable(principal.account_id, type_, self._now())
 
     async def create_tts(
-        self, principal: Principal, name: str, content: str, options: str | None, remark: str
+        self,
+        principal: Principal,
+        name: str,
+        content: str,
+        options: str | None,
+        remark: str,
+        audit: AuditContext | None = None,
     ) -> dict[str, Any]:
         template_variables(content)
         await self.check_quota(principal, 0)
@@ -163,7 +160,7 @@ class ResourceService:
             "reviewed_at": now if decision.reviewed_by else None,
             "created_at": now,
         }
-        await self.insert_and_announce(principal.account_id, principal.account_name, values, principal)
+        await self.insert_and_announce(principal.account_id, principal.account_name, values, principal, audit)
         return values
 
     def audio_decision(
@@ -173,9 +170,14 @@ class ResourceService:
         return decide_audio(self.policy_for(principal), self.rules, duration_seconds, silent, name)
 
     async def insert_and_announce(
-        self, account_id: int, account_name: str, values: dict[str, Any], quota_of: Principal | None = None
+        self,
+        account_id: int,
+        account_name: str,
+        values: dict[str, Any],
+        quota_of: Principal | None = None,
+        audit: AuditContext | None = None,
     ) -> None:
-        """Insert a new resource and queue its "created" event in one transaction.
+        """Insert a new resource, its audit row and its "created" event in one transaction.
 
         With ``quota_of`` the quotas are checked again inside the transaction, holding the account
         row, so concurrent creations cannot together overshoot them.
@@ -184,7 +186,9 @@ class ResourceService:
             if quota_of is not None:
                 await self.check_quota(quota_of, stored_bytes(values), tx, lock=True)
             await self.store.insert(values, tx)
+            await self._audit(tx, audit, values["resource_key"])
             queued = await self._announce(tx, account_id, account_name, "resource.created", values)
+        self._audited(audit)
         self._wake(queued)
 
     async def _announce(
@@ -199,7 +203,9 @@ class ResourceService:
         if queued and self.events is not None:
             self.events.notify()
 
-    async def rename(self, principal: Principal, resource_key: str, name: str) -> None:
+    async def rename(
+        self, principal: Principal, resource_key: str, name: str, audit: AuditContext | None = None
+    ) -> None:
         # The row is held from the ownership and lease checks to the update, so a concurrent
         # delete either went first (this answers RESOURCE_KEY_IS_NOT_EXIST) or waits for this.
         # Ownership before the lease, as delete does: another account's leased resource must
@@ -211,8 +217,12 @@ class ResourceService:
             await self.check_not_leased(resource_key, tx)
             if not await self.store.rename(principal.account_id, resource_key, name, self._now(), tx):
                 raise ResourceKeyIsNotExist()
+            await self._audit(tx, audit, resource_key)
+        self._audited(audit)
 
-    async def delete(self, principal: Principal, resource_key: str) -> None:
+    async def delete(
+        self, principal: Principal, resource_key: str, audit: AuditContext | None = None
+    ) -> None:
         """The row goes first, then its audio: a crash in between leaves only unreferenced blobs.
 
         Of concurrent deletes of one resource exactly one gets the row back from DELETE ...
@@ -226,9 +236,11 @@ class ResourceService:
             deleted = await self.store.delete(principal.account_id, resource_key, tx)
             if deleted is None:
                 raise ResourceKeyIsNotExist()
+            await self._audit(tx, audit, resource_key)
             queued = await self._announce(
                 tx, principal.account_id, principal.account_name, "resource.deleted", deleted
             )
+        self._audited(audit)
         self._wake(queued)
         keys = [k for k in (deleted["blob_key"], deleted["rendition_key"]) if k]
         if keys and not await self.blobs_held():
@@ -249,15 +261,23 @@ class ResourceService:
             if row is None:
                 raise NotFoundError(f"no resource {resource_key}")
             await self.hardening.lease(resource_key, row["account_id"], holder, now, now + seconds, tx)
-            if audit is not None:
-                await self._audit(tx, audit, "Lease", resource_key, None)
+            await self._audit(tx, audit, resource_key)
+        self._audited(audit)
         return {**row, "expires_at": now + seconds}
 
     async def _audit(
-        self, tx: Executor, audit: AuditContext, action: str, resource_key: str, detail: str | None
+        self, tx: Executor, audit: AuditContext | None, resource_key: str, detail: str | None = None
     ) -> None:
-        if self.events is not None:
-            await self.events.audit(audit.actor, action, resource_key, audit.request_id, "ok", detail, tx)
+        if audit is not None and self.events is not None:
+            await self.events.audit(
+                audit.actor, audit.action, resource_key, audit.request_id, "ok", detail, tx
+            )
+
+    @staticmethod
+    def _audited(audit: AuditContext | None) -> None:
+        """After the commit: the change and its audit row exist, the caller writes no other."""
+        if audit is not None:
+            audit.written = True
 
     async def blobs_held(self) -> bool:
         """Whether a backup is copying blobs, so that none may be deleted now (garbage
@@ -310,11 +330,11 @@ class ResourceService:
                 raise AlreadyDecided(current)
             row = await self.store.admin_get(resource_key, tx)
             assert row is not None  # held by this transaction's update
-            if audit is not None:
-                await self._audit(tx, audit, "Approve" if approve else "Reject", resource_key, detail)
+            await self._audit(tx, audit, resource_key, detail)
             queued = await self._announce(
                 tx, row["account_id"], row["account_name"], "resource.reviewed", row
             )
+        self._audited(audit)
         self._wake(queued)
         return row
 
