@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +39,7 @@ def server(
     with provision_database(request.param) as database_url:
         running = start_server(
             tmp_path_factory.mktemp("races"),
-            ["--workers", "2", "--admin-token", TOKEN, *FAST_WEBHOOKS],
+            ["--workers", "2", "--admin-token", TOKEN, "--fetch-allow-host", "127.0.0.1", *FAST_WEBHOOKS],
             database_url=database_url,
         )
         try:
@@ -110,7 +111,7 @@ def admin(method: str, server: RunningServer, path: str, expect: int = 200, **kw
     return response.json()
 
 
-def race(calls: list[Callable[[], T]]) -> list[T]:
+def race(calls: Sequence[Callable[[], T]]) -> list[T]:
     """Run the calls at once, one thread each, released together by a barrier; their results."""
     barrier = threading.Barrier(len(calls))
     results: list[Any] = [None] * len(calls)
@@ -170,6 +171,20 @@ def test_rename_racing_delete_is_acknowledged_only_when_it_came_first(
         assert event["Data"]["Name"] == ("after" if code_of(renamed) == "ok" else "before")
         seen[code_of(renamed)] += 1
     assert sum(seen.values()) == ROUNDS * 2
+
+
+def test_parallel_renames_each_apply_and_one_name_stands(server: RunningServer, receiver: Receiver) -> None:
+    account = Account(server, receiver)
+    for _ in range(ROUNDS):
+        key = account.create_tts("start")
+        names = [f"name-{i}" for i in range(6)]
+        answers = race(
+            [partial(account.call, "OpenUpdateResource", {"ResourceKey": key, "Name": n}) for n in names]
+        )
+        assert [code_of(r) for r in answers] == ["ok"] * 6
+        [(final,)] = server.sql("SELECT name FROM resources WHERE resource_key = :k", {"k": key})
+        assert final in names
+        assert account.audit_outcomes("OpenUpdateResource", key) == {"ok": 6}
 
 
 def test_concurrent_decisions_compare_and_set(server: RunningServer, receiver: Receiver) -> None:
@@ -269,6 +284,54 @@ def test_parallel_commits_of_one_upload_make_one_resource(
         rows = server.sql("SELECT resource_key FROM resources WHERE file_name = :f", {"f": file_name})
         assert [k for (k,) in rows] == list(keys)
         assert len(account.events("resource.created", keys.pop())) == 1
+
+
+@pytest.fixture(scope="module")
+def audio_origin() -> Iterator[str]:
+    """A loopback HTTP server answering every path with the same short WAV."""
+    body = make_wav(0.5)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/wav")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_parallel_fetches_of_one_name_make_one_resource(
+    server: RunningServer, receiver: Receiver, audio_origin: str
+) -> None:
+    account = Account(server, receiver)
+    for _ in range(2):
+        name = f"fetched-{uuid.uuid4().hex[:8]}"
+        urls = [f"{audio_origin}/a.wav", f"{audio_origin}/b.wav"]
+        calls = [
+            partial(account.call, "FetchResource", {"Url": urls[i % 2], "Name": name, "Type": 0})
+            for i in range(6)
+        ]
+        answers = race(calls)
+        ok = [i for i, r in enumerate(answers) if r.status_code == 200]
+        # Every call with the winning URL answers the one resource; every other call is refused.
+        winning = {urls[i % 2] for i in ok}
+        assert len(winning) == 1
+        assert ok == [i for i in range(6) if urls[i % 2] in winning]
+        assert {code_of(answers[i]) for i in range(6) if i not in ok} == {"NOT_REPET_INVOCK"}
+        keys = {answers[i].json()["Result"]["ResourceKey"] for i in ok}
+        rows = server.sql("SELECT resource_key, source_url FROM resources WHERE file_name = :f", {"f": name})
+        assert [(k, u) for (k, u) in rows] == [(keys.pop(), winning.pop())]
+        assert len(account.events("resource.created", rows[0][0])) == 1
 
 
 def test_concurrent_account_key_lease_and_webhook_writes(server: RunningServer, receiver: Receiver) -> None:
