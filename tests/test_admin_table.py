@@ -40,6 +40,9 @@ def test_every_cli_command_runs_an_operation_of_the_table() -> None:
         for param in operation.params:
             if param.cli is None:
                 continue
+            if param.cli.switch:
+                argv.append(str(param.cli.flag))
+                continue
             value = "1" if param.cli.choices is None else str(param.cli.choices[0])
             argv += [param.cli.flag, value] if param.cli.flag else [value]
         assert parser.parse_args(argv).operation == operation.name

@@ -11,6 +11,7 @@ import pytest
 
 from tests.console_support import TOKEN, console_server, csrf_of, login
 from tests.servers import RunningServer, start_server, wait_for
+from tests.wire_client import signed_request
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +163,24 @@ def test_details_show_the_audit_trail_and_webhook_deliveries_and_escape_names(se
     deliveries = page.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
     assert "resource.created" in deliveries and "console-hook" in deliveries
     assert client.get("/console/resources/" + "0" * 32).status_code == 404
+
+
+def test_a_decision_redirects_and_a_stale_one_shows_who_decided(server: RunningServer) -> None:
+    created = signed_request(server, "OpenCreateTts", {"Name": "prg", "TtsTemplateContent": "hi"})
+    key = created.json()["Result"]["ResourceKey"]
+    client, _ = login(server)
+    token = csrf_of(client.get("/console/review").text)
+    approved = client.post("/console/review", data={"csrf": token, "decision": "approve", "keys": key})
+    # Post/Redirect/Get: the page that shows the outcome is a GET, so a reload decides nothing.
+    assert approved.status_code == 303 and f"decided={key}" in approved.headers["location"]
+    page = client.get(approved.headers["location"])
+    assert "1 of 1 decided" in page.text and "now approved" in page.text
+    # The same decision from a page still showing the resource as waiting: refused, not applied.
+    stale = client.post(
+        "/console/review", data={"csrf": token, "decision": "reject", "keys": key, "reason": "late"}
+    )
+    assert stale.status_code == 303 and f"refused={key}" in stale.headers["location"]
+    page = client.get(stale.headers["location"])
+    assert "0 of 1 decided" in page.text and "already decided</strong> by reviewer:console" in page.text
+    record = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()
+    assert record["Result"]["Records"][0]["State"] == 1

@@ -187,7 +187,7 @@ def test_keyword_results_follow_writes_made_through_other_processes(
     check()
     vms.open_update_resource({"ResourceKey": created[0], "Name": "plain"})
     check()
-    server.cli("review", "reject", created[1], "--reason", "no")
+    server.cli("review", "reject", created[1], "--reason", "no", "--force")
     check()
     vms.delete_resource({"ResourceKey": created[3]})
     check()
@@ -241,7 +241,7 @@ def test_an_answer_showing_a_lease_is_not_kept_past_the_lease(
             usable = vms.query_usable_resource({"Type": 1})["Result"]
             return [r["InUse"] for r in page + usable if r["ResourceKey"] == key]
 
-        server.cli("review", "approve", key)
+        server.cli("review", "approve", key, "--force")
         assert in_use() == [False, False] and in_use() == [False, False]
         httpx.post(
             f"{server.url}/admin/v1/resources/{key}/lease",

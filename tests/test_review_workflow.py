@@ -361,12 +361,18 @@ def test_cli_remote_and_local_share_the_service_layer(server: RunningServer) -> 
     assert bulk == [{"ResourceKey": first, "State": 1}, {"ResourceKey": second, "State": 1}]
     # The local CLI on the same store sees the same queue and writes the same audit trail.
     assert json.loads(server.cli("review", "queue", "--account", name, "--json").stdout) == []
-    server.cli("review", "reject", first, "--reason", "changed my mind")
+    # Deciding again needs --force (decisions are compare-and-set, docs/review.md).
+    stale = server.cli("review", "reject", first, "--reason", "changed my mind", check=False)
+    assert stale.returncode == 1 and "already decided: State 1" in stale.stderr
+    assert record(vms, first)["State"] == 1
+    server.cli("review", "reject", first, "--reason", "changed my mind", "--force")
     assert record(vms, first)["RejectReason"] == "changed my mind"
     trail = json.loads(run_cli("audit", "--resource", first, "--json", *remote).stdout)
-    assert [(e["Action"], e["Actor"].split(":")[0]) for e in trail[:2]] == [
-        ("Reject", "cli"),
-        ("Approve", "admin"),
+    assert [(e["Action"], e["Actor"].split(":")[0], e["Outcome"]) for e in trail[:3]] == [
+        ("Reject", "cli", "ok"),
+        ("Reject", "cli", "AlreadyDecided"),
+        ("Approve", "admin", "ok"),
     ]
+    assert "forced over State 1" in trail[0]["Detail"]
     wrong = run_cli("accounts", "list", "--endpoint", server.url, "--admin-token", "nope", check=False)
     assert wrong.returncode == 1 and "401" in wrong.stderr

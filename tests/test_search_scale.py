@@ -75,7 +75,7 @@ def test_totals_and_pages_match_a_full_scan_through_writes(manual_server: Runnin
     ]
     manual_server.cli("review", "approve", keys[0])
     manual_server.cli("review", "approve", keys[1])
-    manual_server.cli("review", "reject", keys[1], "--reason", "changed my mind")
+    manual_server.cli("review", "reject", keys[1], "--reason", "changed my mind", "--force")
     vms.delete_resource({"ResourceKey": keys[2]})
     vms.open_update_resource({"ResourceKey": keys[3], "Name": "通知 renamed ORDER"})
     vms.open_update_resource({"ResourceKey": keys[4], "Name": "plain"})

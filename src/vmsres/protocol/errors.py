@@ -19,6 +19,8 @@ class VmsError(Exception):
     http_status: ClassVar[int] = 400
     default_message: ClassVar[str] = ""
     when: ClassVar[str] = ""
+    # Seconds a client should wait before trying again; the envelope sends it as Retry-After.
+    retry_after_seconds: int | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -163,8 +165,15 @@ class ServiceUnavailable(VmsError):
     default_message = "The request has failed due to a temporary failure of the server."
     when = (
         "The store or the blob storage cannot be reached right now, or a request with the same "
-        "`ClientToken` is still running; retrying later may succeed."
+        "`ClientToken` is still running after the repeat waited for it (with `Retry-After`); "
+        "retrying later may succeed."
     )
+
+    def __init__(
+        self, message: str | None = None, *, request_id: str = "", retry_after_seconds: int | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.retry_after_seconds = retry_after_seconds
 
 
 # --- Gateway codes of Volcengine's common error pages ----------------------------------------

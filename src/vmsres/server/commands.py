@@ -510,6 +510,10 @@ def _add_argument(parser: argparse.ArgumentParser, keyword: str, arg: CliArg) ->
         options["type"] = arg.type
     if arg.nargs is not None:
         options["nargs"] = arg.nargs
+    if arg.switch:
+        assert arg.flag is not None
+        parser.add_argument(arg.flag, dest=keyword, action="store_true", help=arg.help)
+        return
     if arg.flag is None:
         if arg.metavar is not None:
             options["metavar"] = arg.metavar

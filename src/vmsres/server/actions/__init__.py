@@ -9,6 +9,7 @@ from typing import Any
 from vmsres.protocol.records import Result
 from vmsres.protocol.spec import ACTIONS
 from vmsres.server.service.accounts import Principal
+from vmsres.server.service.events import AuditContext
 from vmsres.server.service.services import Services
 
 
@@ -21,6 +22,8 @@ class ActionContext:
     base_url: str
     # The account's (resources, leases) generations as read while verifying the key, or None.
     listing_version: tuple[int, int] | None = None
+    # For changes: the service writes the "ok" audit row with the change (docs/reliability.md).
+    audit: AuditContext | None = None
 
 
 # Each action's declared result shape; handlers build their answers with it.

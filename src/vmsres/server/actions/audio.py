@@ -16,13 +16,13 @@ async def get_resource_upload_url(ctx: ActionContext, p: dict[str, Any]) -> dict
 
 @action("CommitResourceUpload")
 async def commit_resource_upload(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    row = await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"])
+    row = await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"], ctx.audit)
     return _stored("CommitResourceUpload", row)
 
 
 @action("FetchResource")
 async def fetch_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    row = await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"])
+    row = await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"], ctx.audit)
     return _stored("FetchResource", row)
 
 

@@ -78,18 +78,18 @@ async def _kept(
 @action("OpenCreateTts")
 async def open_create_tts(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
     created = await ctx.services.resources.create_tts(
-        ctx.principal, p["Name"], p["TtsTemplateContent"], p["TtsOption"], p["Remark"]
+        ctx.principal, p["Name"], p["TtsTemplateContent"], p["TtsOption"], p["Remark"], ctx.audit
     )
     return RESULTS["OpenCreateTts"].build(ResourceKey=created["resource_key"], Name=created["name"])
 
 
 @action("OpenUpdateResource")
 async def open_update_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    await ctx.services.resources.rename(ctx.principal, p["ResourceKey"], p["Name"])
+    await ctx.services.resources.rename(ctx.principal, p["ResourceKey"], p["Name"], ctx.audit)
     return RESULTS["OpenUpdateResource"].build(ResourceKey=p["ResourceKey"], Name=p["Name"])
 
 
 @action("OpenDeleteResource")
 async def open_delete_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    await ctx.services.resources.delete(ctx.principal, p["ResourceKey"])
+    await ctx.services.resources.delete(ctx.principal, p["ResourceKey"], ctx.audit)
     return RESULTS["OpenDeleteResource"].build(ResourceKey=p["ResourceKey"])

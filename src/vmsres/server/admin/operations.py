@@ -65,6 +65,8 @@ class CliArg:
     type: Callable[[str], Any] | None = None
     # Applied to a given value before the call ("default" -> None, a file -> its JSON).
     convert: Callable[[Any], Any] | None = None
+    # A flag that takes no value: present means True.
+    switch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,14 @@ _REVIEWER = Param(
     "admin",
     bounds={"min_length": 1, "max_length": 64},
     cli=CliArg("--reviewer", "who decided (default: your OS user)", default=os_user),
+)
+_FORCE = Param(
+    "Force",
+    bool,
+    In.BODY,
+    False,
+    "re-decide resources already decided (the audit says forced)",
+    cli=CliArg("--force", "re-decide resources already decided (audited as forced)", switch=True),
 )
 _RATE = '"N/s[:burst]", N/m, N/h or "off"'
 _RATE_CLI = "N/s[:burst], N/m, N/h, off or default"
@@ -433,10 +443,13 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "approve resources (State 1)",
         "review",
         result=list,
-        params=(_RESOURCE_KEYS, _REVIEWER),
+        params=(_RESOURCE_KEYS, _REVIEWER, _FORCE),
         body_model="Approve",
         fixed={"approve": True, "reason": None},
-        description="One result per key: an unknown key fails only itself.",
+        description=(
+            "Resources under review only: one result per key; an already decided one answers Ok "
+            "false with its State, ReviewedBy and ReviewedAt unless Force is true."
+        ),
         cli=Cli("review", "approve", "approve resources (State 1)"),
     ),
     AdminOperation(
@@ -457,6 +470,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
                 cli=CliArg("--reason", required=True),
             ),
             _REVIEWER,
+            _FORCE,
         ),
         body_model="Reject",
         fixed={"approve": False},

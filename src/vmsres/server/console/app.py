@@ -49,6 +49,8 @@ SESSION_SECONDS_ENV = "VMSRES_CONSOLE_SESSION_SECONDS"
 REVIEWER = "console"
 PAGE_SIZE = 20
 QUEUE_LIMIT = 200
+# Where a decision POST's outcome travels to the page it redirects to (comma-separated keys).
+_OUTCOME_PARAMS = ("decided", "refused")
 TYPES = labels(ResourceType)
 STATES = labels(ResourceState)
 MAX_FORM_BYTES = 256 * 1024
@@ -281,7 +283,8 @@ async def review_page(
 
 
 async def review_get(request: Request) -> Response:
-    return await review_page(request, await session_of(request))
+    session = await session_of(request)
+    return await review_page(request, session, results=await _review_outcome(request))
 
 
 async def review_post(request: Request) -> Response:
@@ -297,7 +300,40 @@ async def review_post(request: Request) -> Response:
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
     results = await _state(request).admin.review(keys, decision == "approve", reason or None, REVIEWER)
-    return await review_page(request, session, results=results)
+    # Post/Redirect/Get: the outcome goes into the address of a page that only reads, so a
+    # reload shows it again instead of deciding again.
+    outcome = [(k, v) for k, v in request.query_params.multi_items() if k not in _OUTCOME_PARAMS]
+    for name, ok in (("decided", True), ("refused", False)):
+        chosen = [r["ResourceKey"] for r in results if bool(r["Ok"]) is ok]
+        if chosen:
+            outcome.append((name, ",".join(chosen)))
+    return RedirectResponse(f"{PREFIX}/review?{urlencode(outcome)}#results", status_code=303)
+
+
+async def _review_outcome(request: Request) -> list[dict[str, Any]]:
+    """The results a decision POST redirected with, as each resource stands now."""
+    ops = _state(request).ops
+    results: list[dict[str, Any]] = []
+    for name in _OUTCOME_PARAMS:
+        for key in (request.query_params.get(name) or "").split(",")[:QUEUE_LIMIT]:
+            if not key:
+                continue
+            row = await ops.resource_row(key)
+            if row is None:
+                results.append({"ResourceKey": key, "Ok": False, "Error": "no such resource"})
+            elif name == "decided":
+                results.append({"ResourceKey": key, "Ok": True, "State": row["state"]})
+            else:
+                results.append(
+                    {
+                        "ResourceKey": key,
+                        "Ok": False,
+                        "State": row["state"],
+                        "ReviewedBy": row["reviewed_by"] or "",
+                        "ReviewedAt": row["reviewed_at"],
+                    }
+                )
+    return results
 
 
 # --- audio --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from vmsres.server.masterkey import Keyring, access_key_context
 from vmsres.server.service.review import parse_policy
 from vmsres.server.settings import ReviewPolicy
 from vmsres.server.store.accounts import AccountStore
-from vmsres.server.store.database import Row
+from vmsres.server.store.database import Row, UniqueViolation
 
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 BOOTSTRAP_ACCOUNT = "default"
@@ -91,14 +91,21 @@ class AccountService:
             raise AccountError(
                 "an account name is 1-64 letters, digits, '_', '.' or '-', starting alphanumeric"
             )
-        if await self.store.account_by_name(name) is not None:
-            raise ConflictError(f"account {name!r} already exists")
-        await self.store.create_account(name, self._now())
+        # The unique name decides between concurrent creations: exactly one inserts.
+        try:
+            await self.store.create_account(name, self._now())
+        except UniqueViolation:
+            raise ConflictError(f"account {name!r} already exists") from None
         return await self._account(name)
 
     async def ensure_account(self, name: str) -> Row:
         row = await self.store.account_by_name(name)
-        return row if row is not None else await self.create_account(name)
+        if row is not None:
+            return row
+        try:
+            return await self.create_account(name)
+        except ConflictError:
+            return await self._account(name)  # created concurrently: that one is it
 
     async def rotate_key(self, access_key: str) -> str:
         """A new SecretKey for the key, effective at once; the old secret stops working."""
@@ -132,11 +139,12 @@ class AccountService:
         account = await self._account(account_name)
         access_key = access_key or new_access_key()
         secret_key = secret_key or new_secret_key()
-        if await self.store.lookup_key(access_key) is not None:
-            raise ConflictError(f"access key {access_key} already exists")
-        await self.store.create_key(
-            account["id"], access_key, self._seal(access_key, secret_key), self._now()
-        )
+        try:
+            await self.store.create_key(
+                account["id"], access_key, self._seal(access_key, secret_key), self._now()
+            )
+        except UniqueViolation:
+            raise ConflictError(f"access key {access_key} already exists") from None
         return access_key, secret_key
 
     async def ensure_key(self, account_name: str, access_key: str, secret_key: str) -> bool:
@@ -144,7 +152,10 @@ class AccountService:
         if await self.store.lookup_key(access_key) is not None:
             return False
         await self.ensure_account(account_name)
-        await self.create_key(account_name, access_key, secret_key)
+        try:
+            await self.create_key(account_name, access_key, secret_key)
+        except ConflictError:
+            return False  # created concurrently
         return True
 
     async def list_keys(self, account_name: str | None = None) -> list[Row]:

@@ -14,13 +14,19 @@ from typing import Any
 from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.service.accounts import AccountError, NotFoundError
-from vmsres.server.service.events import Actor, WebhookError, check_webhook_secret, check_webhook_url
+from vmsres.server.service.events import (
+    Actor,
+    AuditContext,
+    WebhookError,
+    check_webhook_secret,
+    check_webhook_url,
+)
 from vmsres.server.service.limits import UNLIMITED, LimitError, check_rate_text
 from vmsres.server.service.records import resource_record
-from vmsres.server.service.resources import ReviewError, new_resource_key
+from vmsres.server.service.resources import AlreadyDecided, ReviewError, new_resource_key
 from vmsres.server.service.review import parse_policy
 from vmsres.server.service.services import Services
-from vmsres.server.store.database import Row
+from vmsres.server.store.database import Row, UniqueViolation
 
 MAX_LIST = 1000
 
@@ -169,7 +175,8 @@ class AdminOps:
         """Per-account overrides; a field left out is unchanged, null returns it to the default."""
         async with self._audited("SetLimits", account=name):
             row = await self.services.accounts.account(name)
-            current = {column: row[column] for column in _LIMIT_FIELDS.values()}
+            # Only the fields given are written, so concurrent changes of other fields stand.
+            current: dict[str, Any] = {}
             for field_name, column in _LIMIT_FIELDS.items():
                 if field_name not in limits:
                     continue
@@ -194,7 +201,7 @@ class AdminOps:
             "ResourceKey": resource_key,
             "Account": row["account_name"],
             "Holder": holder,
-            "ExpiresAt": row["lease_expires_at"],
+            "ExpiresAt": row["expires_at"],
         }
 
     async def release(self, resource_key: str) -> dict[str, Any]:
@@ -264,21 +271,54 @@ class AdminOps:
         return admin_resource_view(row)
 
     async def review(
-        self, resource_keys: Sequence[str], approve: bool, reason: str | None, reviewer: str
+        self,
+        resource_keys: Sequence[str],
+        approve: bool,
+        reason: str | None,
+        reviewer: str,
+        force: bool = False,
     ) -> list[dict[str, Any]]:
-        """Decide one or many; each key gets its own outcome (one unknown key fails only itself)."""
+        """Decide one or many; each key gets its own outcome (one unknown key fails only itself).
+
+        Only a resource under review is decided; an already decided one answers Ok false with the
+        decision that stands, unless ``force`` re-decides it (the audit row says forced over what).
+        """
         if not approve and not (reason and reason.strip()):
             raise ReviewError("a rejection needs a reason")
+        action = "Approve" if approve else "Reject"
+        actor = Actor(self.actor.kind, self.actor.account_name, None, self.actor.name)
         results: list[dict[str, Any]] = []
         for key in resource_keys:
-            action = "Approve" if approve else "Reject"
+            request_id = new_request_id()
             try:
-                async with self._audited(action, resource=key):
-                    row = await self.services.resources.review(key, approve, reason, reviewer)
-            except ReviewError as error:
-                results.append({"ResourceKey": key, "Ok": False, "Error": str(error)})
+                # The "ok" audit row is written in the deciding transaction, only when it decided.
+                row = await self.services.resources.review(
+                    key, approve, reason, reviewer, force, AuditContext(actor, request_id, action)
+                )
+            except Exception as error:
+                await self.services.events.audit(
+                    actor, action, key, request_id, type(error).__name__, str(error)[:500]
+                )
+                if isinstance(error, AlreadyDecided):
+                    results.append(
+                        {
+                            "ResourceKey": key,
+                            "Ok": False,
+                            "Error": str(error),
+                            "State": error.row["state"],
+                            "ReviewedBy": error.row["reviewed_by"] or "",
+                            "ReviewedAt": error.row["reviewed_at"],
+                        }
+                    )
+                elif isinstance(error, ReviewError):
+                    results.append({"ResourceKey": key, "Ok": False, "Error": str(error)})
+                else:
+                    raise
             else:
-                results.append({"ResourceKey": key, "Ok": True, "State": row["state"]})
+                result: dict[str, Any] = {"ResourceKey": key, "Ok": True, "State": row["state"]}
+                if force:
+                    result["Forced"] = True
+                results.append(result)
         return results
 
     async def force_state(self, resource_key: str, state: int, reason: str | None) -> dict[str, Any]:
@@ -396,7 +436,10 @@ async def _load_resource(services: Services, record: Mapping[str, Any]) -> str |
         "reviewed_at": None if state == ResourceState.REVIEWING else now,
         "created_at": _field(record, "CreateTime", int, now),
     }
-    await services.resources.insert_and_announce(account["id"], account_name, values)
+    try:
+        await services.resources.insert_and_announce(account["id"], account_name, values)
+    except UniqueViolation:
+        return None  # the same fixture loaded concurrently (another server starting): that one is it
     return key
 
 

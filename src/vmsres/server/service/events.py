@@ -32,6 +32,19 @@ class Actor:
     name: str | None = None
 
 
+@dataclass(slots=True)
+class AuditContext:
+    """Who asks for a change, under which request id and action name. A service that makes the
+    change writes the "ok" audit row in the changing transaction (so it exists exactly when the
+    change does) and sets ``written`` once that transaction committed; the caller records
+    anything else (a refusal, a failure) itself."""
+
+    actor: Actor
+    request_id: str
+    action: str
+    written: bool = False
+
+
 def resource_payload(row: Row) -> dict[str, Any]:
     return {
         "ResourceKey": row["resource_key"],

@@ -1,14 +1,18 @@
 """ClientToken: a mutating request repeated with the same token gets the first answer again.
 
-A token is claimed (a row with no result) before the action runs, so two copies of one request
-racing each other cannot both run: the second is told to retry (ServiceUnavailable, which every
-client retries) and then finds the stored answer. A failed action releases its claim, so errors
-are not remembered and a retry with the same token runs again. Answers are kept ``ttl_seconds``
-(24 h by default); expired rows count as absent and garbage collection deletes them.
+A token is claimed before the action runs, by one INSERT ... ON CONFLICT DO NOTHING whose row
+count says who won, so copies of one request racing each other (on any worker, any database)
+run the action once. A loser waits a bounded time (``wait_seconds``) for the first request's
+answer and returns it; while the first is still running after that it is told to retry
+(ServiceUnavailable with Retry-After, which every client retries) and then finds the stored
+answer. A failed action releases its claim, so errors are not remembered and a retry with the
+same token runs again. Answers are kept ``ttl_seconds`` (24 h by default); expired rows count as
+absent and garbage collection deletes them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +29,11 @@ DRY_RUN_PARAM = "DryRun"
 DEFAULT_TTL_SECONDS = 24 * 3600
 # A claim whose process died is free again after this long.
 PENDING_SECONDS = 300
+# How long a repeat waits for the first request's answer before it is told to retry, and the
+# Retry-After it is then given. Most first requests end well within the wait.
+DEFAULT_WAIT_SECONDS = 5.0
+RETRY_AFTER_SECONDS = 1
+_POLL_SECONDS = (0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 def request_digest(action: str, params: Mapping[str, Any]) -> str:
@@ -40,10 +49,12 @@ class IdempotencyService:
         store: HardeningStore,
         clock: Callable[[], float] = time.time,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock
         self.ttl_seconds = int(ttl_seconds)
+        self.wait_seconds = wait_seconds
 
     def _now(self) -> int:
         return int(self.clock())
@@ -53,21 +64,28 @@ class IdempotencyService:
     ) -> tuple[bool, Any]:
         """(True, result) to answer a repeat with; (False, None) when this request must run."""
         digest = request_digest(action, params)
-        for _ in range(3):
+        deadline = time.monotonic() + self.wait_seconds
+        polls = 0
+        while True:
             now = self._now()
             if await self.store.reserve_token(
                 principal.account_id, token, action, digest, now, now + PENDING_SECONDS
             ):
                 return False, None
             row = await self.store.token(principal.account_id, token)
-            if row is None or row["expires_at"] <= now:
-                continue  # released or expired in between: try to claim it again
-            if row["action"] != action or row["params_sha256"] != digest:
-                raise IdempotentParameterMismatch()
-            if row["result"] is None:
-                raise ServiceUnavailable("A request with this ClientToken is still in progress; retry it.")
-            return True, orjson.loads(row["result"])
-        raise ServiceUnavailable("The ClientToken is contended; retry it.")
+            if row is not None and row["expires_at"] > now:
+                if row["action"] != action or row["params_sha256"] != digest:
+                    raise IdempotentParameterMismatch()
+                if row["result"] is not None:
+                    return True, orjson.loads(row["result"])
+            # Still running (or released or expired in between: claim it on the next round).
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    "A request with this ClientToken is still in progress; retry it.",
+                    retry_after_seconds=RETRY_AFTER_SECONDS,
+                )
+            await asyncio.sleep(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)])
+            polls += 1
 
     async def check(self, principal: Principal, token: str, action: str, params: Mapping[str, Any]) -> None:
         """For dry runs: refuse a token already used with other parameters, claim nothing."""

@@ -38,6 +38,7 @@ from vmsres.server.audio import (
 from vmsres.server.blobs import BlobNotFound, BlobReader, BlobStorageError, BlobStore, delete_quietly
 from vmsres.server.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.server.service.accounts import Principal
+from vmsres.server.service.events import AuditContext
 from vmsres.server.service.resources import ResourceService
 from vmsres.server.service.shared_secrets import SharedSecrets
 from vmsres.server.service.tokens import make_token, read_token
@@ -168,7 +169,9 @@ class IngestService:
         await self.uploads.finish(nonce, STATE_UPLOADED, len(data))
         return len(data)
 
-    async def commit(self, principal: Principal, file_name: str, type_: int) -> Row:
+    async def commit(
+        self, principal: Principal, file_name: str, type_: int, audit: AuditContext | None = None
+    ) -> Row:
         existing = await self.resources.get_by_file_name(principal.account_id, file_name)
         if existing is not None:
             return existing
@@ -185,9 +188,14 @@ class IngestService:
                 raise UploadFileFail("The uploaded file is incomplete; upload it again.")
             break
         if data is None:
+            # A concurrent commit of this FileName may have made the resource and collected the
+            # upload after the first look: that commit's resource is the answer.
+            existing = await self.resources.get_by_file_name(principal.account_id, file_name)
+            if existing is not None:
+                return existing
             raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
         await self.library.check_quota(principal, len(data))
-        row = await self._create(principal, data, name=file_name, type_=type_, source_url=None)
+        row = await self._create(principal, data, name=file_name, type_=type_, source_url=None, audit=audit)
         await self._forget_uploads(principal.account_id, file_name)
         return row
 
@@ -219,15 +227,16 @@ class IngestService:
     async def _forget_uploads(self, account_id: int, file_name: str) -> None:
         # Rows before blobs, as for resources: a crash in between leaves only unreferenced
         # staging blobs (collected), and a running backup's hold is checked after the rows went.
-        uploads = await self.uploads.of_file_name(account_id, file_name)
-        await self.uploads.forget_file_name(account_id, file_name)
-        if uploads and not await self.library.blobs_held():
-            for upload in uploads:
-                await self._delete_blob(upload["staging_key"])
+        staging_keys = await self.uploads.forget_file_name(account_id, file_name)
+        if staging_keys and not await self.library.blobs_held():
+            for key in staging_keys:
+                await self._delete_blob(key)
 
     # --- Fetch --------------------------------------------------------------------------
 
-    async def fetch(self, principal: Principal, url: str, name: str, type_: int) -> Row:
+    async def fetch(
+        self, principal: Principal, url: str, name: str, type_: int, audit: AuditContext | None = None
+    ) -> Row:
         existing = await self.resources.get_by_file_name(principal.account_id, name)
         if existing is not None:
             if existing["source_url"] == url:
@@ -237,12 +246,19 @@ class IngestService:
         await self.library.check_quota(principal, 0)
         data = await fetch_audio(url, allow_hosts=self.fetch_allow_hosts, limits=self.fetch_limits)
         await self.library.check_quota(principal, len(data))
-        return await self._create(principal, data, name=name, type_=type_, source_url=url)
+        return await self._create(principal, data, name=name, type_=type_, source_url=url, audit=audit)
 
     # --- Creating the resource ----------------------------------------------------------
 
     async def _create(
-        self, principal: Principal, data: bytes, *, name: str, type_: int, source_url: str | None
+        self,
+        principal: Principal,
+        data: bytes,
+        *,
+        name: str,
+        type_: int,
+        source_url: str | None,
+        audit: AuditContext | None = None,
     ) -> Row:
         if len(data) > MAX_AUDIO_BYTES:
             raise ResourceSizeOverLimit()
@@ -294,7 +310,7 @@ class IngestService:
         }
         try:
             await self.library.insert_and_announce(
-                principal.account_id, principal.account_name, values, principal
+                principal.account_id, principal.account_name, values, principal, audit
             )
         except QuotaExceeded:
             await self._delete_blob(blob_key)
@@ -302,13 +318,19 @@ class IngestService:
                 await self._delete_blob(rendition_key)
             raise
         except UniqueViolation:
-            # A concurrent commit of the same name won; ours is the duplicate.
+            # The unique (account, file_name) index decided: a concurrent commit or fetch of the
+            # same name won, ours is the duplicate. The winner is the answer, as it would have
+            # been had it come first (a fetch of another URL is refused).
             await self._delete_blob(blob_key)
             if rendition_key:
                 await self._delete_blob(rendition_key)
             winner = await self.resources.get_by_file_name(principal.account_id, name)
             if winner is None:
                 raise
+            if source_url is not None and winner["source_url"] != source_url:
+                raise NotRepeatInvoke(
+                    f"The Name is already taken by resource {winner['resource_key']}."
+                ) from None
             return winner
         row = await self.resources.get(principal.account_id, resource_key)
         assert row is not None

@@ -12,7 +12,7 @@ from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.server.audio import TELEPHONY_BYTES_PER_MS, TELEPHONY_HEADER_BYTES, telephony_rendition_bytes
 from vmsres.server.blobs import BlobStore, delete_quietly
 from vmsres.server.service.accounts import NotFoundError, Principal
-from vmsres.server.service.events import EventService, resource_payload
+from vmsres.server.service.events import AuditContext, EventService, resource_payload
 from vmsres.server.service.limits import Quota, effective
 from vmsres.server.service.review import (
     Decision,
@@ -30,6 +30,17 @@ from vmsres.server.store.resources import ListFilter, ResourceStore
 
 class ReviewError(Exception):
     """A review request that cannot be done (unknown key, missing reason)."""
+
+
+class AlreadyDecided(ReviewError):
+    """A decision on a resource that is no longer under review; ``row`` is the decision that stands."""
+
+    def __init__(self, row: Row) -> None:
+        self.row = row
+        super().__init__(
+            f"already decided: State {row['state']} by {row['reviewed_by'] or 'nobody'}"
+            f" at {row['reviewed_at']}"
+        )
 
 
 def new_resource_key() -> str:
@@ -143,15 +154,6 @@ class ResourceService:
     async def set_limits(self, account_id: int, limits: dict[str, Any]) -> None:
         await self.hardening.set_limits(account_id, limits)
 
-    async def lease(self, resource_key: str, holder: str, seconds: int) -> Row:
-        """Mark the resource in use for ``seconds`` (a new lease replaces the old one)."""
-        row = await self.store.admin_get(resource_key)
-        if row is None:
-            raise NotFoundError(f"no resource {resource_key}")
-        now = self._now()
-        await self.hardening.lease(resource_key, row["account_id"], holder, now, now + seconds)
-        return {**row, "lease_expires_at": now + seconds}
-
     async def release(self, resource_key: str) -> bool:
         return await self.hardening.release(resource_key)
 
@@ -159,7 +161,13 @@ class ResourceService:
         return await self.hardening.active_leases(account, self._now(), limit)
 
     async def create_tts(
-        self, principal: Principal, name: str, content: str, options: str | None, remark: str
+        self,
+        principal: Principal,
+        name: str,
+        content: str,
+        options: str | None,
+        remark: str,
+        audit: AuditContext | None = None,
     ) -> dict[str, Any]:
         template_variables(content)
         await self.check_quota(principal, 0)
@@ -179,7 +187,7 @@ class ResourceService:
             "reviewed_at": now if decision.reviewed_by else None,
             "created_at": now,
         }
-        await self.insert_and_announce(principal.account_id, principal.account_name, values, principal)
+        await self.insert_and_announce(principal.account_id, principal.account_name, values, principal, audit)
         return values
 
     def audio_decision(
@@ -189,9 +197,14 @@ class ResourceService:
         return decide_audio(self.policy_for(principal), self.rules, duration_seconds, silent, name)
 
     async def insert_and_announce(
-        self, account_id: int, account_name: str, values: dict[str, Any], quota_of: Principal | None = None
+        self,
+        account_id: int,
+        account_name: str,
+        values: dict[str, Any],
+        quota_of: Principal | None = None,
+        audit: AuditContext | None = None,
     ) -> None:
-        """Insert a new resource and queue its "created" event in one transaction.
+        """Insert a new resource, its audit row and its "created" event in one transaction.
 
         With ``quota_of`` the quotas are checked again inside the transaction, holding the account
         row, so concurrent creations cannot together overshoot them.
@@ -200,7 +213,9 @@ class ResourceService:
             if quota_of is not None:
                 await self.check_quota(quota_of, stored_bytes(values), tx, lock=True)
             await self.store.insert(values, tx)
+            await self._audit(tx, audit, values["resource_key"])
             queued = await self._announce(tx, account_id, account_name, "resource.created", values)
+        self._audited(audit)
         self._wake(queued)
 
     async def _announce(
@@ -215,32 +230,81 @@ class ResourceService:
         if queued and self.events is not None:
             self.events.notify()
 
-    async def rename(self, principal: Principal, resource_key: str, name: str) -> None:
+    async def rename(
+        self, principal: Principal, resource_key: str, name: str, audit: AuditContext | None = None
+    ) -> None:
+        # The row is held from the ownership and lease checks to the update, so a concurrent
+        # delete either went first (this answers RESOURCE_KEY_IS_NOT_EXIST) or waits for this.
         # Ownership before the lease, as delete does: another account's leased resource must
         # look exactly like a missing one, not answer OperationDenied.
         async with self.store.db.transaction() as tx:
-            row = await self.store.admin_get(resource_key, tx)
+            row = await self.store.admin_get(resource_key, tx, lock="update")
             if row is None or row["account_id"] != principal.account_id:
                 raise ResourceKeyIsNotExist()
             await self.check_not_leased(resource_key, tx)
-            await self.store.rename(principal.account_id, resource_key, name, self._now(), tx)
+            if not await self.store.rename(principal.account_id, resource_key, name, self._now(), tx):
+                raise ResourceKeyIsNotExist()
+            await self._audit(tx, audit, resource_key)
+        self._audited(audit)
 
-    async def delete(self, principal: Principal, resource_key: str) -> None:
-        """The row goes first, then its audio: a crash in between leaves only unreferenced blobs."""
+    async def delete(
+        self, principal: Principal, resource_key: str, audit: AuditContext | None = None
+    ) -> None:
+        """The row goes first, then its audio: a crash in between leaves only unreferenced blobs.
+
+        Of concurrent deletes of one resource exactly one gets the row back from DELETE ...
+        RETURNING; only that one is acknowledged and announces "resource.deleted".
+        """
         async with self.store.db.transaction() as tx:
-            row = await self.store.admin_get(resource_key, tx)
+            row = await self.store.admin_get(resource_key, tx, lock="update")
             if row is None or row["account_id"] != principal.account_id:
                 raise ResourceKeyIsNotExist()
             await self.check_not_leased(resource_key, tx)
             deleted = await self.store.delete(principal.account_id, resource_key, tx)
+            if deleted is None:
+                raise ResourceKeyIsNotExist()
+            await self._audit(tx, audit, resource_key)
             queued = await self._announce(
-                tx, principal.account_id, principal.account_name, "resource.deleted", row
+                tx, principal.account_id, principal.account_name, "resource.deleted", deleted
             )
+        self._audited(audit)
         self._wake(queued)
-        keys = [k for k in (deleted["blob_key"], deleted["rendition_key"]) if k] if deleted else []
+        keys = [k for k in (deleted["blob_key"], deleted["rendition_key"]) if k]
         if keys and not await self.blobs_held():
             for key in keys:
                 await delete_quietly(self.blobs, key)
+
+    async def lease(
+        self, resource_key: str, holder: str, seconds: int, audit: AuditContext | None = None
+    ) -> Row:
+        """Mark the resource in use until now + ``seconds`` (a new lease replaces the old one).
+
+        The resource row is held (shared) while the lease is written, so a concurrent delete
+        either removed it first (NotFoundError) or waits and then sees the lease.
+        """
+        now = self._now()
+        async with self.store.db.transaction() as tx:
+            row = await self.store.admin_get(resource_key, tx, lock="share")
+            if row is None:
+                raise NotFoundError(f"no resource {resource_key}")
+            await self.hardening.lease(resource_key, row["account_id"], holder, now, now + seconds, tx)
+            await self._audit(tx, audit, resource_key)
+        self._audited(audit)
+        return {**row, "expires_at": now + seconds}
+
+    async def _audit(
+        self, tx: Executor, audit: AuditContext | None, resource_key: str, detail: str | None = None
+    ) -> None:
+        if audit is not None and self.events is not None:
+            await self.events.audit(
+                audit.actor, audit.action, resource_key, audit.request_id, "ok", detail, tx
+            )
+
+    @staticmethod
+    def _audited(audit: AuditContext | None) -> None:
+        """After the commit: the change and its audit row exist, the caller writes no other."""
+        if audit is not None:
+            audit.written = True
 
     async def blobs_held(self) -> bool:
         """Whether a backup is copying blobs, so that none may be deleted now (garbage
@@ -252,15 +316,57 @@ class ResourceService:
         """
         return await self.holds.held(self._now())
 
-    async def review(self, resource_key: str, approve: bool, reason: str | None, reviewer: str) -> Row:
-        """An operator's decision; works across accounts (it is not reachable from the wire API)."""
+    async def review(
+        self,
+        resource_key: str,
+        approve: bool,
+        reason: str | None,
+        reviewer: str,
+        force: bool = False,
+        audit: AuditContext | None = None,
+    ) -> Row:
+        """An operator's decision; works across accounts (it is not reachable from the wire API).
+
+        Compare-and-set: only a resource under review (State 0) is decided, so of two reviewers
+        deciding at once exactly one wins; the other gets AlreadyDecided with the decision that
+        stands. ``force`` re-decides whatever the State, and the audit row says so. The audit row
+        (with ``audit``) and the "resource.reviewed" event are written in the deciding
+        transaction, only when the row changed.
+        """
         if not approve and not (reason and reason.strip()):
             raise ReviewError("a rejection needs a reason")
         state = ResourceState.APPROVED if approve else ResourceState.REJECTED
-        return await self.set_state(resource_key, state, None if approve else reason, f"reviewer:{reviewer}")
+        reject_reason = None if approve else reason
+        reviewed_by = f"reviewer:{reviewer}"
+        now = self._now()
+        detail: str | None = None
+        async with self.store.db.transaction() as tx:
+            if force:
+                before = await self.store.admin_get(resource_key, tx, lock="update")
+                if before is None:
+                    raise ReviewError(f"no resource {resource_key}")
+                await self.store.set_state(resource_key, state, reject_reason, reviewed_by, now, tx)
+                detail = (
+                    f"forced over State {before['state']}"
+                    f" (decided by {before['reviewed_by'] or 'nobody'} at {before['reviewed_at']})"
+                )
+            elif not await self.store.decide(resource_key, state, reject_reason, reviewed_by, now, tx):
+                current = await self.store.admin_get(resource_key, tx)
+                if current is None:
+                    raise ReviewError(f"no resource {resource_key}")
+                raise AlreadyDecided(current)
+            row = await self.store.admin_get(resource_key, tx)
+            assert row is not None  # held by this transaction's update
+            await self._audit(tx, audit, resource_key, detail)
+            queued = await self._announce(
+                tx, row["account_id"], row["account_name"], "resource.reviewed", row
+            )
+        self._audited(audit)
+        self._wake(queued)
+        return row
 
     async def set_state(self, resource_key: str, state: int, reason: str | None, reviewed_by: str) -> Row:
-        """Any State, by anyone the caller names: the operators' review and the test controls."""
+        """Any State, by anyone the caller names: the test controls (no compare-and-set)."""
         if state not in wire_values(ResourceState):
             raise ReviewError(f"State must be one of {', '.join(map(str, wire_values(ResourceState)))}")
         if state == ResourceState.REJECTED and not (reason and reason.strip()):

@@ -138,9 +138,11 @@ class Dispatcher:
                 error = f"{type(exc).__name__}: {exc}"[:500]
         now = self.clock()
         if error is None:
-            await self.store.finish(row["id"], DELIVERED, int(now * 1000), status, None, int(now))
+            await self.store.finish(
+                row["id"], row["attempts"], DELIVERED, int(now * 1000), status, None, int(now)
+            )
             return
         next_ms = int(now * 1000) + self.config.backoff_ms(row["attempts"])
         state = FAILED if next_ms > row["give_up_ms"] else PENDING
-        await self.store.finish(row["id"], state, next_ms, status, error, None)
+        await self.store.finish(row["id"], row["attempts"], state, next_ms, status, error, None)
         log.info("webhook %s to %s failed (%s); %s", row["event_id"], row["url"], error, state)

@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -30,6 +32,37 @@ Params = Mapping[str, Any]
 
 class UniqueViolation(Exception):
     """An insert or update hit a unique constraint (the same for every driver)."""
+
+
+# A statement whose SQL differs by database: one variant per dialect name, picked with
+# ``db.dialect_name`` (both are built once, at import).
+PerDialect = Mapping[str, ClauseElement]
+
+
+def insert_unless_present(table: sa.Table, values: Mapping[str, Any]) -> PerDialect:
+    """INSERT ... ON CONFLICT DO NOTHING: the row count (1 or 0) says whether this insert won.
+
+    On PostgreSQL a conflicting insert waits for the transaction holding the key to end, so the
+    loser never sees a key that is about to be rolled back as taken.
+    """
+    return {
+        "sqlite": sqlite_dialect.insert(table).values(values).on_conflict_do_nothing(),
+        "postgresql": pg_dialect.insert(table).values(values).on_conflict_do_nothing(),
+    }
+
+
+def insert_or_update(
+    table: sa.Table, values: Mapping[str, Any], key: Sequence[str], update: Sequence[str]
+) -> PerDialect:
+    """INSERT ... ON CONFLICT (key) DO UPDATE: one statement whatever the row's existence, so two
+    concurrent writers of one key never both insert."""
+    variants: dict[str, ClauseElement] = {}
+    for name, module in (("sqlite", sqlite_dialect), ("postgresql", pg_dialect)):
+        stmt = module.insert(table).values(values)
+        variants[name] = stmt.on_conflict_do_update(
+            index_elements=list(key), set_={column: stmt.excluded[column] for column in update}
+        )
+    return variants
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
-from vmsres.server.store.database import Database, Executor, Row
+from vmsres.server.store.database import Database, Executor, Row, insert_or_update
 from vmsres.server.store.schema import account_webhooks, audit_log, webhook_deliveries
 
 PENDING = "pending"
@@ -19,11 +19,17 @@ _webhook_of = sa.select(
     account_webhooks.c.url, account_webhooks.c.secret, account_webhooks.c.updated_at
 ).where(account_webhooks.c.account_id == sa.bindparam("account_id"))
 _delete_webhook = account_webhooks.delete().where(account_webhooks.c.account_id == sa.bindparam("account_id"))
-_insert_webhook = account_webhooks.insert().values(
-    account_id=sa.bindparam("account_id"),
-    url=sa.bindparam("url"),
-    secret=sa.bindparam("secret"),
-    updated_at=sa.bindparam("now"),
+# One statement, so two concurrent settings of one account's webhook never both insert.
+_upsert_webhook = insert_or_update(
+    account_webhooks,
+    {
+        "account_id": sa.bindparam("account_id"),
+        "url": sa.bindparam("url"),
+        "secret": sa.bindparam("secret"),
+        "updated_at": sa.bindparam("now"),
+    },
+    key=("account_id",),
+    update=("url", "secret", "updated_at"),
 )
 
 _insert_delivery = webhook_deliveries.insert().values(
@@ -66,11 +72,17 @@ _claim = (
         next_attempt_ms=sa.bindparam("lease_ms"),
         attempts=webhook_deliveries.c.attempts + 1,
     )
+    .returning(*webhook_deliveries.c)
 )
-_delivery_by_id = sa.select(webhook_deliveries).where(webhook_deliveries.c.id == sa.bindparam("id"))
+# Only the sender holding the claim reports: a sender whose claim lapsed and was taken over
+# (attempts moved on) changes nothing.
 _finish = (
     webhook_deliveries.update()
-    .where(webhook_deliveries.c.id == sa.bindparam("id"))
+    .where(
+        webhook_deliveries.c.id == sa.bindparam("id"),
+        webhook_deliveries.c.state == PENDING,
+        webhook_deliveries.c.attempts == sa.bindparam("attempts"),
+    )
     .values(
         state=sa.bindparam("state"),
         next_attempt_ms=sa.bindparam("next_attempt_ms"),
@@ -131,12 +143,13 @@ class EventStore:
         return await (executor or self.db).fetch_one(_webhook_of, {"account_id": account_id})
 
     async def set_webhook(self, account_id: int, url: str | None, secret: str | None, now: int) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(_delete_webhook, {"account_id": account_id})
-            if url is not None:
-                await tx.execute(
-                    _insert_webhook, {"account_id": account_id, "url": url, "secret": secret, "now": now}
-                )
+        if url is None:
+            await self.db.execute(_delete_webhook, {"account_id": account_id})
+            return
+        await self.db.execute(
+            _upsert_webhook[self.db.dialect_name],
+            {"account_id": account_id, "url": url, "secret": secret, "now": now},
+        )
 
     async def enqueue(self, values: dict[str, Any], executor: Executor | None = None) -> None:
         await (executor or self.db).execute(_insert_delivery, {"state": PENDING, **values})
@@ -145,24 +158,27 @@ class EventStore:
         return [r["id"] for r in await self.db.fetch_all(_due, {"now_ms": now_ms, "limit": limit})]
 
     async def claim(self, delivery_id: int, now_ms: int, lease_ms: int) -> Row | None:
+        """The row as claimed (attempts counting this one), or None when another process has it."""
         params = {"id": delivery_id, "now_ms": now_ms, "lease_ms": lease_ms}
-        if await self.db.execute(_claim, params) != 1:
-            return None
-        return await self.db.fetch_one(_delivery_by_id, {"id": delivery_id})
+        return await self.db.fetch_one(_claim, params)
 
     async def finish(
         self,
         delivery_id: int,
+        attempts: int,
         state: str,
         next_attempt_ms: int,
         last_status: int | None,
         last_error: str | None,
         delivered_at: int | None,
-    ) -> None:
-        await self.db.execute(
+    ) -> bool:
+        """Record the outcome of the claimed attempt number ``attempts``; False when the claim
+        was lost meanwhile (the row is left to its new holder)."""
+        changed = await self.db.execute(
             _finish,
             {
                 "id": delivery_id,
+                "attempts": attempts,
                 "state": state,
                 "next_attempt_ms": next_attempt_ms,
                 "last_status": last_status,
@@ -170,6 +186,7 @@ class EventStore:
                 "delivered_at": delivered_at,
             },
         )
+        return changed > 0
 
     async def deliveries(self, account_name: str | None, state: str | None, limit: int) -> list[Row]:
         params: dict[str, Any] = {"limit": limit}

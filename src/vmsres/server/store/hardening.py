@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from vmsres.server.store.database import Database, Executor, Row
+from vmsres.server.store.database import Database, Executor, Row, insert_or_update, insert_unless_present
 from vmsres.server.store.schema import (
     accounts,
     idempotency_tokens,
@@ -17,16 +18,19 @@ from vmsres.server.store.schema import (
 
 # --- limits and usage ----------------------------------------------------------------------------
 
-_set_limits = (
-    accounts.update()
-    .where(accounts.c.id == sa.bindparam("id"))
-    .values(
-        rate_per_key=sa.bindparam("rate_per_key"),
-        rate_per_account=sa.bindparam("rate_per_account"),
-        max_resources=sa.bindparam("max_resources"),
-        max_storage_bytes=sa.bindparam("max_storage_bytes"),
+_LIMIT_COLUMNS = ("rate_per_key", "rate_per_account", "max_resources", "max_storage_bytes")
+
+
+@cache
+def _set_limits(columns: tuple[str, ...]) -> sa.Update:
+    """Only the columns a request changes, so concurrent changes of different limits both stand."""
+    return (
+        accounts.update()
+        .where(accounts.c.id == sa.bindparam("id"))
+        .values({column: sa.bindparam(column) for column in columns})
     )
-)
+
+
 # Taken inside the inserting transaction: on PostgreSQL it serializes an account's creations so
 # two concurrent inserts cannot both pass a quota check (SQLite's BEGIN IMMEDIATE already does).
 _lock_account = sa.select(accounts.c.id).where(accounts.c.id == sa.bindparam("id")).with_for_update()
@@ -57,20 +61,26 @@ _token_get = sa.select(idempotency_tokens).where(
     idempotency_tokens.c.account_id == sa.bindparam("account_id"),
     idempotency_tokens.c.token == sa.bindparam("token"),
 )
-_token_insert = idempotency_tokens.insert().values(
-    account_id=sa.bindparam("account_id"),
-    token=sa.bindparam("token"),
-    action=sa.bindparam("action"),
-    params_sha256=sa.bindparam("params_sha256"),
-    result=None,
-    created_at=sa.bindparam("now"),
-    expires_at=sa.bindparam("expires_at"),
+# The claim: of concurrent first requests with one token exactly one inserts (row count 1).
+_token_claim = insert_unless_present(
+    idempotency_tokens,
+    {
+        "account_id": sa.bindparam("account_id"),
+        "token": sa.bindparam("token"),
+        "action": sa.bindparam("action"),
+        "params_sha256": sa.bindparam("params_sha256"),
+        "result": None,
+        "created_at": sa.bindparam("now"),
+        "expires_at": sa.bindparam("expires_at"),
+    },
 )
+# Only the claim's own pending row takes the answer, or is released.
 _token_finish = (
     idempotency_tokens.update()
     .where(
         idempotency_tokens.c.account_id == sa.bindparam("account_id"),
         idempotency_tokens.c.token == sa.bindparam("token"),
+        idempotency_tokens.c.result.is_(None),
     )
     .values(result=sa.bindparam("result"), expires_at=sa.bindparam("expires_at"))
 )
@@ -79,6 +89,7 @@ _token_delete = idempotency_tokens.delete().where(
     idempotency_tokens.c.token == sa.bindparam("token"),
 )
 _token_delete_expired_one = _token_delete.where(idempotency_tokens.c.expires_at <= sa.bindparam("now"))
+_token_release = _token_delete.where(idempotency_tokens.c.result.is_(None))
 _tokens_delete_expired = idempotency_tokens.delete().where(
     idempotency_tokens.c.expires_at <= sa.bindparam("now")
 )
@@ -86,12 +97,18 @@ _tokens_delete_expired = idempotency_tokens.delete().where(
 # --- leases --------------------------------------------------------------------------------------
 
 _lease_delete = resource_leases.delete().where(resource_leases.c.resource_key == sa.bindparam("resource_key"))
-_lease_insert = resource_leases.insert().values(
-    resource_key=sa.bindparam("resource_key"),
-    account_id=sa.bindparam("account_id"),
-    holder=sa.bindparam("holder"),
-    created_at=sa.bindparam("now"),
-    expires_at=sa.bindparam("expires_at"),
+# One statement, so two concurrent leases of one resource never both insert (the last one stands).
+_lease_upsert = insert_or_update(
+    resource_leases,
+    {
+        "resource_key": sa.bindparam("resource_key"),
+        "account_id": sa.bindparam("account_id"),
+        "holder": sa.bindparam("holder"),
+        "created_at": sa.bindparam("now"),
+        "expires_at": sa.bindparam("expires_at"),
+    },
+    key=("resource_key",),
+    update=("account_id", "holder", "created_at", "expires_at"),
 )
 _lease_active = sa.select(resource_leases).where(
     resource_leases.c.resource_key == sa.bindparam("resource_key"),
@@ -119,8 +136,12 @@ class HardeningStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def set_limits(self, account_id: int, limits: dict[str, Any]) -> None:
-        await self.db.execute(_set_limits, {"id": account_id, **limits})
+    async def set_limits(self, account_id: int, limits: dict[str, Any]) -> bool:
+        """Set the given limit columns (the others stay); False when there is no such account."""
+        columns = tuple(c for c in _LIMIT_COLUMNS if c in limits)
+        if not columns:
+            return True
+        return await self.db.execute(_set_limits(columns), {"id": account_id, **limits}) > 0
 
     async def usage(
         self,
@@ -155,11 +176,8 @@ class HardeningStore:
             await tx.execute(
                 _token_delete_expired_one, {"account_id": account_id, "token": token, "now": now}
             )
-            existing = await tx.fetch_one(_token_get, {"account_id": account_id, "token": token})
-            if existing is not None:
-                return False
-            await tx.execute(
-                _token_insert,
+            claimed = await tx.execute(
+                _token_claim[self.db.dialect_name],
                 {
                     "account_id": account_id,
                     "token": token,
@@ -169,33 +187,40 @@ class HardeningStore:
                     "expires_at": expires_at,
                 },
             )
-        return True
+        return claimed == 1
 
-    async def finish_token(self, account_id: int, token: str, result: str, expires_at: int) -> None:
+    async def finish_token(self, account_id: int, token: str, result: str, expires_at: int) -> bool:
         params = {"account_id": account_id, "token": token, "result": result, "expires_at": expires_at}
-        await self.db.execute(_token_finish, params)
+        return await self.db.execute(_token_finish, params) > 0
 
     async def drop_token(self, account_id: int, token: str) -> None:
-        await self.db.execute(_token_delete, {"account_id": account_id, "token": token})
+        """Release a pending claim (a stored answer is never dropped)."""
+        await self.db.execute(_token_release, {"account_id": account_id, "token": token})
 
     async def delete_expired_tokens(self, now: int) -> int:
         return await self.db.execute(_tokens_delete_expired, {"now": now})
 
     # leases
 
-    async def lease(self, resource_key: str, account_id: int, holder: str, now: int, expires_at: int) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(_lease_delete, {"resource_key": resource_key})
-            await tx.execute(
-                _lease_insert,
-                {
-                    "resource_key": resource_key,
-                    "account_id": account_id,
-                    "holder": holder,
-                    "now": now,
-                    "expires_at": expires_at,
-                },
-            )
+    async def lease(
+        self,
+        resource_key: str,
+        account_id: int,
+        holder: str,
+        now: int,
+        expires_at: int,
+        executor: Executor | None = None,
+    ) -> None:
+        await (executor or self.db).execute(
+            _lease_upsert[self.db.dialect_name],
+            {
+                "resource_key": resource_key,
+                "account_id": account_id,
+                "holder": holder,
+                "now": now,
+                "expires_at": expires_at,
+            },
+        )
 
     async def release(self, resource_key: str) -> bool:
         return await self.db.execute(_lease_delete, {"resource_key": resource_key}) > 0

@@ -7,7 +7,7 @@ import weakref
 from array import array
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
@@ -30,6 +30,7 @@ from vmsres.server.versioned_cache import VersionedCache
 # Offset never repeats or skips a row while nothing is written.
 _ORDER = (resources.c.created_at.desc(), resources.c.id.desc())
 USABLE_LIMIT = 1000
+STATE_UNDER_REVIEW = 0
 # Trigram indexes answer substrings of at least this many characters; shorter keywords are
 # single grams of resource_grams (docs/search.md).
 TRIGRAM_MIN = 3
@@ -380,14 +381,15 @@ _rename = (
         name=sa.bindparam("name"), name_folded=sa.bindparam("name_folded"), updated_at=sa.bindparam("now")
     )
 )
-# RETURNING hands back the blob keys, so the audio can be removed after the row is gone.
+# RETURNING hands back what was deleted: only the one delete that removed the row gets it (the
+# event it announces shows that row), and the blob keys let the audio go after the row.
 _delete = (
     resources.delete()
     .where(
         resources.c.account_id == sa.bindparam("account_id"),
         resources.c.resource_key == sa.bindparam("resource_key"),
     )
-    .returning(resources.c.blob_key, resources.c.rendition_key)
+    .returning(*RECORD_COLUMNS)
 )
 _set_state = (
     resources.update()
@@ -400,6 +402,9 @@ _set_state = (
         updated_at=sa.bindparam("now"),
     )
 )
+# A review decision: only a resource still under review (State 0) is decided, so of two
+# reviewers deciding at once exactly one changes it (the other's row count is 0).
+_decide_undecided = _set_state.where(resources.c.state == STATE_UNDER_REVIEW)
 
 
 ADMIN_COLUMNS = (*RECORD_COLUMNS, resources.c.reviewed_at, accounts.c.name.label("account_name"))
@@ -424,9 +429,20 @@ _admin_by_key = (
     .select_from(_with_account)
     .where(resources.c.resource_key == sa.bindparam("resource_key"))
 )
-_delete_account_resources = resources.delete().where(resources.c.account_id == sa.bindparam("account_id"))
-_keys_of_account = sa.select(resources.c.resource_key).where(
-    resources.c.account_id == sa.bindparam("account_id")
+# Read and hold the resource row until commit (a no-op clause on SQLite, whose BEGIN IMMEDIATE
+# already serializes writers): a change that checks something about the row (owner, lease) then
+# writes it cannot interleave with another change of the same row. SHARE for changes that only
+# need the row to stay (a lease), UPDATE for changes of the row itself.
+_admin_by_key_locked = {
+    "update": _admin_by_key.with_for_update(of=resources),
+    "share": _admin_by_key.with_for_update(of=resources, read=True),
+}
+# RETURNING: the keys listed are exactly the rows this statement deleted, even with creations
+# landing meanwhile.
+_delete_account_resources = (
+    resources.delete()
+    .where(resources.c.account_id == sa.bindparam("account_id"))
+    .returning(resources.c.resource_key)
 )
 
 
@@ -609,12 +625,19 @@ class ResourceStore:
     async def delete(
         self, account_id: int, resource_key: str, executor: Executor | None = None
     ) -> Row | None:
-        """Delete the row; returns its blob keys (None when there was no such resource)."""
+        """Delete the row; returns it as it was (None when this call deleted nothing)."""
         params = {"account_id": account_id, "resource_key": resource_key}
         return await (executor or self.db).fetch_one(_delete, params)
 
-    async def admin_get(self, resource_key: str, executor: Executor | None = None) -> Row | None:
-        return await (executor or self.db).fetch_one(_admin_by_key, {"resource_key": resource_key})
+    async def admin_get(
+        self,
+        resource_key: str,
+        executor: Executor | None = None,
+        lock: Literal["update", "share"] | None = None,
+    ) -> Row | None:
+        """The resource with its account's name; ``lock`` holds the row until the transaction ends."""
+        stmt = _admin_by_key if lock is None else _admin_by_key_locked[lock]
+        return await (executor or self.db).fetch_one(stmt, {"resource_key": resource_key})
 
     async def admin_list(
         self, account_name: str | None, type_: int | None, state: int | None, limit: int
@@ -631,10 +654,7 @@ class ResourceStore:
 
     async def delete_all(self, account_id: int, executor: Executor | None = None) -> list[str]:
         """Delete every resource of an account; the keys that were deleted."""
-        ex = executor or self.db
-        keys = [r["resource_key"] for r in await ex.fetch_all(_keys_of_account, {"account_id": account_id})]
-        await ex.execute(_delete_account_resources, {"account_id": account_id})
-        return keys
+        return await (executor or self.db).fetch_column(_delete_account_resources, {"account_id": account_id})
 
     async def set_state(
         self,
@@ -653,3 +673,22 @@ class ResourceStore:
             "now": now,
         }
         return await (executor or self.db).execute(_set_state, params) > 0
+
+    async def decide(
+        self,
+        resource_key: str,
+        state: int,
+        reject_reason: str | None,
+        reviewed_by: str,
+        now: int,
+        executor: Executor | None = None,
+    ) -> bool:
+        """Decide a resource under review; False when it is missing or already decided."""
+        params = {
+            "resource_key": resource_key,
+            "state": state,
+            "reject_reason": reject_reason,
+            "reviewed_by": reviewed_by,
+            "now": now,
+        }
+        return await (executor or self.db).execute(_decide_undecided, params) > 0

@@ -42,11 +42,14 @@ _latest_candidate = (
     )
     .order_by(uploads.c.created_at.desc(), uploads.c.nonce)
 )
-_of_file_name = sa.select(uploads).where(
-    uploads.c.account_id == sa.bindparam("account_id"), uploads.c.file_name == sa.bindparam("file_name")
-)
-_delete_of_file_name = uploads.delete().where(
-    uploads.c.account_id == sa.bindparam("account_id"), uploads.c.file_name == sa.bindparam("file_name")
+# RETURNING: exactly the rows this statement removed, so only their staging blobs are deleted
+# (an upload URL issued meanwhile keeps its row or loses it together with its key).
+_delete_of_file_name = (
+    uploads.delete()
+    .where(
+        uploads.c.account_id == sa.bindparam("account_id"), uploads.c.file_name == sa.bindparam("file_name")
+    )
+    .returning(uploads.c.staging_key)
 )
 _expired = sa.select(uploads).where(uploads.c.expires_at < sa.bindparam("before"))
 _delete = uploads.delete().where(uploads.c.nonce == sa.bindparam("nonce"))
@@ -88,11 +91,10 @@ class UploadStore:
     async def candidates(self, account_id: int, file_name: str) -> list[Row]:
         return await self.db.fetch_all(_latest_candidate, {"account_id": account_id, "file_name": file_name})
 
-    async def of_file_name(self, account_id: int, file_name: str) -> list[Row]:
-        return await self.db.fetch_all(_of_file_name, {"account_id": account_id, "file_name": file_name})
-
-    async def forget_file_name(self, account_id: int, file_name: str) -> None:
-        await self.db.execute(_delete_of_file_name, {"account_id": account_id, "file_name": file_name})
+    async def forget_file_name(self, account_id: int, file_name: str) -> list[str]:
+        """Delete the FileName's upload rows; the staging keys of the rows deleted."""
+        params = {"account_id": account_id, "file_name": file_name}
+        return [str(key) for key in await self.db.fetch_column(_delete_of_file_name, params)]
 
     async def expired(self, before: int) -> list[Row]:
         return await self.db.fetch_all(_expired, {"before": before})

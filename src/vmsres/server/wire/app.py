@@ -31,7 +31,7 @@ from vmsres.server import metrics
 from vmsres.server.actions import ActionContext, Handler, load_handlers
 from vmsres.server.actions.dryrun import DRY_RUN_CHECKS
 from vmsres.server.service.accounts import Principal
-from vmsres.server.service.events import Actor
+from vmsres.server.service.events import Actor, AuditContext
 from vmsres.server.service.services import Services
 from vmsres.server.settings import BODY_IDLE_SECONDS
 from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
@@ -159,6 +159,8 @@ class VmsApp:
         action_name = ""
         region = DEFAULT_REGION
         status, code = 500, ""
+        retry_after: int | None = None
+        audit: AuditContext | None = None
         spec = None
         principal: Principal | None = None
         params: dict[str, Any] = {}
@@ -210,8 +212,11 @@ class VmsApp:
                 raw = {k: v for k, v in query.items() if k not in _RESERVED}
                 raw.update(body_parameters(body, headers.get("content-type", "")))
                 params = spec.parse(raw)
+                if spec.mutating:
+                    actor = Actor("key", principal.account_name, principal.access_key)
+                    audit = AuditContext(actor, request_id, spec.name)
                 context = ActionContext(
-                    principal, self.services, request_id, base_url(scope, headers), key.listing_version
+                    principal, self.services, request_id, base_url(scope, headers), key.listing_version, audit
                 )
                 token = params.get("ClientToken")
                 if params["DryRun"]:
@@ -226,6 +231,7 @@ class VmsApp:
                 status, payload = 200, success_body(request_id, action_name, region, result)
             except VmsError as error:
                 status, code = error.http_status, error.code
+                retry_after = error.retry_after_seconds
                 payload = error_body(request_id, action_name[:64], region, error)
             except ClientDisconnected:
                 # Nobody is left to answer; the access log records the abort.
@@ -238,9 +244,20 @@ class VmsApp:
             # Only calls made with a verified key and let past the rate limit are audited: anonymous
             # junk and throttled floods stay in the access log and cannot fill the audit table.
             # Written before the answer goes out, so a client that has its answer finds the entry.
-            if spec is not None and spec.mutating and principal is not None and code != Throttling.code:
+            # A change the service made has its row already, written in the changing transaction.
+            written = audit is not None and audit.written
+            if (
+                spec is not None
+                and spec.mutating
+                and principal is not None
+                and code != Throttling.code
+                and not written
+            ):
                 await self._audit(spec.name, principal, params, result, request_id, code or "ok")
-            await send_response(send, status, payload, headers=[(b"x-tt-logid", request_id.encode())])
+            response_headers = [(b"x-tt-logid", request_id.encode())]
+            if retry_after is not None:
+                response_headers.append((b"retry-after", str(retry_after).encode()))
+            await send_response(send, status, payload, headers=response_headers)
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.observe(action_name, status, elapsed)

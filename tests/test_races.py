@@ -1,0 +1,383 @@
+"""Concurrent changes of one thing, on real two-worker servers over SQLite and PostgreSQL.
+
+Every race fires its requests together from threads released by one barrier, repeats for a few
+rounds, and asserts the exact outcome: how many calls were acknowledged, what the others were
+told, and how many events and audit rows the store holds. A check-then-act write shows up here
+as a second acknowledgement, a second event or a 500 (PostgreSQL runs the two workers' writes
+truly in parallel; SQLite serializes writers, which hides most such bugs).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+import pytest
+
+from tests.audio_factory import make_wav
+from tests.servers import RunningServer, provision_database, start_server
+from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
+from tests.wire_client import signed_request
+
+TOKEN = "races-admin-token"
+ROUNDS = 4
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    with provision_database(request.param) as database_url:
+        running = start_server(
+            tmp_path_factory.mktemp("races"),
+            ["--workers", "2", "--admin-token", TOKEN, "--fetch-allow-host", "127.0.0.1", *FAST_WEBHOOKS],
+            database_url=database_url,
+        )
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver("races-secret")
+    yield hook
+    hook.close()
+
+
+class Account:
+    """A fresh account with its own key and a webhook, so events are counted per account."""
+
+    def __init__(self, server: RunningServer, receiver: Receiver, policy: str | None = None) -> None:
+        self.server = server
+        self.name = f"races-{uuid.uuid4().hex[:8]}"
+        admin("POST", server, "/accounts", 201, json={"Name": self.name, "ReviewPolicy": policy})
+        key = admin("POST", server, "/keys", 201, json={"Account": self.name})
+        self.access_key, self.secret_key = key["AccessKey"], key["SecretKey"]
+        admin(
+            "PUT",
+            server,
+            f"/accounts/{self.name}/webhook",
+            json={"Url": receiver.url, "Secret": receiver.secret},
+        )
+
+    def call(self, action: str, body: dict[str, Any]) -> httpx.Response:
+        return signed_request(
+            self.server, action, body, access_key=self.access_key, secret_key=self.secret_key
+        )
+
+    def create_tts(self, name: str | None = None) -> str:
+        response = self.call(
+            "OpenCreateTts", {"Name": name or uuid.uuid4().hex[:12], "TtsTemplateContent": "hi"}
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["Result"]["ResourceKey"])
+
+    def events(self, event_type: str, resource_key: str) -> list[dict[str, Any]]:
+        rows = self.server.sql(
+            "SELECT payload FROM webhook_deliveries WHERE account_name = :a AND event_type = :t"
+            " AND resource_key = :k",
+            {"a": self.name, "t": event_type, "k": resource_key},
+        )
+        return [orjson.loads(payload) for (payload,) in rows]
+
+    def audit_outcomes(self, action: str, resource_key: str) -> Counter[str]:
+        rows = self.server.sql(
+            "SELECT outcome FROM audit_log WHERE action = :action AND resource_key = :k",
+            {"action": action, "k": resource_key},
+        )
+        return Counter(outcome for (outcome,) in rows)
+
+
+def admin(method: str, server: RunningServer, path: str, expect: int = 200, **kwargs: Any) -> Any:
+    response = httpx.request(
+        method,
+        f"{server.url}/admin/v1{path}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=60,
+        **kwargs,
+    )
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+def race(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the calls at once, one thread each, released together by a barrier; their results."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = calls[index]()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def code_of(response: httpx.Response) -> str:
+    if response.status_code == 200:
+        return "ok"
+    return str(response.json()["ResponseMetadata"]["Error"]["Code"])
+
+
+def test_concurrent_deletes_acknowledge_exactly_one(server: RunningServer, receiver: Receiver) -> None:
+    account = Account(server, receiver)
+    for _ in range(ROUNDS):
+        key = account.create_tts()
+        answers = race([partial(account.call, "OpenDeleteResource", {"ResourceKey": key})] * 8)
+        assert Counter(code_of(r) for r in answers) == {"ok": 1, "RESOURCE_KEY_IS_NOT_EXIST": 7}
+        assert len(account.events("resource.deleted", key)) == 1
+        assert account.audit_outcomes("OpenDeleteResource", key) == {"ok": 1, "RESOURCE_KEY_IS_NOT_EXIST": 7}
+
+
+def test_rename_racing_delete_is_acknowledged_only_when_it_came_first(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    account = Account(server, receiver)
+    seen = Counter[str]()
+    for _ in range(ROUNDS * 2):
+        key = account.create_tts("before")
+        renamed, deleted = race(
+            [
+                partial(account.call, "OpenUpdateResource", {"ResourceKey": key, "Name": "after"}),
+                partial(account.call, "OpenDeleteResource", {"ResourceKey": key}),
+            ]
+        )
+        assert code_of(deleted) == "ok"
+        assert code_of(renamed) in ("ok", "RESOURCE_KEY_IS_NOT_EXIST")
+        [event] = account.events("resource.deleted", key)
+        # An acknowledged rename happened before the delete, so the deleted resource bore its
+        # name; a refused one did not happen at all.
+        assert event["Data"]["Name"] == ("after" if code_of(renamed) == "ok" else "before")
+        seen[code_of(renamed)] += 1
+    assert sum(seen.values()) == ROUNDS * 2
+
+
+def test_parallel_renames_each_apply_and_one_name_stands(server: RunningServer, receiver: Receiver) -> None:
+    account = Account(server, receiver)
+    for _ in range(ROUNDS):
+        key = account.create_tts("start")
+        names = [f"name-{i}" for i in range(6)]
+        answers = race(
+            [partial(account.call, "OpenUpdateResource", {"ResourceKey": key, "Name": n}) for n in names]
+        )
+        assert [code_of(r) for r in answers] == ["ok"] * 6
+        [(final,)] = server.sql("SELECT name FROM resources WHERE resource_key = :k", {"k": key})
+        assert final in names
+        assert account.audit_outcomes("OpenUpdateResource", key) == {"ok": 6}
+
+
+def test_concurrent_decisions_compare_and_set(server: RunningServer, receiver: Receiver) -> None:
+    account = Account(server, receiver, policy="manual")
+    for _ in range(ROUNDS):
+        key = account.create_tts()
+        approve = {"ResourceKeys": [key], "Reviewer": "alice"}
+        reject = {"ResourceKeys": [key], "Reviewer": "bob", "Reason": "no"}
+        approved, rejected = race(
+            [
+                partial(admin, "POST", server, "/review/approve", json=approve),
+                partial(admin, "POST", server, "/review/reject", json=reject),
+            ]
+        )
+        [a], [r] = approved, rejected
+        assert [a["Ok"], r["Ok"]].count(True) == 1
+        winner, loser = (a, r) if a["Ok"] else (r, a)
+        stands = admin("GET", server, f"/resources/{key}")
+        assert stands["State"] == winner["State"] == loser["State"]
+        assert (
+            loser["ReviewedBy"] == stands["ReviewedBy"] == ("reviewer:alice" if a["Ok"] else "reviewer:bob")
+        )
+        assert loser["ReviewedAt"] == stands["ReviewedAt"]
+        assert len(account.events("resource.reviewed", key)) == 1
+        assert Counter(account.audit_outcomes("Approve", key) + account.audit_outcomes("Reject", key)) == {
+            "ok": 1,
+            "AlreadyDecided": 1,
+        }
+
+
+def test_a_stale_decision_is_refused_and_force_redecides(server: RunningServer, receiver: Receiver) -> None:
+    account = Account(server, receiver, policy="manual")
+    key = account.create_tts()
+    assert admin("POST", server, "/review/approve", json={"ResourceKeys": [key], "Reviewer": "alice"}) == [
+        {"ResourceKey": key, "Ok": True, "State": 1}
+    ]
+    [stale] = admin(
+        "POST", server, "/review/reject", json={"ResourceKeys": [key], "Reviewer": "bob", "Reason": "late"}
+    )
+    decided_at = admin("GET", server, f"/resources/{key}")["ReviewedAt"]
+    assert stale["Ok"] is False and stale["State"] == 1
+    assert stale["ReviewedBy"] == "reviewer:alice" and stale["ReviewedAt"] == decided_at
+    assert admin("GET", server, f"/resources/{key}")["State"] == 1
+    forced = admin(
+        "POST",
+        server,
+        "/review/reject",
+        json={"ResourceKeys": [key], "Reviewer": "bob", "Reason": "on second thought", "Force": True},
+    )
+    assert forced == [{"ResourceKey": key, "Ok": True, "State": 2, "Forced": True}]
+    after = admin("GET", server, f"/resources/{key}")
+    assert after["State"] == 2 and after["ReviewedBy"] == "reviewer:bob"
+    [entry] = admin("GET", server, "/audit", params={"resource_key": key, "action": "Reject"})[:1]
+    assert entry["Outcome"] == "ok" and "forced over State 1" in entry["Detail"]
+    assert "reviewer:alice" in entry["Detail"]
+    assert len(account.events("resource.reviewed", key)) == 2
+    # The CLI's --force, on the store directly.
+    cli = server.cli("review", "approve", key, "--force", "--reviewer", "carol", "--json")
+    assert orjson.loads(cli.stdout)["State"] == 1
+    refused = server.cli("review", "reject", key, "--reason", "x", check=False)
+    assert refused.returncode != 0 and "already decided" in refused.stderr
+
+
+def test_client_token_race_runs_once_and_never_answers_500(server: RunningServer, receiver: Receiver) -> None:
+    account = Account(server, receiver)
+    for _ in range(3):
+        token = uuid.uuid4().hex
+        name = f"once-{token[:8]}"
+        body = {"Name": name, "TtsTemplateContent": "hello #who#", "ClientToken": token}
+        answers = race([partial(account.call, "OpenCreateTts", body)] * 50)
+        assert {r.status_code for r in answers} <= {200, 503}, [
+            r.text for r in answers if r.status_code >= 500
+        ]
+        keys = {r.json()["Result"]["ResourceKey"] for r in answers if r.status_code == 200}
+        assert len(keys) == 1
+        for busy in (r for r in answers if r.status_code == 503):
+            assert code_of(busy) == "ServiceUnavailable" and int(busy.headers["Retry-After"]) >= 1
+        rows = server.sql("SELECT resource_key FROM resources WHERE name = :n", {"n": name})
+        assert [k for (k,) in rows] == list(keys)
+        assert len(account.events("resource.created", keys.pop())) == 1
+
+
+def test_parallel_commits_of_one_upload_make_one_resource(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    account = Account(server, receiver)
+    for round_ in range(2):
+        file_name = f"race-{round_}-{uuid.uuid4().hex[:6]}.wav"
+        url = account.call("GetResourceUploadUrl", {"FileName": file_name}).json()["Result"]["UploadUrl"]
+        assert httpx.put(url, content=make_wav(0.5), timeout=30).status_code == 200
+        answers = race(
+            [partial(account.call, "CommitResourceUpload", {"FileName": file_name, "Type": 0})] * 6
+        )
+        assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+        keys = {r.json()["Result"]["ResourceKey"] for r in answers}
+        assert len(keys) == 1
+        rows = server.sql("SELECT resource_key FROM resources WHERE file_name = :f", {"f": file_name})
+        assert [k for (k,) in rows] == list(keys)
+        assert len(account.events("resource.created", keys.pop())) == 1
+
+
+@pytest.fixture(scope="module")
+def audio_origin() -> Iterator[str]:
+    """A loopback HTTP server answering every path with the same short WAV."""
+    body = make_wav(0.5)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/wav")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_parallel_fetches_of_one_name_make_one_resource(
+    server: RunningServer, receiver: Receiver, audio_origin: str
+) -> None:
+    account = Account(server, receiver)
+    for _ in range(2):
+        name = f"fetched-{uuid.uuid4().hex[:8]}"
+        urls = [f"{audio_origin}/a.wav", f"{audio_origin}/b.wav"]
+        calls = [
+            partial(account.call, "FetchResource", {"Url": urls[i % 2], "Name": name, "Type": 0})
+            for i in range(6)
+        ]
+        answers = race(calls)
+        ok = [i for i, r in enumerate(answers) if r.status_code == 200]
+        # Every call with the winning URL answers the one resource; every other call is refused.
+        winning = {urls[i % 2] for i in ok}
+        assert len(winning) == 1
+        assert ok == [i for i in range(6) if urls[i % 2] in winning]
+        assert {code_of(answers[i]) for i in range(6) if i not in ok} == {"NOT_REPET_INVOCK"}
+        keys = {answers[i].json()["Result"]["ResourceKey"] for i in ok}
+        rows = server.sql("SELECT resource_key, source_url FROM resources WHERE file_name = :f", {"f": name})
+        assert [(k, u) for (k, u) in rows] == [(keys.pop(), winning.pop())]
+        assert len(account.events("resource.created", rows[0][0])) == 1
+
+
+def test_concurrent_account_key_lease_and_webhook_writes(server: RunningServer, receiver: Receiver) -> None:
+    name = f"races-{uuid.uuid4().hex[:8]}"
+
+    def create_account() -> int:
+        return httpx.post(
+            f"{server.url}/admin/v1/accounts",
+            json={"Name": name},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=60,
+        ).status_code
+
+    assert Counter(race([create_account] * 6)) == {201: 1, 409: 5}
+
+    account = Account(server, receiver)
+    key = account.create_tts()
+
+    def lease(holder: str) -> Callable[[], int]:
+        return lambda: (
+            httpx.post(
+                f"{server.url}/admin/v1/resources/{key}/lease",
+                json={"Seconds": 60, "Holder": holder},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=60,
+            ).status_code
+        )
+
+    for _ in range(ROUNDS):
+        assert race([lease(f"dialer-{i}") for i in range(6)]) == [200] * 6
+        assert len(server.sql("SELECT holder FROM resource_leases WHERE resource_key = :k", {"k": key})) == 1
+
+    def set_webhook(i: int) -> Callable[[], int]:
+        return lambda: (
+            httpx.put(
+                f"{server.url}/admin/v1/accounts/{account.name}/webhook",
+                json={"Url": f"{receiver.url}?n={i}", "Secret": receiver.secret},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=60,
+            ).status_code
+        )
+
+    for _ in range(ROUNDS):
+        assert race([set_webhook(i) for i in range(6)]) == [200] * 6
+
+    # A leased resource is not deleted by any of the racing deletes, and none is acknowledged.
+    answers = race([lambda: account.call("OpenDeleteResource", {"ResourceKey": key})] * 4)
+    assert Counter(code_of(r) for r in answers) == {"OperationDenied": 4}
+    assert account.events("resource.deleted", key) == []
