@@ -97,7 +97,9 @@ def create_app(settings: Settings) -> VmsApp:
     )
     if settings.admin_token_sha256:
         token_sha256 = settings.admin_token_sha256
-        config.mounts.append(("/admin/", BuiltOnFirstRequest(lambda: create_admin_app(services, token_sha256))))
+        config.mounts.append(
+            ("/admin/", BuiltOnFirstRequest(lambda: create_admin_app(services, token_sha256)))
+        )
         config.mounts.append(
             (CONSOLE_PREFIX, BuiltOnFirstRequest(lambda: create_console_app(services, token_sha256)))
         )

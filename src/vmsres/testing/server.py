@@ -141,6 +141,7 @@ class VmsServer:
         import uvicorn
 
         from vmsres.server.admin.app import admin_token_digest
+        from vmsres.server.masterkey import default_key_file, generate_key_text
         from vmsres.server.serve import bind_socket, create_app
         from vmsres.server.service.services import prepare_store
         from vmsres.server.settings import Settings
@@ -149,6 +150,8 @@ class VmsServer:
         if self._given_data_dir is None:
             self._temporary_dir = Path(tempfile.mkdtemp(prefix="vmsres-test-"))
             self.data_dir = self._temporary_dir
+            # Its key, without the sync a real store's key file gets: this store dies with the run.
+            default_key_file(self.data_dir).write_text(generate_key_text())
         else:
             self.data_dir = self._given_data_dir
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -163,6 +166,7 @@ class VmsServer:
             review=self.review,
             public_url=self.endpoint,
             admin_token_sha256=admin_token_digest(self.admin_token),
+            durable=self._temporary_dir is None,
         )
         for name, value in self._settings.items():
             if not hasattr(settings, name):

@@ -107,7 +107,7 @@ def open_services(
         if run_migrations
         else load_keyring(settings.data_dir, settings.master_key_file, create=False)
     )
-    db = open_database(database_url)
+    db = open_database(database_url, durable=settings.durable)
     event_store = EventStore(db)
     events = EventService(event_store, keyring, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
     blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)
