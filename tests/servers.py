@@ -71,10 +71,10 @@ class RunningServer:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=15 * load_factor())
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=15 * load_factor())
 
     def log_lines(self) -> list[str]:
         return self.log_path.read_text().splitlines() if self.log_path else []
