@@ -93,6 +93,9 @@ def test_manual_review_approve_and_reject() -> None:
             assert (rejected.state, rejected.reject_reason) == (ResourceState.REJECTED, "not today")
             with pytest.raises(VmsServerError):
                 server.approve("0" * 32)
+            # Any other operator action, in-process:
+            server.call(lambda ops: ops.force_state(kept.resource_key, 0, None))
+            assert client.get_resource(kept.resource_key).state == ResourceState.REVIEWING
         # The server's mode is the default; an account can have the other one.
         auto = server.new_account(review="auto")
         with client_for(server, auto) as client:
