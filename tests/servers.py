@@ -207,10 +207,12 @@ def start_server(
     )
 
 
-def start_embedded_server(data_dir: Path, database_url: str | None = None) -> RunningServer:
+def start_embedded_server(
+    data_dir: Path, database_url: str | None = None, serve_args: Sequence[str] = ()
+) -> RunningServer:
     """The real server in a thread of this process (vmsres.testing.VmsServer) with the test key:
-    for tests that need no process of their own (no logs, signals, workers or restarts of it)."""
-    embedded = VmsServer(data_dir=data_dir, database_url=database_url).start()
+    for tests that need no process of their own (no logs, signals or workers)."""
+    embedded = VmsServer(data_dir=data_dir, database_url=database_url, serve_args=serve_args).start()
     try:
         embedded.call(_ensure_test_key)
     except BaseException:

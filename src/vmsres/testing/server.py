@@ -15,7 +15,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import uvicorn
 
     from vmsres.server.service.admin import AdminOps
+    from vmsres.server.service.review import ReviewPolicy
+    from vmsres.server.settings import Settings
     from vmsres.server.wire.app import VmsApp
 
 T = TypeVar("T")
@@ -62,8 +64,10 @@ class VmsServer:
       temporary folder removed by ``stop()``.
     - ``fixtures``: a fixtures file (docs/admin.md) loaded at start.
     - ``database_url``: another database for the store (e.g. a PostgreSQL URL) instead of SQLite.
-    - ``settings``: any other ``vmsres serve`` setting by its Settings field name, e.g.
-      ``{"max_resources": 10}``.
+    - ``serve_args``: options as ``vmsres serve`` takes them, e.g. ``["--max-resources", "10"]``
+      (where to listen and the store are this object's to choose).
+    - ``settings``: any other server setting by its Settings field name, e.g.
+      ``{"max_resources": 10}``; applied last.
     """
 
     def __init__(
@@ -73,14 +77,17 @@ class VmsServer:
         data_dir: str | os.PathLike[str] | None = None,
         fixtures: str | os.PathLike[str] | None = None,
         database_url: str | None = None,
+        serve_args: Sequence[str] = (),
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         if review not in ("auto", "manual"):
             raise ValueError(f"review is 'auto' or 'manual', not {review!r}")
-        self.review: ReviewMode = review
+        # What the server was started with: "auto", "manual", or another policy of serve_args.
+        self.review: ReviewPolicy = review
         self._given_data_dir = Path(data_dir) if data_dir is not None else None
         self.fixtures = Path(fixtures) if fixtures is not None else None
         self.database_url = database_url
+        self._serve_args = list(serve_args)
         self._settings = dict(settings or {})
         self.data_dir: Path | None = None
         self.port = 0
@@ -144,7 +151,6 @@ class VmsServer:
         from vmsres.server.masterkey import default_key_file, generate_key_text
         from vmsres.server.serve import bind_socket, create_app
         from vmsres.server.service.services import prepare_store
-        from vmsres.server.settings import Settings
         from vmsres.testing.thread_server import ThreadServer
 
         if self._given_data_dir is None:
@@ -155,19 +161,18 @@ class VmsServer:
         else:
             self.data_dir = self._given_data_dir
             self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.admin_token = secrets.token_urlsafe(32)
         self._socket = bind_socket(HOST, 0)
         self.port = self._socket.getsockname()[1]
-        settings = Settings(
-            data_dir=str(self.data_dir),
-            database_url=self.database_url,
-            host=HOST,
-            port=self.port,
-            review=self.review,
-            public_url=self.endpoint,
-            admin_token_sha256=admin_token_digest(self.admin_token),
-            durable=self._temporary_dir is None,
-        )
+        settings, given_admin_token = self._serve_settings()
+        self.admin_token = given_admin_token or secrets.token_urlsafe(32)
+        settings.data_dir = str(self.data_dir)
+        settings.database_url = self.database_url or settings.database_url
+        settings.host, settings.port = HOST, self.port
+        settings.public_url = settings.public_url or self.endpoint
+        settings.admin_token_sha256 = admin_token_digest(self.admin_token)
+        settings.durable = self._temporary_dir is None
+        if settings.fixtures:
+            self.fixtures = Path(settings.fixtures)
         for name, value in self._settings.items():
             if not hasattr(settings, name):
                 raise ValueError(f"no server setting {name!r}")
@@ -191,6 +196,21 @@ class VmsServer:
         if not self._ready.wait(START_TIMEOUT_SECONDS) or not self._uvicorn.started:
             raise VmsServerError(f"vmsres did not start: {self._failure!r}")
         self.default_account, self.access_key, self.secret_key = self._call(self._bootstrap())
+
+    def _serve_settings(self) -> tuple[Settings, str | None]:
+        """Settings from ``serve_args`` and ``review``, and the admin token the args name."""
+        from vmsres.server.commands import build_parser, serve_settings
+        from vmsres.server.settings import Settings
+
+        if not self._serve_args:
+            return Settings(review=self.review), None
+        args = build_parser().parse_args(["serve", *self._serve_args])
+        settings = serve_settings(args)
+        if "--review" not in self._serve_args:
+            settings.review = self.review
+        else:
+            self.review = settings.review
+        return settings, args.admin_token
 
     def _run(self) -> None:
         assert self._uvicorn is not None and self._socket is not None
