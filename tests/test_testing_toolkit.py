@@ -253,3 +253,17 @@ def test_review_option_sets_the_session_server(pytester: pytest.Pytester) -> Non
         """
     )
     pytester.runpytest_inprocess("-p", "no:cacheprovider", "--vms-review", "manual").assert_outcomes(passed=1)
+
+
+def test_serve_args_as_the_command_line_takes_them() -> None:
+    with VmsServer(
+        serve_args=["--admin-token", "chosen-token", "--review", "manual", "--max-resources", "1"]
+    ) as server:
+        assert (server.admin_token, server.review) == ("chosen-token", "manual")
+        with client_for(server, server.new_account()) as client:
+            created = client.open_create_tts("waits", "hello")
+            assert client.get_resource(created.resource_key).state == ResourceState.REVIEWING
+            with pytest.raises(QuotaExceeded):
+                client.open_create_tts("one too many", "hello")
+    with pytest.raises(ValueError, match="rate"):
+        VmsServer(serve_args=["--rate-per-key", "fast"]).start()
