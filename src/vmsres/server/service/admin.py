@@ -163,7 +163,7 @@ class AdminOps:
         async with self._audited("ResetAccount", account=name):
             account = await self.services.accounts.account(name)
             # Upload URLs first: one issued before the reset cannot commit into the empty library.
-            await self.services.ingest.uploads.forget_account(account["id"])
+            await self.services.ingest.forget_account_uploads(account["id"])
             keys = await self.services.resources.reset_account(account["id"], name)
         return {"Account": name, "DeletedResourceKeys": keys}
 
