@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import secrets
@@ -148,7 +149,7 @@ class VmsServer:
         import uvicorn
 
         from vmsres.server.admin.app import admin_token_digest
-        from vmsres.server.masterkey import default_key_file, generate_key_text
+        from vmsres.server.masterkey import default_key_file
         from vmsres.server.serve import bind_socket, create_app
         from vmsres.server.service.services import prepare_store
         from vmsres.testing.thread_server import ThreadServer
@@ -156,8 +157,10 @@ class VmsServer:
         if self._given_data_dir is None:
             self._temporary_dir = Path(tempfile.mkdtemp(prefix="vmsres-test-"))
             self.data_dir = self._temporary_dir
-            # Its key, without the sync a real store's key file gets: this store dies with the run.
-            default_key_file(self.data_dir).write_text(generate_key_text())
+            # The process's one key for throwaway stores, without the sync a real store's key
+            # file gets (this store dies with the run); one key lets every such store be written
+            # from the same image (migrate.create_sqlite_at_head).
+            default_key_file(self.data_dir).write_text(_throwaway_key_text())
         else:
             self.data_dir = self._given_data_dir
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +186,7 @@ class VmsServer:
         config = uvicorn.Config(
             self._app,
             lifespan="on",
+            ws="none",  # vmsres serves no websockets: nothing to import or set up for them
             access_log=False,
             log_config=None,
             log_level="warning",
@@ -309,6 +313,13 @@ class VmsServer:
             coroutine.close()
             raise VmsServerError("the VmsServer is not running")
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(CALL_TIMEOUT_SECONDS)
+
+
+@functools.cache
+def _throwaway_key_text() -> str:
+    from vmsres.server.masterkey import generate_key_text
+
+    return generate_key_text()
 
 
 def _read_json(path: Path) -> Any:

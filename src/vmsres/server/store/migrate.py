@@ -104,6 +104,8 @@ def _without_syncs(dbapi_connection: sqlite3.Connection, _: object) -> None:
 
 
 _sqlite_head_image: bytes | None = None
+# The last keyring's image with its key check row: test tools give their stores one key.
+_sqlite_keyed_image: tuple[str, bytearray] | None = None
 _sqlite_head_image_lock = threading.Lock()
 
 
@@ -117,7 +119,8 @@ def create_sqlite_at_head(url: str, keyring: Keyring) -> None:
 
     from vmsres.server.store.database import sqlite_path
 
-    global _sqlite_head_image
+    global _sqlite_head_image, _sqlite_keyed_image
+    keys = ",".join(keyring.key_ids)
     with _sqlite_head_image_lock:
         if _sqlite_head_image is None:
             with tempfile.TemporaryDirectory(prefix="vmsres-schema-") as folder:
@@ -125,22 +128,24 @@ def create_sqlite_at_head(url: str, keyring: Keyring) -> None:
                 upgrade(f"sqlite:///{template}", keyring=None, durable=False)
                 with contextlib.closing(sqlite3.connect(template)) as conn:
                     _sqlite_head_image = conn.serialize()
-        head_image = _sqlite_head_image
-    # The master-key check row is added in memory, so writing the store costs no fsync.
-    with contextlib.closing(sqlite3.connect(":memory:", check_same_thread=False)) as memory:
-        memory.deserialize(head_image)
-        engine = sa.create_engine("sqlite://", creator=lambda: memory, poolclass=StaticPool)
-        try:
-            with engine.begin() as connection:
-                check_master_key(connection, keyring)
-            image = bytearray(memory.serialize())
-        finally:
-            engine.dispose()
-    # Header bytes 18-19 (file format write/read version) 2: WAL mode, which switching to by
-    # PRAGMA on the file would cost a sync.
-    image[18:20] = b"\x02\x02"
+        head_image, keyed = _sqlite_head_image, _sqlite_keyed_image
+    if keyed is None or keyed[0] != keys:
+        # The master-key check row is added in memory, so writing the store costs no fsync.
+        with contextlib.closing(sqlite3.connect(":memory:", check_same_thread=False)) as memory:
+            memory.deserialize(head_image)
+            engine = sa.create_engine("sqlite://", creator=lambda: memory, poolclass=StaticPool)
+            try:
+                with engine.begin() as connection:
+                    check_master_key(connection, keyring)
+                image = bytearray(memory.serialize())
+            finally:
+                engine.dispose()
+        # Header bytes 18-19 (file format write/read version) 2: WAL mode, which switching to by
+        # PRAGMA on the file would cost a sync.
+        image[18:20] = b"\x02\x02"
+        keyed = _sqlite_keyed_image = (keys, image)
     with open(sqlite_path(url), "xb") as file:
-        file.write(image)
+        file.write(keyed[1])
 
 
 _server_secrets = sa.table("server_secrets", sa.column("name", sa.String), sa.column("value", sa.String))
