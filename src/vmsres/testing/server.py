@@ -26,8 +26,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from vmsres.server.service.admin import AdminOps
-    from vmsres.server.service.review import ReviewPolicy
-    from vmsres.server.settings import Settings
+    from vmsres.server.settings import ReviewPolicy, Settings
     from vmsres.server.wire.app import VmsApp
 
 T = TypeVar("T")
@@ -148,7 +147,7 @@ class VmsServer:
     def _start(self) -> None:
         import uvicorn
 
-        from vmsres.server.admin.app import admin_token_digest
+        from vmsres.server.admin.tokens import admin_token_digest
         from vmsres.server.masterkey import default_key_file
         from vmsres.server.serve import bind_socket, create_app
         from vmsres.server.service.services import prepare_store
@@ -203,12 +202,16 @@ class VmsServer:
 
     def _serve_settings(self) -> tuple[Settings, str | None]:
         """Settings from ``serve_args`` and ``review``, and the admin token the args name."""
-        from vmsres.server.commands import build_parser, serve_settings
+        import argparse
+
+        from vmsres.server.commands import add_server_commands, serve_settings
         from vmsres.server.settings import Settings
 
         if not self._serve_args:
             return Settings(review=self.review), None
-        args = build_parser().parse_args(["serve", *self._serve_args])
+        parser = argparse.ArgumentParser(prog="vmsres")
+        add_server_commands(parser.add_subparsers(dest="command", required=True))
+        args = parser.parse_args(["serve", *self._serve_args])
         settings = serve_settings(args)
         if "--review" not in self._serve_args:
             settings.review = self.review
