@@ -20,8 +20,8 @@ import pytest
 from vmsres.client import Client, ResourceState, ResourceType
 from vmsres.protocol.errors import QuotaExceeded, ResourceKeyIsNotExist
 from vmsres.server.masterkey import load_keyring
+from vmsres.server.settings import database_url_for_dir
 from vmsres.server.store import migrate
-from vmsres.server.store.database import database_url_for_dir
 from vmsres.testing import Account, VmsServer, VmsServerError
 
 DOC = Path(__file__).parent.parent / "docs" / "testing.md"
