@@ -19,6 +19,7 @@ import random
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -689,17 +690,123 @@ def report(
 
 
 BEGIN, END = "<!-- BEGIN BENCH RESULTS -->", "<!-- END BENCH RESULTS -->"
+TOOLKIT_BEGIN, TOOLKIT_END = "<!-- BEGIN TOOLKIT RESULTS -->", "<!-- END TOOLKIT RESULTS -->"
 
 
-def write_report(path: Path, numbers: str) -> None:
+def write_report(path: Path, numbers: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace only the generated block, keeping the hand-written analysis around it."""
     text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{numbers}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    block = f"{begin}\n{numbers}\n{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
-        text = block + "\n" + text
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def _ms(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    return (
+        f"{statistics.median(ordered) * 1000:.1f} (min {ordered[0] * 1000:.1f}, max {ordered[-1] * 1000:.1f})"
+    )
+
+
+def toolkit(rounds: int) -> str:
+    """vmsres.testing against moto's ThreadedMotoServer, alternating in one process so both see
+    the same load: start to first answer, and the per-test isolation step of each (a fresh
+    vmsres account; moto's POST /moto-api/reset)."""
+    import logging
+
+    import httpx
+
+    imported = time.perf_counter()
+    from moto.server import ThreadedMotoServer
+
+    moto_import = time.perf_counter() - imported
+    from vmsres.testing import VmsServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    # Imports before any timing, for both (vmsres's are lazy: the first start would pay them).
+    imported = time.perf_counter()
+    import vmsres.server.serve  # noqa: F401
+
+    vmsres_import = time.perf_counter() - imported
+    # One client for every request: a new httpx client loads the CA store (~50 ms) each time.
+    http = httpx.Client()
+
+    def vmsres_start() -> tuple[float, VmsServer]:
+        began = time.perf_counter()
+        server = VmsServer().start()
+        http.get(f"{server.endpoint}/healthz").raise_for_status()
+        return time.perf_counter() - began, server
+
+    def moto_start() -> tuple[float, ThreadedMotoServer, str]:
+        began = time.perf_counter()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        http.get(f"{url}/moto-api/data.json").raise_for_status()
+        return time.perf_counter() - began, server, url
+
+    # The first of each in the process still loads a few parts lazily (and vmsres makes its
+    # schema image); moto's first runs second, so shared imports (httpx's) favour it.
+    first_vmsres, server = vmsres_start()
+    server.stop()
+    first_moto, moto, _ = moto_start()
+    moto.stop()
+    vmsres_starts: list[float] = []
+    moto_starts: list[float] = []
+    for _ in range(rounds):
+        took, server = vmsres_start()
+        vmsres_starts.append(took)
+        server.stop()
+        took, moto, _ = moto_start()
+        moto_starts.append(took)
+        moto.stop()
+
+    server = VmsServer().start()
+    _, moto, moto_url = moto_start()
+    new_account: list[float] = []
+    moto_reset: list[float] = []
+    vmsres_reset: list[float] = []
+    try:
+        for _ in range(rounds * 10):
+            began = time.perf_counter()
+            server.new_account()
+            new_account.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            http.post(f"{moto_url}/moto-api/reset").raise_for_status()
+            moto_reset.append(time.perf_counter() - began)
+        with VmsServer() as small:
+            for _ in range(rounds):
+                small.new_account()
+                began = time.perf_counter()
+                small.reset()
+                vmsres_reset.append(time.perf_counter() - began)
+    finally:
+        server.stop()
+        moto.stop()
+        http.close()
+    return "\n".join(
+        [
+            "## vmsres.testing beside moto (docs/testing.md)",
+            "",
+            f"Both in one process, alternating, {rounds} starts each (loopback, this machine; times in ms).",
+            "",
+            "| What | vmsres | moto |",
+            "|---|---|---|",
+            f"| Import of the server (once per process, not in the rows below) | {vmsres_import * 1000:.0f} | "
+            f"{moto_import * 1000:.0f} |",
+            f"| Server start to first answer, first in the process | {first_vmsres * 1000:.1f} | {first_moto * 1000:.1f} |",
+            f"| Server start to first answer, median | {_ms(vmsres_starts)} | {_ms(moto_starts)} |",
+            f"| Per-test isolation: `new_account()` (`vms_account`) / `POST /moto-api/reset` | "
+            f"{_ms(new_account)} | {_ms(moto_reset)} |",
+            f"| `reset()` of every library, 1 to {rounds} empty accounts | {_ms(vmsres_reset)} | |",
+            "",
+        ]
+    )
 
 
 def main() -> None:
@@ -709,7 +816,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--toolkit-rounds", type=int, default=20)
+    parser.add_argument("--toolkit-only", action="store_true", help="only the vmsres.testing rows")
     args = parser.parse_args()
+    toolkit_numbers = toolkit(args.toolkit_rounds)
+    print(toolkit_numbers, flush=True)
+    write_report(Path(args.out), toolkit_numbers, TOOLKIT_BEGIN, TOOLKIT_END)
+    if args.toolkit_only:
+        return
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: run scripts/install-debian-deps.sh")
     work = Path(tempfile.mkdtemp(prefix="vmsres-bench-"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import BACKENDS, RunningServer, provision_database, start_server
+from tests.servers import BACKENDS, RunningServer, provision_database, start_embedded_server, start_server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -26,14 +26,24 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
 ) -> Iterator[RunningServer]:
-    """A real server on loopback, shared by the tests of one module (they use distinct names)."""
-    running = start_server(tmp_path_factory.mktemp("server"), database_url=module_database_url)
+    """A real server on loopback in a thread of this process, shared by the tests of one module
+    (they use distinct names)."""
+    running = start_embedded_server(tmp_path_factory.mktemp("server"), database_url=module_database_url)
     yield running
     running.stop()
 
 
 @pytest.fixture
 def fresh_server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
+    """A server of one test's own, in a thread of this process."""
+    running = start_embedded_server(tmp_path / "data", database_url=database_url)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_process_server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
+    """A `vmsres serve` process of one test's own: for what only a process has (its log, its exit)."""
     running = start_server(tmp_path / "data", database_url=database_url)
     yield running
     running.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -23,6 +24,7 @@ from vmsres.server.masterkey import Keyring, generate_key_text, load_keyring
 from vmsres.server.settings import database_url_for_dir
 from vmsres.server.store import migrate
 from vmsres.server.store.migrate import sync_url
+from vmsres.testing import VmsServer
 
 BACKENDS = ("sqlite", "postgresql")
 # The PostgreSQL the suite uses: a fresh database per server is created through this one.
@@ -38,12 +40,14 @@ START_TIMEOUT_SECONDS = 60
 class RunningServer:
     url: str
     data_dir: Path
-    process: subprocess.Popen[str]
+    # The `vmsres serve` process; None for a server in this process (``embedded``).
+    process: subprocess.Popen[str] | None
     access_key: str = TEST_ACCESS_KEY
     secret_key: str = TEST_SECRET_KEY
     stdout_lines: list[str] = field(default_factory=list)
     log_path: Path | None = None
     database_url: str | None = None
+    embedded: VmsServer | None = None
 
     @property
     def store_url(self) -> str:
@@ -62,13 +66,15 @@ class RunningServer:
         return self.url.split("://", 1)[1]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.embedded is not None:
+            self.embedded.stop()
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=15 * load_factor())
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=15 * load_factor())
 
     def log_lines(self) -> list[str]:
         return self.log_path.read_text().splitlines() if self.log_path else []
@@ -79,16 +85,64 @@ class RunningServer:
 
 
 def run_cli(
-    *args: str, check: bool = True, env: dict[str, str] | None = None
+    *args: str, check: bool = True, env: dict[str, str] | None = None, subprocess_run: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vmsres", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=check,
-        env=env,
-    )
+    """Run ``vmsres ARGS``: in this process (vmsres.cli.main with its output captured), or with
+    ``subprocess_run`` as a real ``python -m vmsres`` (tests/test_cli_smoke.py does so once per
+    command; starting an interpreter that imports the server costs a second or more each)."""
+    if subprocess_run:
+        return subprocess.run(
+            [sys.executable, "-m", "vmsres", *args],
+            capture_output=True,
+            text=True,
+            timeout=60 * load_factor(),
+            check=check,
+            env=env,
+        )
+    from vmsres.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with _environment(env), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            returncode = main(list(args))
+        except SystemExit as done:  # argparse's usage errors and --help
+            returncode = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    result = subprocess.CompletedProcess(["vmsres", *args], returncode, stdout.getvalue(), stderr.getvalue())
+    if check:
+        result.check_returncode()
+    return result
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str] | None) -> Iterator[None]:
+    """``env`` as the whole environment while the block runs (as a child process would get it)."""
+    if env is None:
+        yield
+        return
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def load_factor() -> float:
+    """How much longer than on an idle machine a wall-clock budget of a test may take.
+
+    VMSRES_TEST_TIME_FACTOR when set; otherwise from the load: runnable tasks per core (the suite
+    shares two cores with other work), never below 1.
+    """
+    given = os.environ.get("VMSRES_TEST_TIME_FACTOR")
+    if given:
+        return max(1.0, float(given))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return 1.0
+    return max(1.0, load / (os.cpu_count() or 1))
 
 
 def _read_until_listening(stream: IO[str], seen: list[str]) -> str:
@@ -151,6 +205,30 @@ def start_server(
         log_path=log_path,
         database_url=database_url,
     )
+
+
+def start_embedded_server(
+    data_dir: Path, database_url: str | None = None, serve_args: Sequence[str] = ()
+) -> RunningServer:
+    """The real server in a thread of this process (vmsres.testing.VmsServer) with the test key:
+    for tests that need no process of their own (no logs, signals or workers)."""
+    embedded = VmsServer(data_dir=data_dir, database_url=database_url, serve_args=serve_args).start()
+    try:
+        embedded.call(_ensure_test_key)
+    except BaseException:
+        embedded.stop()
+        raise
+    return RunningServer(
+        url=embedded.endpoint,
+        data_dir=data_dir,
+        process=None,
+        database_url=database_url,
+        embedded=embedded,
+    )
+
+
+async def _ensure_test_key(ops: Any) -> None:
+    await ops.services.accounts.ensure_key("default", TEST_ACCESS_KEY, TEST_SECRET_KEY)
 
 
 def run_sql(url: str, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
@@ -265,6 +343,7 @@ def wait_for(condition: Callable[[], T | None], timeout: float = 15.0, what: str
     For state another process writes after an event the test can observe (e.g. a delivery marked
     delivered after the receiver answered): the test waits for the state itself, never a fixed time.
     """
+    timeout *= load_factor()
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -1,4 +1,4 @@
-"""``vmsres res ...`` as a user runs it: a subprocess against a real server on loopback."""
+"""``vmsres res ...`` as a user runs it, against a real server on loopback (in-process; tests/test_cli_smoke.py runs it as a process)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests import docs_examples
 from tests.audio import write_wav
-from tests.servers import RunningServer, run_cli, start_server
+from tests.servers import RunningServer, run_cli, start_embedded_server
 from tests.stubs import Reply, scripted_server
 from vmsres.client import Client, ResourceState
 from vmsres.protocol.errors import FileAnalyseError
@@ -24,8 +24,8 @@ LOOPBACK_FETCH = ["--fetch-allow-host", "127.0.0.1"]
 def server(
     tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
 ) -> Iterator[RunningServer]:
-    running = start_server(
-        tmp_path_factory.mktemp("uploads"), LOOPBACK_FETCH, database_url=module_database_url
+    running = start_embedded_server(
+        tmp_path_factory.mktemp("uploads"), module_database_url, serve_args=LOOPBACK_FETCH
     )
     yield running
     running.stop()
@@ -33,7 +33,7 @@ def server(
 
 @pytest.fixture
 def fresh_server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "data", LOOPBACK_FETCH, database_url=database_url)
+    running = start_embedded_server(tmp_path / "data", database_url, serve_args=LOOPBACK_FETCH)
     yield running
     running.stop()
 
@@ -70,7 +70,7 @@ def test_upload_of_something_that_is_not_audio(server: RunningServer, tmp_path: 
 
 @pytest.fixture
 def manual_server(tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "manual", extra_args=["--review", "manual"])
+    running = start_embedded_server(tmp_path / "manual", serve_args=["--review", "manual"])
     yield running
     running.stop()
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, start_embedded_server, start_server
 from tests.wire_client import error_code, signed_request
 from vmsres.client import NO_RETRY, Client, RetryPolicy
 from vmsres.protocol.errors import Throttling
@@ -24,8 +24,13 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 def make_server(tmp_path: Path, database_url: str | None) -> Iterator[Any]:
     started: list[RunningServer] = []
 
-    def make(*extra: str, data: str = "data") -> RunningServer:
-        server = start_server(tmp_path / data, ["--admin-token", TOKEN, *extra], database_url=database_url)
+    def make(*extra: str, data: str = "data", process: bool = False) -> RunningServer:
+        """In this process, unless the test reads what only a process has (its log)."""
+        args = ["--admin-token", TOKEN, *extra]
+        if process:
+            server = start_server(tmp_path / data, args, database_url=database_url)
+        else:
+            server = start_embedded_server(tmp_path / data, database_url, serve_args=args)
         started.append(server)
         return server
 
@@ -111,7 +116,7 @@ def test_without_redis_each_process_counts_alone(make_server: Any) -> None:
 def test_the_client_retries_after_throttling(make_server: Any) -> None:
     # A burst of 1 refilled once a second: the second call comes well inside that second, is
     # throttled, and must wait and retry.
-    server = make_server("--rate-per-key", "1/s:1")
+    server = make_server("--rate-per-key", "1/s:1", process=True)
     patient = RetryPolicy(attempts=12, base_delay=0.1, max_delay=0.5)
     with Client(server.access_key, server.secret_key, endpoint=server.url, retry=patient) as client:
         client.open_create_tts("first", "x")

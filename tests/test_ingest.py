@@ -22,7 +22,7 @@ import pytest
 from tests.audio_factory import make_mp3, make_ogg, make_silence, make_wav, require_ffmpeg
 from tests.conftest import generated_vms_api, official_vms_service
 from tests.s3_server import create_bucket, s3_env_vars, start_moto_server
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, start_embedded_server, start_server
 from tests.wire_client import error_code, signed_request
 from vmsres.server.masterkey import load_keyring
 from vmsres.server.service.shared_secrets import secret_context
@@ -162,7 +162,7 @@ def test_five_megabytes_plus_one_byte(audio_server: RunningServer, tmp_path: Pat
 
 
 def test_local_upload_url_rules(tmp_path: Path, database_url: str | None) -> None:
-    server = start_server(tmp_path / "data", database_url=database_url)
+    server = start_embedded_server(tmp_path / "data", database_url)
     try:
         vms = official_vms_service(server)
         url = vms.get_resource_upload_url({"FileName": "once.wav"})["Result"]["UploadUrl"]
@@ -255,7 +255,9 @@ def audio_origin() -> Iterator[str]:
 def test_fetch_resource_from_an_allowed_host(
     tmp_path: Path, audio_origin: str, database_url: str | None
 ) -> None:
-    server = start_server(tmp_path / "data", ["--fetch-allow-host", "127.0.0.1"], database_url=database_url)
+    server = start_embedded_server(
+        tmp_path / "data", database_url, serve_args=["--fetch-allow-host", "127.0.0.1"]
+    )
     try:
         vms = official_vms_service(server)
         result = vms.fetch_resource({"Url": f"{audio_origin}/a.wav", "Name": "fetched.wav"})["Result"]
@@ -285,7 +287,7 @@ def test_garbage_collection_of_expired_uploads(tmp_path: Path) -> None:
     from vmsres.server.service.services import open_services
     from vmsres.server.settings import Settings
 
-    server = start_server(tmp_path / "data")
+    server = start_embedded_server(tmp_path / "data")
     try:
         vms = official_vms_service(server)
         url = vms.get_resource_upload_url({"FileName": "abandoned.wav"})["Result"]["UploadUrl"]
@@ -310,10 +312,10 @@ def test_garbage_collection_of_expired_uploads(tmp_path: Path) -> None:
 
 
 def test_review_rules_apply_to_uploaded_audio(tmp_path: Path, database_url: str | None) -> None:
-    server = start_server(
+    server = start_embedded_server(
         tmp_path / "data",
-        ["--review", "auto-then-manual", "--min-audio-seconds", "2"],
-        database_url=database_url,
+        database_url,
+        serve_args=["--review", "auto-then-manual", "--min-audio-seconds", "2"],
     )
     try:
         outcomes = {}

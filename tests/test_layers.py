@@ -23,12 +23,12 @@ CONTRACTS: list[tuple[str, tuple[str, ...], str]] = [
     ),
     (
         "vmsres.client",
-        ("vmsres.server", "vmsres.ops", "vmsres.cli"),
+        ("vmsres.server", "vmsres.ops", "vmsres.cli", "vmsres.testing"),
         "the client ships without the server",
     ),
     (
         "vmsres.server",
-        ("vmsres.client", "vmsres.ops", "vmsres.cli"),
+        ("vmsres.client", "vmsres.ops", "vmsres.cli", "vmsres.testing"),
         "ops and the client build on the server, not the other way",
     ),
     (

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import official_vms_service
-from tests.servers import RunningServer, run_cli, start_server, wait_for
+from tests.servers import RunningServer, run_cli, start_embedded_server, start_server, wait_for
 from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 
 TOKEN = "admin-test-token"
@@ -22,8 +22,8 @@ def admin_server(data_dir: Path, *extra: str) -> RunningServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     words = data_dir / "banned.txt"
     words.write_text("赌博\ncasino\n", encoding="utf-8")
-    return start_server(
-        data_dir, ["--admin-token", TOKEN, "--banned-words", str(words), *FAST_WEBHOOKS, *extra]
+    return start_embedded_server(
+        data_dir, serve_args=["--admin-token", TOKEN, "--banned-words", str(words), *FAST_WEBHOOKS, *extra]
     )
 
 

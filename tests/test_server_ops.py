@@ -147,7 +147,8 @@ def test_readiness_fails_when_schema_is_behind(tmp_path: Path, database_url: str
         server.stop()
 
 
-def test_one_json_log_line_per_request_without_secrets(fresh_server: Any) -> None:
+def test_one_json_log_line_per_request_without_secrets(fresh_process_server: Any) -> None:
+    fresh_server = fresh_process_server
     ok = signed_request(fresh_server, "QueryOpenGetResource", {"Type": 0})
     bad = signed_request(fresh_server, "QueryOpenGetResource", {"Type": 0}, secret_key="wrong")
     fresh_server.stop()

@@ -17,7 +17,7 @@ from tests.servers import (
     migrate_to,
     run_cli,
     run_sql,
-    start_server,
+    start_embedded_server,
 )
 from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 from vmsres.server.masterkey import (
@@ -31,7 +31,7 @@ TOKEN = "admin-test-token"
 
 
 def _server(data: Path, database_url: str | None) -> RunningServer:
-    return start_server(data, ["--admin-token", TOKEN, *FAST_WEBHOOKS], database_url=database_url)
+    return start_embedded_server(data, database_url, serve_args=["--admin-token", TOKEN, *FAST_WEBHOOKS])
 
 
 def _admin(server: RunningServer, method: str, path: str, **kwargs: object) -> dict[str, object]:
@@ -159,7 +159,7 @@ def test_migration_0008_seals_existing_webhook_secrets(tmp_path: Path, database_
     assert ring.decrypt(copy, delivery_context(event_id)) == "plain-old-hook"
 
     # The delivery queued before the upgrade is sent, correctly signed, by an upgraded server.
-    server = start_server(data, FAST_WEBHOOKS, database_url=database_url)
+    server = start_embedded_server(data, database_url, serve_args=FAST_WEBHOOKS)
     try:
         got = receiver.next_event()
         assert got.signature_ok and got.event["EventId"] == event_id

@@ -695,17 +695,21 @@ def _fail(error: Exception) -> int:
     return 1
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from vmsres.server.serve import CannotListen, serve
+class ServeArgumentError(ValueError):
+    """A `vmsres serve` option that cannot be used (an unreadable rules file, a bad rate)."""
 
-    serve_failures: tuple[type[Exception], ...] = (*_FAILURES, CannotListen, ValueError)
 
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The Settings that `vmsres serve` ARGS stand for (also vmsres.testing's ``serve_args``)."""
     try:
         rules = _rules(args)
     except (OSError, ValueError) as error:
-        print(f"vmsres: review rules: {error}", file=sys.stderr)
-        return 2
-
+        raise ServeArgumentError(f"review rules: {error}") from None
+    try:
+        parse_rate(args.rate_per_key)
+        parse_rate(args.rate_per_account)
+    except LimitError as error:
+        raise ServeArgumentError(str(error)) from None
     settings = _settings(args)
     settings.host, settings.port, settings.workers = args.host, args.port, args.workers
     settings.review, settings.log_level = args.review, args.log_level
@@ -717,12 +721,6 @@ def _serve(args: argparse.Namespace) -> int:
     settings.webhook_retry_base_seconds = args.webhook_retry_base
     settings.webhook_retry_max_seconds = args.webhook_retry_max
     settings.webhook_max_age_seconds = args.webhook_max_age
-    try:
-        parse_rate(args.rate_per_key)
-        parse_rate(args.rate_per_account)
-    except LimitError as error:
-        print(f"vmsres: {error}", file=sys.stderr)
-        return 2
     settings.rate_per_key, settings.rate_per_account = args.rate_per_key, args.rate_per_account
     settings.max_resources, settings.max_storage_bytes = args.max_resources, args.max_storage_bytes
     settings.idempotency_hours = args.idempotency_hours
@@ -730,6 +728,19 @@ def _serve(args: argparse.Namespace) -> int:
     settings.max_audio_duration_seconds = args.max_audio_duration
     settings.max_header_bytes, settings.max_header_count = args.max_header_bytes, args.max_header_count
     settings.header_timeout_seconds, settings.body_timeout_seconds = args.header_timeout, args.body_timeout
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from vmsres.server.serve import CannotListen, serve
+
+    serve_failures: tuple[type[Exception], ...] = (*_FAILURES, CannotListen, ValueError)
+
+    try:
+        settings = serve_settings(args)
+    except ServeArgumentError as error:
+        print(f"vmsres: {error}", file=sys.stderr)
+        return 2
     try:
         backends.check(settings)
         serve(settings)

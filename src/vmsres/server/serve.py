@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from vmsres.server.settings import SETTINGS_ENV, Settings
 from vmsres.server.store import migrate
 from vmsres.server.transport import PROTOCOL_IMPORT_PATH
 from vmsres.server.wire.app import VmsApp, WireConfig
+from vmsres.server.wire.asgi import ASGIApp, Receive, Scope, Send
 from vmsres.server.wire.transfer import transfer_mounts
 
 BOOTSTRAP_ACCESS_KEY_ENV = "VMSRES_BOOTSTRAP_ACCESS_KEY"
@@ -35,6 +37,24 @@ KEEP_ALIVE_SECONDS = 5
 
 class CannotListen(Exception):
     """The server's socket could not be bound (the port is taken, the address is not ours)."""
+
+
+class BuiltOnFirstRequest:
+    """An ASGI app made by ``factory`` when its first request comes.
+
+    Building the admin API and the console (FastAPI routes and their models) takes about 0.1 s,
+    which a start should not pay for parts that most servers, and every test server, never use.
+    The build has no await, so two first requests on one loop cannot both build.
+    """
+
+    def __init__(self, factory: Callable[[], ASGIApp]) -> None:
+        self._factory = factory
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            self._app = self._factory()
+        await self._app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> VmsApp:
@@ -76,8 +96,13 @@ def create_app(settings: Settings) -> VmsApp:
         background=background,
     )
     if settings.admin_token_sha256:
-        config.mounts.append(("/admin/", create_admin_app(services, settings.admin_token_sha256)))
-        config.mounts.append((CONSOLE_PREFIX, create_console_app(services, settings.admin_token_sha256)))
+        token_sha256 = settings.admin_token_sha256
+        config.mounts.append(
+            ("/admin/", BuiltOnFirstRequest(lambda: create_admin_app(services, token_sha256)))
+        )
+        config.mounts.append(
+            (CONSOLE_PREFIX, BuiltOnFirstRequest(lambda: create_console_app(services, token_sha256)))
+        )
     dispatcher = Dispatcher(
         services.event_store,
         services.events.keyring,

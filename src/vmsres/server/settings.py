@@ -61,6 +61,9 @@ class Settings:
     # None: VMSRES_MASTER_KEY, else DATA_DIR/master.key (created on first start).
     master_key_file: str | None = None
     fixtures: str | None = None
+    # False: SQLite never syncs, for a store thrown away after the run (vmsres.testing's
+    # temporary stores); a machine crash may then lose or corrupt it.
+    durable: bool = True
     webhook_poll_seconds: float = 1.0
     webhook_retry_base_seconds: float = 2.0
     webhook_retry_max_seconds: float = 600.0

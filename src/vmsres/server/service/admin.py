@@ -162,8 +162,19 @@ class AdminOps:
     async def reset_account(self, name: str) -> dict[str, Any]:
         async with self._audited("ResetAccount", account=name):
             account = await self.services.accounts.account(name)
+            # Upload URLs first: one issued before the reset cannot commit into the empty library.
+            await self.services.ingest.forget_account_uploads(account["id"])
             keys = await self.services.resources.reset_account(account["id"], name)
         return {"Account": name, "DeletedResourceKeys": keys}
+
+    async def reset_every_account(self) -> dict[str, Any]:
+        """Test control: every account's library emptied, as reset_account does; accounts and
+        keys stay."""
+        names = [row["name"] for row in await self.services.accounts.list_accounts()]
+        deleted: list[str] = []
+        for name in names:
+            deleted += (await self.reset_account(name))["DeletedResourceKeys"]
+        return {"Accounts": names, "DeletedResourceKeys": deleted}
 
     # --- limits and leases ------------------------------------------------------------------
 

@@ -448,6 +448,10 @@ class IngestService:
 
     # --- Collection ---------------------------------------------------------------------
 
+    async def forget_account_uploads(self, account_id: int) -> None:
+        """Test control (an account reset): its upload URLs stop working; staged bytes are garbage."""
+        await self.uploads.forget_account(account_id)
+
     async def collect_garbage(self) -> GarbageReport:
         now = self._now()
         report = GarbageReport()

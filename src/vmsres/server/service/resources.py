@@ -390,12 +390,14 @@ class ResourceService:
         return row
 
     async def reset_account(self, account_id: int, account_name: str) -> list[str]:
-        """Test control: the account's library becomes empty; one "account.reset" event says so.
+        """Test control: the account's library becomes empty (resources, their leases, its
+        ClientToken answers); one "account.reset" event says so.
 
         The audio of the deleted resources is left to garbage collection (unreferenced blobs).
         """
         async with self.store.db.transaction() as tx:
             keys = await self.store.delete_all(account_id, tx)
+            await self.hardening.forget_account_library(account_id, tx)
             queued = False
             if self.events is not None:
                 queued = await self.events.emit(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from vmsres.server.audio import ffmpeg_available
 from vmsres.server.blobs import BlobStore, open_blob_store
-from vmsres.server.masterkey import load_keyring
+from vmsres.server.masterkey import Keyring, load_keyring
 from vmsres.server.service.accounts import AccountService
 from vmsres.server.service.answers import AnswerCache
 from vmsres.server.service.events import EventService
@@ -22,7 +23,7 @@ from vmsres.server.settings import Settings
 from vmsres.server.shared_state import SharedState, open_shared
 from vmsres.server.store import migrate
 from vmsres.server.store.accounts import AccountStore
-from vmsres.server.store.database import Database, open_database
+from vmsres.server.store.database import Database, open_database, sqlite_path
 from vmsres.server.store.events import EventStore
 from vmsres.server.store.hardening import HardeningStore
 from vmsres.server.store.resources import KeywordMatchCache, ResourceStore
@@ -77,6 +78,22 @@ class Services:
         await self.db.close()
 
 
+def prepare_store(settings: Settings, *, sqlite_image: bool = False) -> Keyring:
+    """The master key (creating the embedded default file if missing) and the schema at head:
+    what one process does before any process opens the store.
+
+    ``sqlite_image``: a SQLite store that does not exist yet is written from the migrated schema's
+    image (migrate.create_sqlite_at_head), for processes that make many stores.
+    """
+    keyring = load_keyring(settings.data_dir, settings.master_key_file, create=True)
+    url = settings.resolved_database_url()
+    if sqlite_image and url.startswith("sqlite:///") and not Path(sqlite_path(url)).exists():
+        migrate.create_sqlite_at_head(url, keyring)
+    else:
+        migrate.upgrade(url, keyring)
+    return keyring
+
+
 def open_services(
     settings: Settings,
     *,
@@ -85,10 +102,12 @@ def open_services(
 ) -> Services:
     database_url = settings.resolved_database_url()
     # Only the process that migrates may create the embedded key file; workers find it made.
-    keyring = load_keyring(settings.data_dir, settings.master_key_file, create=run_migrations)
-    if run_migrations:
-        migrate.upgrade(database_url, keyring)
-    db = open_database(database_url)
+    keyring = (
+        prepare_store(settings)
+        if run_migrations
+        else load_keyring(settings.data_dir, settings.master_key_file, create=False)
+    )
+    db = open_database(database_url, durable=settings.durable)
     event_store = EventStore(db)
     events = EventService(event_store, keyring, clock=clock, max_age_seconds=settings.webhook_max_age_seconds)
     blobs = open_blob_store(settings.resolved_blob_url(), s3_endpoint_url=settings.s3_endpoint_url)

@@ -75,7 +75,6 @@ class Dispatcher:
         self._wake.set()
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.config.timeout_seconds, follow_redirects=False)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="vmsres-webhooks")
 
     async def stop(self) -> None:
@@ -108,8 +107,14 @@ class Dispatcher:
                 await self._send(row)
         return claimed
 
+    def _http(self) -> httpx.AsyncClient:
+        # Made at the first delivery: its TLS context takes ~50 ms to load the CA store, which a
+        # server without webhooks (every test server) should not pay at each start.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.config.timeout_seconds, follow_redirects=False)
+        return self._client
+
     async def _send(self, row: Row) -> None:
-        assert self._client is not None
         status: int | None = None
         error: str | None = None
         try:
@@ -130,7 +135,7 @@ class Dispatcher:
                 DELIVERY_HEADER: row["event_id"],
             }
             try:
-                response = await self._client.post(row["url"], content=body, headers=headers)
+                response = await self._http().post(row["url"], content=body, headers=headers)
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"

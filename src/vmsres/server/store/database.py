@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -116,19 +117,29 @@ class Database(Executor, Protocol):
 _EMPTY: Params = {}
 
 
+@functools.cache
+def _dialect(url: str) -> sa.Dialect:
+    """One per process and kind: making an engine for it costs milliseconds, on every store opened."""
+    return sa.create_engine(url).dialect
+
+
 class SqliteDatabase:
     """One ``sqlite3`` connection per process, in WAL mode, driven from the event loop."""
 
     dialect_name = "sqlite"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable: bool = True) -> None:
         self.url = url
         self.path = sqlite_path(url)
-        self._statements = StatementCache(sa.create_engine("sqlite://").dialect)
+        self._statements = StatementCache(_dialect("sqlite://"))
         # Autocommit at the driver; transactions are explicit BEGIN IMMEDIATE ... COMMIT so a
         # writer takes the lock up front instead of failing to upgrade a read lock later.
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         configure_sqlite(self._conn)
+        if not durable:
+            # A throwaway store (a test server's): no syncs at all, ~10 ms saved on the first
+            # write alone; a crash of the machine may lose or corrupt it, which it may.
+            self._conn.execute("PRAGMA synchronous=OFF")
         self._in_transaction = False
 
     def _run(self, stmt: ClauseElement, params: Params) -> sqlite3.Cursor:
@@ -259,7 +270,7 @@ class PostgresDatabase:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.url = url
         self._dsn = asyncpg_dsn(url)
-        self._statements = StatementCache(sa.create_engine("postgresql+asyncpg://").dialect)
+        self._statements = StatementCache(_dialect("postgresql+asyncpg://"))
         self._min_size = min_size
         self._max_size = max_size
         self._pool: Any = None
@@ -331,9 +342,10 @@ def asyncpg_dsn(url: str) -> str:
     return "postgresql://" + rest
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, *, durable: bool = True) -> Database:
+    """``durable`` False lets SQLite skip syncs (a throwaway store); PostgreSQL ignores it."""
     if url.startswith("sqlite:///"):
-        return SqliteDatabase(url)
+        return SqliteDatabase(url, durable=durable)
     if url.startswith(("postgresql://", "postgres://", "postgresql+")):
         return PostgresDatabase(url)
     raise ValueError(f"unsupported database URL: {url.split(':', 1)[0]}:...")

@@ -93,10 +93,16 @@ _token_release = _token_delete.where(idempotency_tokens.c.result.is_(None))
 _tokens_delete_expired = idempotency_tokens.delete().where(
     idempotency_tokens.c.expires_at <= sa.bindparam("now")
 )
+_tokens_delete_of_account = idempotency_tokens.delete().where(
+    idempotency_tokens.c.account_id == sa.bindparam("account_id")
+)
 
 # --- leases --------------------------------------------------------------------------------------
 
 _lease_delete = resource_leases.delete().where(resource_leases.c.resource_key == sa.bindparam("resource_key"))
+_leases_delete_of_account = resource_leases.delete().where(
+    resource_leases.c.account_id == sa.bindparam("account_id")
+)
 # One statement, so two concurrent leases of one resource never both insert (the last one stands).
 _lease_upsert = insert_or_update(
     resource_leases,
@@ -142,6 +148,12 @@ class HardeningStore:
         if not columns:
             return True
         return await self.db.execute(_set_limits(columns), {"id": account_id, **limits}) > 0
+
+    async def forget_account_library(self, account_id: int, executor: Executor | None = None) -> None:
+        """Drop the account's leases and ClientToken answers (a reset's share of this store)."""
+        ex = executor or self.db
+        await ex.execute(_leases_delete_of_account, {"account_id": account_id})
+        await ex.execute(_tokens_delete_of_account, {"account_id": account_id})
 
     async def usage(
         self,

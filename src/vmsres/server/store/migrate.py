@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,9 +73,14 @@ MIGRATION_LOCK_ID = 0x766D7372  # "vmsr"
 STARTUP_LOCK_ID = MIGRATION_LOCK_ID + 1
 
 
-def upgrade(url: str, keyring: Keyring | None = None) -> None:
-    """Migrate to head; with ``keyring``, also prove it is the master key this database needs."""
+def upgrade(url: str, keyring: Keyring | None = None, *, durable: bool = True) -> None:
+    """Migrate to head; with ``keyring``, also prove it is the master key this database needs.
+
+    ``durable`` False: SQLite skips its syncs (a throwaway file, e.g. the schema image).
+    """
     engine = sa.create_engine(sync_url(url))
+    if not durable and engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _without_syncs)
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -88,6 +96,56 @@ def upgrade(url: str, keyring: Keyring | None = None) -> None:
                 check_master_key(connection, keyring)
     finally:
         engine.dispose()
+
+
+def _without_syncs(dbapi_connection: sqlite3.Connection, _: object) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=OFF")
+    dbapi_connection.execute("PRAGMA journal_mode=MEMORY")
+
+
+_sqlite_head_image: bytes | None = None
+# The last keyring's image with its key check row: test tools give their stores one key.
+_sqlite_keyed_image: tuple[str, bytearray] | None = None
+_sqlite_head_image_lock = threading.Lock()
+
+
+def create_sqlite_at_head(url: str, keyring: Keyring) -> None:
+    """A new SQLite store at head, written from an image of the migrated schema made once per
+    process: for test tools that create many stores in one process (running the migrations takes
+    tens of milliseconds, writing the image about one). The file is the one ``upgrade`` makes,
+    already in WAL mode as every server process puts it.
+    """
+    from sqlalchemy.pool import StaticPool
+
+    from vmsres.server.store.database import sqlite_path
+
+    global _sqlite_head_image, _sqlite_keyed_image
+    keys = ",".join(keyring.key_ids)
+    with _sqlite_head_image_lock:
+        if _sqlite_head_image is None:
+            with tempfile.TemporaryDirectory(prefix="vmsres-schema-") as folder:
+                template = Path(folder) / "vmsres.db"
+                upgrade(f"sqlite:///{template}", keyring=None, durable=False)
+                with contextlib.closing(sqlite3.connect(template)) as conn:
+                    _sqlite_head_image = conn.serialize()
+        head_image, keyed = _sqlite_head_image, _sqlite_keyed_image
+    if keyed is None or keyed[0] != keys:
+        # The master-key check row is added in memory, so writing the store costs no fsync.
+        with contextlib.closing(sqlite3.connect(":memory:", check_same_thread=False)) as memory:
+            memory.deserialize(head_image)
+            engine = sa.create_engine("sqlite://", creator=lambda: memory, poolclass=StaticPool)
+            try:
+                with engine.begin() as connection:
+                    check_master_key(connection, keyring)
+                image = bytearray(memory.serialize())
+            finally:
+                engine.dispose()
+        # Header bytes 18-19 (file format write/read version) 2: WAL mode, which switching to by
+        # PRAGMA on the file would cost a sync.
+        image[18:20] = b"\x02\x02"
+        keyed = _sqlite_keyed_image = (keys, image)
+    with open(sqlite_path(url), "xb") as file:
+        file.write(keyed[1])
 
 
 _server_secrets = sa.table("server_secrets", sa.column("name", sa.String), sa.column("value", sa.String))

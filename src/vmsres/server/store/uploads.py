@@ -6,7 +6,7 @@ import contextlib
 
 import sqlalchemy as sa
 
-from vmsres.server.store.database import Database, Row, UniqueViolation
+from vmsres.server.store.database import Database, Executor, Row, UniqueViolation
 from vmsres.server.store.schema import server_secrets, uploads
 
 STATE_ISSUED = "issued"
@@ -51,6 +51,7 @@ _delete_of_file_name = (
     )
     .returning(uploads.c.staging_key)
 )
+_delete_of_account = uploads.delete().where(uploads.c.account_id == sa.bindparam("account_id"))
 _expired = sa.select(uploads).where(uploads.c.expires_at < sa.bindparam("before"))
 _delete = uploads.delete().where(uploads.c.nonce == sa.bindparam("nonce"))
 _staging_keys = sa.select(uploads.c.staging_key)
@@ -95,6 +96,10 @@ class UploadStore:
         """Delete the FileName's upload rows; the staging keys of the rows deleted."""
         params = {"account_id": account_id, "file_name": file_name}
         return [str(key) for key in await self.db.fetch_column(_delete_of_file_name, params)]
+
+    async def forget_account(self, account_id: int, executor: Executor | None = None) -> None:
+        """Drop every upload URL of the account; their staging blobs become garbage."""
+        await (executor or self.db).execute(_delete_of_account, {"account_id": account_id})
 
     async def expired(self, before: int) -> list[Row]:
         return await self.db.fetch_all(_expired, {"before": before})
