@@ -185,7 +185,7 @@ class InsufficientStorage(VmsError):
     when = (
         "A write found the disk of the database (SQLite, or PostgreSQL's own) or of the blob "
         "storage full; nothing was changed. Reads keep working; writes succeed again once space "
-        "is freed. See reliability.md."
+        "is freed. See [reliability.md](reliability.md)."
     )
 
 
