@@ -3,14 +3,14 @@
 #   serve: ffmpeg (audio decode check and telephony renditions): what the server itself runs.
 #   dev (default): also wrk (the load generator of `make bench`), espeak-ng (the console's spoken
 #   TTS previews), chromium, chromium-driver and a CJK font (the console's browser tests and their
-#   screenshots).
+#   screenshots), redis-server (the dependency-fault tests start and stop their own Redis).
 # Idempotent and quiet when everything is present; skipped (with a note) where apt-get is absent
 # or we are not root, since the code paths that need these tools say so at run time.
 set -euo pipefail
 profile="${1:-dev}"
 case "$profile" in
   serve) packages=(ffmpeg) ;;
-  dev) packages=(ffmpeg wrk espeak-ng chromium chromium-driver fonts-wqy-zenhei) ;;
+  dev) packages=(ffmpeg wrk espeak-ng chromium chromium-driver fonts-wqy-zenhei redis-server) ;;
   *) echo "usage: $0 [serve|dev]" >&2; exit 2 ;;
 esac
 missing=()

@@ -44,7 +44,7 @@ def test_start_answer_stop_leaves_nothing() -> None:
         assert (
             server.endpoint == f"http://127.0.0.1:{server.port}" and server.host == f"127.0.0.1:{server.port}"
         )
-        assert httpx.get(f"{server.endpoint}/readyz").json() == {"status": "ready"}
+        assert httpx.get(f"{server.endpoint}/readyz").json()["status"] == "ready"
         with Client(server.access_key, server.secret_key, endpoint=server.endpoint) as client:
             assert client.query_open_get_resource(ResourceType.TTS).total == 0
         data_dir = server.data_dir

@@ -164,9 +164,11 @@ class ServiceUnavailable(VmsError):
     http_status = 503
     default_message = "The request has failed due to a temporary failure of the server."
     when = (
-        "The store or the blob storage cannot be reached right now, or a request with the same "
-        "`ClientToken` is still running after the repeat waited for it (with `Retry-After`); "
-        "retrying later may succeed."
+        "The database or Redis (with rate limits on) cannot be reached right now, the database "
+        "connection was lost while committing (the change may or may not have been made: retry "
+        "with the same `ClientToken`), or a request with the same `ClientToken` is still running "
+        "after the repeat waited for it. Sent with `Retry-After`; retrying later may succeed. "
+        "See [reliability.md](reliability.md)."
     )
 
     def __init__(
@@ -174,6 +176,17 @@ class ServiceUnavailable(VmsError):
     ) -> None:
         super().__init__(message, request_id=request_id)
         self.retry_after_seconds = retry_after_seconds
+
+
+class InsufficientStorage(VmsError):
+    code = "InsufficientStorage"
+    http_status = 507
+    default_message = "The server's storage is full; the change was not made."
+    when = (
+        "A write found the disk of the database (SQLite, or PostgreSQL's own) or of the blob "
+        "storage full; nothing was changed. Reads keep working; writes succeed again once space "
+        "is freed. See [reliability.md](reliability.md)."
+    )
 
 
 # --- Gateway codes of Volcengine's common error pages ----------------------------------------

@@ -4,16 +4,23 @@ With ``--redis-url`` it lives in Redis, so N processes behind a load balancer se
 (what throttling needs); without it, an in-process fallback serves a single process.
 Counters are fixed-window: the first increment starts the window, which expires ``ttl`` seconds
 later. Rate limits use ``take_token`` instead: a token bucket (see vmsres.server.service.limits).
+When Redis cannot be reached every call raises SharedStateUnavailable within about a second; the
+next call after Redis is back reconnects by itself.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+
+class SharedStateUnavailable(Exception):
+    """The shared state (Redis) could not be reached or did not answer in time."""
 
 
 class SharedState(Protocol):
@@ -23,6 +30,10 @@ class SharedState(Protocol):
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
     async def delete(self, key: str) -> None: ...
     async def take_token(self, key: str, per_second: float, burst: int) -> bool: ...
+    async def check(self) -> None:
+        """Raise SharedStateUnavailable when the state cannot be used right now."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -93,6 +104,9 @@ class LocalState:
             self._buckets = {k: b for k, b in self._buckets.items() if b[2] > now}
         return allowed
 
+    async def check(self) -> None:
+        return None
+
     async def close(self) -> None:
         self._data.clear()
         self._buckets.clear()
@@ -124,6 +138,28 @@ return allowed
 """
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+# Bounds every connect and every answer, so a Redis that is gone or hangs fails a request in about
+# a second instead of holding it.
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
+def _reachable(method: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """Redis's connection and timeout errors as SharedStateUnavailable."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        try:
+            return await method(*args, **kwargs)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise SharedStateUnavailable(f"Redis unreachable: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper
+
+
 class RedisState:
     """Redis-backed; the connection pool is created lazily, inside the running event loop."""
 
@@ -136,10 +172,20 @@ class RedisState:
     def _redis(self) -> Redis:
         if self._client is None:
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
 
-            self._client = Redis.from_url(self.url)
+            self._client = Redis.from_url(
+                self.url,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                # One immediate retry on a fresh connection covers a pooled connection that died
+                # with a restarted Redis; backing off further would only hold the request.
+                retry=Retry(NoBackoff(), 1),
+            )
         return self._client
 
+    @_reachable
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         name = self._prefix + key
         client = self._redis()
@@ -152,26 +198,35 @@ class RedisState:
             value, _ = await pipe.execute()
         return int(value)
 
+    @_reachable
     async def get_count(self, key: str) -> int:
         value = await self._redis().get(self._prefix + key)
         return int(value) if value is not None else 0
 
+    @_reachable
     async def get(self, key: str) -> bytes | None:
         value = await self._redis().get(self._prefix + key)
         return value if value is None or isinstance(value, bytes) else value.encode()
 
+    @_reachable
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         px = None if ttl is None else max(1, int(ttl * 1000))
         await self._redis().set(self._prefix + key, value, px=px)
 
+    @_reachable
     async def delete(self, key: str) -> None:
         await self._redis().delete(self._prefix + key)
 
+    @_reachable
     async def take_token(self, key: str, per_second: float, burst: int) -> bool:
         if self._take is None:
             self._take = self._redis().register_script(_TAKE_TOKEN)
         allowed = await self._take(keys=[self._prefix + key], args=[repr(per_second), burst])
         return int(allowed) == 1
+
+    @_reachable
+    async def check(self) -> None:
+        await self._redis().ping()
 
     async def close(self) -> None:
         if self._client is not None:

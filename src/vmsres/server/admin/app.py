@@ -25,6 +25,7 @@ from vmsres.server.admin.operations import (
     call_keywords,
 )
 from vmsres.server.admin.tokens import admin_token_matches
+from vmsres.server.service import outages
 from vmsres.server.service.accounts import ConflictError, NotFoundError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.server.service.events import Actor
@@ -151,4 +152,14 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
     for error_type in ADMIN_ERRORS:
         app.add_exception_handler(error_type, refused)
     app.include_router(router)
+
+    async def dependency_failed(_: Request, error: Exception) -> JSONResponse:
+        answer = outages.wire_error(error)
+        assert answer is not None  # registered for outages.OUTAGES only
+        retry = answer.retry_after_seconds
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        return JSONResponse({"detail": answer.message}, status_code=answer.http_status, headers=headers)
+
+    for outage in outages.OUTAGES:
+        app.add_exception_handler(outage, dependency_failed)
     return app

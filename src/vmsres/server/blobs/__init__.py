@@ -1,7 +1,7 @@
 """Where audio bytes live: a folder on local disk or an S3-compatible bucket, behind one interface.
 
-This package knows nothing of HTTP routing or SQL; callers map BlobNotFound and BlobStorageError
-to wire errors themselves.
+This package knows nothing of HTTP routing or SQL; callers map BlobNotFound, BlobStorageError and
+BlobStorageFull to wire errors themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from vmsres.server.blobs.base import (
     BlobNotFound,
     BlobReader,
     BlobStorageError,
+    BlobStorageFull,
     BlobStore,
     validate_key,
     validate_prefix,
@@ -28,6 +29,7 @@ __all__ = [
     "BlobNotFound",
     "BlobReader",
     "BlobStorageError",
+    "BlobStorageFull",
     "BlobStore",
     "DiskBlobStore",
     "S3BlobStore",

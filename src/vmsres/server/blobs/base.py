@@ -27,6 +27,10 @@ class BlobStorageError(Exception):
     """The storage backend failed or could not be reached; retrying later may succeed."""
 
 
+class BlobStorageFull(BlobStorageError):
+    """The storage has no space left for the write; nothing was stored."""
+
+
 # Downloads are sent in pieces of this size, so serving a blob never holds it whole in memory.
 READ_CHUNK_BYTES = 256 * 1024
 

@@ -16,6 +16,7 @@ from vmsres.server.blobs.base import (
     BlobNotFound,
     BlobReader,
     BlobStorageError,
+    BlobStorageFull,
     validate_expiry,
     validate_key,
     validate_prefix,
@@ -27,6 +28,9 @@ _PROBE_PREFIX = RESERVED_PREFIX + "probe-"
 # A key whose path runs into a file where a folder should be, or that names a folder, is simply not a
 # blob: report it as missing rather than as a storage failure.
 _ABSENT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+
+# No space left, or the user's disk quota is used up: writes fail until space is freed.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -206,4 +210,6 @@ async def _run(func: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -
     except BlobNotFound:
         raise
     except OSError as exc:
+        if exc.errno in _FULL_ERRNOS:
+            raise BlobStorageFull(f"disk blob storage is full: {exc}") from exc
         raise BlobStorageError(f"disk blob storage failed: {exc}") from exc

@@ -38,6 +38,7 @@ from vmsres.server.console.session import (
     Sessions,
     csrf_matches,
 )
+from vmsres.server.service import outages
 from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view
 from vmsres.server.service.events import Actor
@@ -520,9 +521,21 @@ routes: list[BaseRoute] = [
     APIRoute(PREFIX + "/accounts", accounts_post, methods=["POST"]),
     APIRoute(PREFIX + "/static/{name}", static, methods=["GET"]),
 ]
+
+
+async def dependency_failed(request: Request, error: Exception) -> Response:
+    answer = outages.wire_error(error)
+    assert answer is not None  # registered for outages.OUTAGES only
+    page = render(request, "error.html", status=answer.http_status, message=answer.message, session=None)
+    if answer.retry_after_seconds is not None:
+        page.headers["Retry-After"] = str(answer.retry_after_seconds)
+    return page
+
+
 exception_handlers: dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
     LoginRequired: to_login,
     HTTPException: http_error,
+    **{outage: dependency_failed for outage in outages.OUTAGES},
 }
 
 

@@ -22,6 +22,7 @@ import orjson
 
 from vmsres.protocol.errors import IdempotentParameterMismatch, ServiceUnavailable
 from vmsres.server.service.accounts import Principal
+from vmsres.server.store.database import DatabaseUnavailable
 from vmsres.server.store.hardening import HardeningStore
 
 TOKEN_PARAM = "ClientToken"
@@ -99,7 +100,14 @@ class IdempotencyService:
 
     async def finish(self, principal: Principal, token: str, result: Any) -> None:
         expires_at = self._now() + self.ttl_seconds
-        await self.store.finish_token(principal.account_id, token, orjson.dumps(result).decode(), expires_at)
+        answer = orjson.dumps(result).decode()
+        try:
+            await self.store.finish_token(principal.account_id, token, answer, expires_at)
+        except DatabaseUnavailable:
+            # The action is done: a claim left unfinished would answer "still running" to every
+            # retry and then let the action run twice once it lapses. Storing the answer is
+            # idempotent, so it is tried once more on a fresh connection.
+            await self.store.finish_token(principal.account_id, token, answer, expires_at)
 
     async def abandon(self, principal: Principal, token: str) -> None:
         await self.store.drop_token(principal.account_id, token)

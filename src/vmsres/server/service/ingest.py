@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmsres.protocol.errors import (
+    InsufficientStorage,
     InvalidParameter,
     NotRepeatInvoke,
     QuotaExceeded,
@@ -35,7 +36,14 @@ from vmsres.server.audio import (
     is_silent,
     make_telephony_rendition,
 )
-from vmsres.server.blobs import BlobNotFound, BlobReader, BlobStorageError, BlobStore, delete_quietly
+from vmsres.server.blobs import (
+    BlobNotFound,
+    BlobReader,
+    BlobStorageError,
+    BlobStorageFull,
+    BlobStore,
+    delete_quietly,
+)
 from vmsres.server.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import AuditContext
@@ -163,9 +171,9 @@ class IngestService:
         assert row is not None
         try:
             await self.blobs.put(row["staging_key"], data)
-        except BlobStorageError:
+        except BlobStorageError as exc:
             await self.uploads.finish(nonce, STATE_ISSUED, None)  # let the client PUT again
-            raise VolcTosServerError() from None
+            raise _storage_failure(exc) from None
         await self.uploads.finish(nonce, STATE_UPLOADED, len(data))
         return len(data)
 
@@ -278,9 +286,9 @@ class IngestService:
             await self.blobs.put(blob_key, data)
             if rendition_key is not None and rendition is not None:
                 await self.blobs.put(rendition_key, rendition)
-        except BlobStorageError:
+        except BlobStorageError as exc:
             await self._delete_blob(blob_key)
-            raise VolcTosServerError() from None
+            raise _storage_failure(exc) from None
         silent = await asyncio.to_thread(is_silent, data, info, rendition)
         decision = self.library.audio_decision(principal, name, info.duration_seconds, silent)
         values: dict[str, Any] = {
@@ -485,3 +493,7 @@ class IngestService:
                 await self._delete_blob(key)
                 report.orphan_blobs += 1
         return report
+
+
+def _storage_failure(exc: BlobStorageError) -> VmsError:
+    return InsufficientStorage() if isinstance(exc, BlobStorageFull) else VolcTosServerError()

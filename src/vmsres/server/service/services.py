@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vmsres.server.audio import ffmpeg_available
-from vmsres.server.blobs import BlobStore, open_blob_store
+from vmsres.server.blobs import BlobStorageFull, BlobStore, DiskBlobStore, open_blob_store
 from vmsres.server.masterkey import Keyring, load_keyring
 from vmsres.server.service.accounts import AccountService
 from vmsres.server.service.answers import AnswerCache
@@ -20,16 +22,49 @@ from vmsres.server.service.resources import ResourceService
 from vmsres.server.service.review import ReviewRules
 from vmsres.server.service.shared_secrets import SharedSecrets
 from vmsres.server.settings import Settings
-from vmsres.server.shared_state import SharedState, open_shared
+from vmsres.server.shared_state import RedisState, SharedState, open_shared
 from vmsres.server.store import migrate
 from vmsres.server.store.accounts import AccountStore
-from vmsres.server.store.database import Database, open_database, sqlite_path
+from vmsres.server.store.database import Database, SqliteDatabase, open_database, sqlite_path
 from vmsres.server.store.events import EventStore
 from vmsres.server.store.hardening import HardeningStore
 from vmsres.server.store.resources import KeywordMatchCache, ResourceStore
 from vmsres.server.store.uploads import UploadStore
 
 FFMPEG_MISSING_NOTE = "missing: telephony renditions are pending"
+OK, DEGRADED, FAILED = "ok", "degraded", "failed"
+# Below this much free space a local disk counts as full (a write of even a small row may fail).
+FULL_BELOW_BYTES = 1024 * 1024
+_FULL = "full: writes fail, reads work"
+
+
+@dataclass
+class Readiness:
+    """What /readyz reports: each dependency's status ("ok", "degraded": serving with limits,
+    "failed": cannot serve) and, for the others, a detail; and notes on optional parts (ffmpeg)
+    that never change the status."""
+
+    dependencies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, status: str, detail: str | None = None) -> None:
+        self.dependencies[name] = (
+            {"status": status} if detail is None else {"status": status, "detail": detail}
+        )
+
+    @property
+    def ready(self) -> bool:
+        return all(d["status"] != FAILED for d in self.dependencies.values())
+
+    def as_json(self) -> dict[str, Any]:
+        statuses = {d["status"] for d in self.dependencies.values()}
+        if FAILED in statuses:
+            reason = "; ".join(
+                f"{name}: {d['detail']}" for name, d in self.dependencies.items() if d["status"] == FAILED
+            )
+            return {"status": "not ready", "reason": reason, **self.notes, "dependencies": self.dependencies}
+        status = "degraded" if DEGRADED in statuses else "ready"
+        return {"status": status, **self.notes, "dependencies": self.dependencies}
 
 
 @dataclass
@@ -51,20 +86,61 @@ class Services:
     def now(self) -> int:
         return int(self.clock())
 
-    async def readiness(self) -> str | None:
-        """None when the store answers and its schema is current; otherwise what is wrong."""
+    async def readiness(self) -> Readiness:
+        """Each dependency's state; any failure here means "not ready", never a crash."""
+        report = Readiness()
         try:
             await self.db.check()
             revision = await self.db.fetch_value(migrate.select_schema_revision)
-        except Exception as exc:  # any failure here means "not ready", never a crash
-            return f"store unreachable: {type(exc).__name__}"
-        if revision != migrate.head_revision():
-            return f"schema at {revision}, expected {migrate.head_revision()}"
+        except Exception as exc:
+            report.add("database", FAILED, f"unreachable ({type(exc).__name__})")
+        else:
+            if revision != migrate.head_revision():
+                report.add("database", FAILED, f"schema at {revision}, expected {migrate.head_revision()}")
+            else:
+                report.add("database", OK)
+        if isinstance(self.shared, RedisState):
+            try:
+                await self.shared.check()
+            except Exception as exc:
+                cause = exc.__cause__ or exc
+                report.add("redis", FAILED, f"unreachable ({type(cause).__name__})")
+            else:
+                report.add("redis", OK)
+        free = self._local_free_bytes()
         try:
             await self.blobs.check()
+        except BlobStorageFull:
+            report.add("storage", DEGRADED, _FULL)
         except Exception as exc:
-            return f"blob storage unreachable: {type(exc).__name__}"
-        return None
+            report.add("storage", FAILED, f"blob storage unreachable ({type(exc).__name__})")
+        else:
+            if free is not None and free < FULL_BELOW_BYTES:
+                report.add("storage", DEGRADED, _FULL)
+            else:
+                report.add("storage", OK)
+        if free is not None:
+            report.dependencies["storage"]["free_bytes"] = free
+        report.notes.update(self.readiness_notes())
+        return report
+
+    def _local_free_bytes(self) -> int | None:
+        """Free bytes on the fullest local disk holding the SQLite file or the blobs, if any."""
+        folders = []
+        if isinstance(self.db, SqliteDatabase):
+            folders.append(Path(self.db.path).parent)
+        if isinstance(self.blobs, DiskBlobStore):
+            folders.append(self.blobs.root)
+        free = []
+        for folder in folders:
+            while not folder.exists() and folder.parent != folder:
+                folder = folder.parent
+            try:
+                stats = os.statvfs(folder)
+            except OSError:
+                continue
+            free.append(stats.f_bavail * stats.f_frsize)
+        return min(free) if free else None
 
     def readiness_notes(self) -> dict[str, str]:
         """What works in a lesser way without making the server unready (ffmpeg is optional)."""

@@ -8,6 +8,11 @@ saves), or an async driver for servers. Result rows come back as plain dicts.
 Rule for callers: inside ``transaction()`` await nothing but the transaction's own calls. On
 SQLite those never suspend, which is what keeps a transaction from interleaving with another
 request's statements on the shared connection.
+
+Driver failures that say the database is out of reach or out of space become DatabaseUnavailable
+and DatabaseFull, the same for every driver. Whether a lost PostgreSQL connection may have
+committed anything is tracked per request (``track_commits``), so the caller can tell a failure
+that is safe to run again from one whose outcome is unknown.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import contextlib
 import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -28,6 +34,7 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.elements import ClauseElement
 
 Row = dict[str, Any]
+_T = TypeVar("_T")
 Params = Mapping[str, Any]
 
 
@@ -66,11 +73,72 @@ def insert_or_update(
     return variants
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be reached, or the connection was lost during a statement.
+
+    ``changes_unknown`` is True when the loss came after a COMMIT (or a write outside a
+    transaction) was sent: the change may or may not have been made.
+    """
+
+    def __init__(self, message: str, *, changes_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.changes_unknown = changes_unknown
+
+
+class DatabaseFull(Exception):
+    """The database could not write because its disk is full; the statement changed nothing."""
+
+
+@dataclass(slots=True)
+class CommitTracker:
+    """Whether anything may have been committed since tracking began (one request's work)."""
+
+    may_have_committed: bool = False
+    # Writes inside compensated_writes() are undone by the caller on failure and do not count.
+    compensating: bool = False
+
+
+_tracker: ContextVar[CommitTracker | None] = ContextVar("vmsres_commit_tracker", default=None)
+
+
+@contextlib.contextmanager
+def track_commits() -> Iterator[CommitTracker]:
+    """Track, for the code inside, whether a COMMIT or a write outside a transaction was sent."""
+    tracker = CommitTracker()
+    token = _tracker.set(tracker)
+    try:
+        yield tracker
+    finally:
+        _tracker.reset(token)
+
+
+@contextlib.contextmanager
+def compensated_writes() -> Iterator[None]:
+    """Writes inside that the caller undoes when the tracked work fails, so they do not count."""
+    tracker = _tracker.get()
+    if tracker is None:
+        yield
+        return
+    tracker.compensating = True
+    try:
+        yield
+    finally:
+        tracker.compensating = False
+
+
+def _note_possible_commit() -> None:
+    tracker = _tracker.get()
+    if tracker is not None and not tracker.compensating:
+        tracker.may_have_committed = True
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledStatement:
     sql: str
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
+    # A plain SELECT: losing the connection while it runs can have changed nothing.
+    reads_only: bool
 
     def arguments(self, params: Params) -> list[Any]:
         return [params[n] if n in params else self.defaults[n] for n in self.names]
@@ -89,7 +157,7 @@ class StatementCache:
             return hit[1]
         compiled = stmt.compile(dialect=self.dialect)
         names = tuple(getattr(compiled, "positiontup", None) or ())
-        entry = CompiledStatement(str(compiled), names, dict(compiled.params))
+        entry = CompiledStatement(str(compiled), names, dict(compiled.params), isinstance(stmt, sa.Select))
         # Keeping the statement alive pins its id, so a recycled id can never alias another.
         self._cache[id(stmt)] = (stmt, entry)
         return entry
@@ -150,6 +218,10 @@ class SqliteDatabase:
             if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
                 raise UniqueViolation(str(exc)) from exc
             raise
+        except sqlite3.OperationalError as exc:
+            if _disk_full(exc):
+                raise DatabaseFull(str(exc)) from exc
+            raise
 
     async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
         cursor = self._run(stmt, params)
@@ -180,23 +252,41 @@ class SqliteDatabase:
     async def transaction(self) -> AsyncIterator[Executor]:
         if self._in_transaction:
             raise RuntimeError("nested transactions are not supported")
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._control("BEGIN IMMEDIATE")
         self._in_transaction = True
         try:
             yield self
+            self._control("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # Also after a failed COMMIT (a full disk): SQLite keeps that transaction open, and
+            # the next BEGIN on this shared connection would fail until it is rolled back.
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        else:
-            self._conn.execute("COMMIT")
         finally:
             self._in_transaction = False
+
+    def _control(self, sql: str) -> None:
+        try:
+            self._conn.execute(sql)
+        except sqlite3.OperationalError as exc:
+            if _disk_full(exc):
+                raise DatabaseFull(str(exc)) from exc
+            raise
 
     async def check(self) -> None:
         self._conn.execute("SELECT 1").fetchone()
 
     async def close(self) -> None:
         self._conn.close()
+
+
+_SQLITE_FULL = 13
+
+
+def _disk_full(exc: sqlite3.OperationalError) -> bool:
+    # The primary result code is the low byte of the extended one.
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
 
 
 def sqlite_path(url: str) -> str:
@@ -224,21 +314,53 @@ def _rowcount(status: str) -> int:
 _TAG_COUNT = re.compile(r"(\d+)\s*$")
 
 
-class _PgExecutor:
-    """Statements on an asyncpg connection or pool (both answer fetch/fetchrow/fetchval/execute)."""
+# SQLSTATEs that mean the server is gone or refuses work for now: connection exceptions (class
+# 08), administrator or crash shutdown, "starting up", idle-session timeout, too many connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P05", "53300"})
+_DISK_FULL_SQLSTATE = "53100"
 
-    def __init__(self, conn: Any, statements: StatementCache) -> None:
+
+def _pg_failure(exc: BaseException, *, changes_unknown: bool) -> Exception | None:
+    """DatabaseUnavailable or DatabaseFull for a driver error that means one, else None."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == _DISK_FULL_SQLSTATE:
+        return DatabaseFull(str(exc))
+    if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES):
+        return DatabaseUnavailable(f"{type(exc).__name__}: {exc}", changes_unknown=changes_unknown)
+    if isinstance(exc, OSError | TimeoutError):  # refused, reset, unreachable, connect timeout
+        return DatabaseUnavailable(f"{type(exc).__name__}: {exc}", changes_unknown=changes_unknown)
+    from asyncpg.exceptions import InterfaceError, InternalClientError
+
+    # "connection is closed"; and a connection left in a broken protocol state by a FATAL that
+    # arrived while it was idle ("cannot switch to state ...; another operation is in progress").
+    if (isinstance(exc, InterfaceError) and "closed" in str(exc)) or isinstance(exc, InternalClientError):
+        return DatabaseUnavailable(f"{type(exc).__name__}: {exc}", changes_unknown=changes_unknown)
+    return None
+
+
+class _PgExecutor:
+    """Statements on one asyncpg connection."""
+
+    def __init__(self, conn: Any, statements: StatementCache, *, autocommit: bool) -> None:
         self._conn = conn
         self._statements = statements
+        # Outside a transaction every write commits by itself.
+        self._autocommit = autocommit
 
     async def _call(self, method: str, stmt: ClauseElement, params: Params) -> Any:
         compiled = self._statements.get(stmt)
+        commits = self._autocommit and not compiled.reads_only
+        if commits:
+            _note_possible_commit()
         try:
             return await getattr(self._conn, method)(compiled.sql, *compiled.arguments(params))
         except Exception as exc:
             # asyncpg's UniqueViolationError, recognised by its SQLSTATE so asyncpg stays optional.
             if getattr(exc, "sqlstate", None) == "23505":
                 raise UniqueViolation(str(exc)) from exc
+            failure = _pg_failure(exc, changes_unknown=commits)
+            if failure is not None:
+                raise failure from exc
             raise
 
     async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
@@ -282,40 +404,101 @@ class PostgresDatabase:
                 if self._pool is None:
                     import asyncpg
 
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=self._min_size,
-                        max_size=self._max_size,
-                        reset=_keep_session,
-                        # JIT compiles a plan on each execution once its estimated cost passes a
-                        # threshold: hundreds of ms spent on statements that run in one.
-                        server_settings={"jit": "off"},
-                    )
+                    try:
+                        self._pool = await asyncpg.create_pool(
+                            self._dsn,
+                            min_size=self._min_size,
+                            max_size=self._max_size,
+                            reset=_keep_session,
+                            # A database that does not answer fails a request in seconds, not
+                            # the driver's default minute.
+                            timeout=_CONNECT_TIMEOUT_SECONDS,
+                            # JIT compiles a plan on each execution once its estimated cost passes
+                            # a threshold: hundreds of ms spent on statements that run in one.
+                            server_settings={"jit": "off"},
+                        )
+                    except Exception as exc:
+                        failure = _pg_failure(exc, changes_unknown=False)
+                        if failure is not None:
+                            raise failure from exc
+                        raise
         return self._pool
 
-    async def _pooled(self) -> _PgExecutor:
-        return _PgExecutor(self._pool or await self._get_pool(), self._statements)
+    async def _acquire(self) -> tuple[Any, Any]:
+        # The pool replaces a connection the server has closed when it is acquired; one that
+        # failed while in use is terminated by _release, so no pre-ping is needed.
+        pool = self._pool or await self._get_pool()
+        try:
+            return pool, await pool.acquire()
+        except Exception as exc:
+            failure = _pg_failure(exc, changes_unknown=False)
+            if failure is not None:
+                raise failure from exc
+            raise
+
+    @staticmethod
+    async def _release(pool: Any, conn: Any, failed: BaseException | None) -> None:
+        if isinstance(failed, DatabaseUnavailable):
+            from asyncpg.exceptions import InterfaceError
+
+            # It may still look open yet be unusable (asyncpg can be left mid-protocol by a
+            # FATAL the server sent while it was idle): it must never be handed out again. One
+            # already closed has been taken back by the pool, which says so with InterfaceError.
+            with contextlib.suppress(InterfaceError):
+                conn.terminate()
+        await pool.release(conn)
+
+    async def _pooled(self, run: Callable[[_PgExecutor], Awaitable[_T]]) -> _T:
+        pool, conn = await self._acquire()
+        failed: BaseException | None = None
+        try:
+            return await run(_PgExecutor(conn, self._statements, autocommit=True))
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            await self._release(pool, conn, failed)
 
     async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
-        return await (await self._pooled()).fetch_all(stmt, params)
+        return await self._pooled(lambda executor: executor.fetch_all(stmt, params))
 
     async def fetch_one(self, stmt: ClauseElement, params: Params = _EMPTY) -> Row | None:
-        return await (await self._pooled()).fetch_one(stmt, params)
+        return await self._pooled(lambda executor: executor.fetch_one(stmt, params))
 
     async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
-        return await (await self._pooled()).fetch_value(stmt, params)
+        return await self._pooled(lambda executor: executor.fetch_value(stmt, params))
 
     async def fetch_column(self, stmt: ClauseElement, params: Params = _EMPTY, index: int = 0) -> list[Any]:
-        return await (await self._pooled()).fetch_column(stmt, params, index)
+        return await self._pooled(lambda executor: executor.fetch_column(stmt, params, index))
 
     async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
-        return await (await self._pooled()).execute(stmt, params)
+        return await self._pooled(lambda executor: executor.execute(stmt, params))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        pool = self._pool or await self._get_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            yield _PgExecutor(conn, self._statements)
+        pool, conn = await self._acquire()
+        failed: BaseException | None = None
+        try:
+            transaction = conn.transaction()
+            await _pg_control(transaction.start, changes_unknown=False)
+            try:
+                yield _PgExecutor(conn, self._statements, autocommit=False)
+            except BaseException:
+                try:
+                    await transaction.rollback()
+                except Exception as exc:
+                    # The server rolls back by itself what a lost connection left open.
+                    if _pg_failure(exc, changes_unknown=False) is None:
+                        raise
+                raise
+            # From here until the server answers, the outcome of a lost connection is unknown.
+            _note_possible_commit()
+            await _pg_control(transaction.commit, changes_unknown=True)
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            await self._release(pool, conn, failed)
 
     async def check(self) -> None:
         pool = self._pool or await self._get_pool()
@@ -325,6 +508,20 @@ class PostgresDatabase:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+async def _pg_control(step: Callable[[], Awaitable[Any]], *, changes_unknown: bool) -> None:
+    # A call, not an awaitable: asyncpg checks that the connection is open before the coroutine.
+    try:
+        await step()
+    except Exception as exc:
+        failure = _pg_failure(exc, changes_unknown=changes_unknown)
+        if failure is not None:
+            raise failure from exc
+        raise
 
 
 async def _keep_session(connection: Any) -> None:

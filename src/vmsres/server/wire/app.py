@@ -30,6 +30,7 @@ from vmsres.protocol.spec import ACTIONS
 from vmsres.server import metrics
 from vmsres.server.actions import ActionContext, Handler, load_handlers
 from vmsres.server.actions.dryrun import DRY_RUN_CHECKS
+from vmsres.server.service import outages
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import Actor, AuditContext
 from vmsres.server.service.services import Services
@@ -46,7 +47,7 @@ from vmsres.server.wire.asgi import (
     read_body,
     send_response,
 )
-from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, success_body
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, error_headers, success_body
 
 MAX_BODY_BYTES = 1024 * 1024
 error_log = logging.getLogger("vmsres.error")
@@ -144,14 +145,8 @@ class VmsApp:
                 return
 
     async def readyz(self, send: Send) -> None:
-        problem = await self.services.readiness()
-        notes = self.services.readiness_notes()
-        if problem is None and not notes:
-            await send_response(send, 200, b'{"status":"ready"}')
-        elif problem is None:
-            await send_response(send, 200, orjson.dumps({"status": "ready", **notes}))
-        else:
-            await send_response(send, 503, orjson.dumps({"status": "not ready", "reason": problem, **notes}))
+        report = await self.services.readiness()
+        await send_response(send, 200 if report.ready else 503, orjson.dumps(report.as_json()))
 
     async def wire(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -191,43 +186,53 @@ class VmsApp:
 
                 authorization = parse_authorization(headers.get("authorization"))
                 region = authorization.region
-                key = await self.services.accounts.key_for_verification(authorization.access_key)
-                raw_path = scope.get("raw_path")
-                verify_signature(
-                    authorization,
-                    key.secret_key,
-                    method=method,
-                    path=raw_path.decode("latin-1") if raw_path else scope["path"],
-                    query_pairs=pairs,
-                    headers=headers,
-                    body=body,
-                    service=SERVICE,
-                )
-                principal = key.principal
-                # Without a configured rate this is one attribute test: no Redis, no await.
-                rates = self.services.limiter.rates(principal)
-                if rates is not None:
-                    await self.services.limiter.take(principal, rates)
+                answered_spec, answered_handler = spec, handler
 
-                raw = {k: v for k, v in query.items() if k not in _RESERVED}
-                raw.update(body_parameters(body, headers.get("content-type", "")))
-                params = spec.parse(raw)
-                if spec.mutating:
-                    actor = Actor("key", principal.account_name, principal.access_key)
-                    audit = AuditContext(actor, request_id, spec.name)
-                context = ActionContext(
-                    principal, self.services, request_id, base_url(scope, headers), key.listing_version, audit
-                )
-                token = params.get("ClientToken")
-                if params["DryRun"]:
+                async def answer() -> Any:
+                    nonlocal principal, params, audit
+                    key = await self.services.accounts.key_for_verification(authorization.access_key)
+                    raw_path = scope.get("raw_path")
+                    verify_signature(
+                        authorization,
+                        key.secret_key,
+                        method=method,
+                        path=raw_path.decode("latin-1") if raw_path else scope["path"],
+                        query_pairs=pairs,
+                        headers=headers,
+                        body=body,
+                        service=SERVICE,
+                    )
+                    principal = key.principal
+                    # Without a configured rate this is one attribute test: no Redis, no await.
+                    rates = self.services.limiter.rates(principal)
+                    if rates is not None:
+                        await self.services.limiter.take(principal, rates)
+
+                    raw = {k: v for k, v in query.items() if k not in _RESERVED}
+                    raw.update(body_parameters(body, headers.get("content-type", "")))
+                    params = answered_spec.parse(raw)
+                    if answered_spec.mutating:
+                        actor = Actor("key", principal.account_name, principal.access_key)
+                        audit = AuditContext(actor, request_id, answered_spec.name)
+                    context = ActionContext(
+                        principal,
+                        self.services,
+                        request_id,
+                        base_url(scope, headers),
+                        key.listing_version,
+                        audit,
+                    )
+                    token = params.get("ClientToken")
+                    if params["DryRun"]:
+                        if token:
+                            await self.services.idempotency.check(principal, token, action_name, params)
+                        await DRY_RUN_CHECKS[action_name](context, params)
+                        raise DryRunOperation()
                     if token:
-                        await self.services.idempotency.check(principal, token, action_name, params)
-                    await DRY_RUN_CHECKS[action_name](context, params)
-                    raise DryRunOperation()
-                if token:
-                    result = await self._once(action_name, handler, context, params, token)
-                else:
-                    result = await handler(context, params)
+                        return await self._once(action_name, answered_handler, context, params, token)
+                    return await answered_handler(context, params)
+
+                result = await outages.once_more_if_lost(answer, action_name)
                 status, payload = 200, success_body(request_id, action_name, region, result)
             except VmsError as error:
                 status, code = error.http_status, error.code
@@ -237,10 +242,17 @@ class VmsApp:
                 # Nobody is left to answer; the access log records the abort.
                 status, code = CLIENT_ABORT_STATUS, CLIENT_ABORT_CODE
                 return
-            except Exception:
-                error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
-                status, code = 500, InternalError.code
-                payload = error_body(request_id, action_name[:64], region, InternalError())
+            except Exception as exc:
+                failure = outages.wire_error(exc) or InternalError()
+                if isinstance(failure, InternalError):
+                    error_log.exception("unexpected failure in %s (RequestId %s)", action_name, request_id)
+                else:
+                    error_log.warning(
+                        "%s in %s (RequestId %s): %s", failure.code, action_name, request_id, exc
+                    )
+                status, code = failure.http_status, failure.code
+                retry_after = failure.retry_after_seconds
+                payload = error_body(request_id, action_name[:64], region, failure)
             # Only calls made with a verified key and let past the rate limit are audited: anonymous
             # junk and throttled floods stay in the access log and cannot fill the audit table.
             # Written before the answer goes out, so a client that has its answer finds the entry.
@@ -270,13 +282,17 @@ class VmsApp:
     ) -> Any:
         """Run a mutating action under its ClientToken, or answer the first run's result again."""
         idempotency = self.services.idempotency
-        replay, result = await idempotency.begin(context.principal, token, action, params)
+        # The claim is released when the action fails, and a leftover claim only answers "still
+        # running": neither makes running the request again after a lost connection unsafe.
+        with outages.compensated_writes():
+            replay, result = await idempotency.begin(context.principal, token, action, params)
         if replay:
             return result
         try:
             result = await handler(context, params)
         except BaseException:
-            await idempotency.abandon(context.principal, token)
+            with outages.compensated_writes():
+                await idempotency.abandon(context.principal, token)
             raise
         await idempotency.finish(context.principal, token, result)
         return result
@@ -304,7 +320,7 @@ class VmsApp:
         self, send: Send, request_id: str, action: str, region: str, error: VmsError
     ) -> None:
         body = error_body(request_id, action[:64], region, error)
-        await send_response(send, error.http_status, body, headers=[(b"x-tt-logid", request_id.encode())])
+        await send_response(send, error.http_status, body, headers=error_headers(request_id, error))
 
 
 def base_url(scope: Scope, headers: Mapping[str, str]) -> str:

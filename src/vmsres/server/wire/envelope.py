@@ -30,3 +30,11 @@ def error_body(request_id: str, action: str, region: str, error: VmsError) -> by
     metadata = _metadata(request_id, action, region)
     metadata["Error"] = {"Code": error.code, "Message": error.message}
     return orjson.dumps({"ResponseMetadata": metadata})
+
+
+def error_headers(request_id: str, error: VmsError) -> list[tuple[bytes, bytes]]:
+    """The headers of an error answer: the request id, and Retry-After where the error sets one."""
+    headers = [(b"x-tt-logid", request_id.encode())]
+    if error.retry_after_seconds is not None:
+        headers.append((b"retry-after", str(error.retry_after_seconds).encode()))
+    return headers

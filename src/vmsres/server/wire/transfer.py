@@ -22,6 +22,7 @@ from vmsres.protocol.errors import (
 )
 from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.audio import MAX_AUDIO_BYTES
+from vmsres.server.service import outages
 from vmsres.server.service.ingest import IngestService
 from vmsres.server.settings import BODY_IDLE_SECONDS
 from vmsres.server.wire.access_log import CLIENT_ABORT_CODE, CLIENT_ABORT_STATUS, log_request
@@ -34,7 +35,7 @@ from vmsres.server.wire.asgi import (
     read_body,
     send_response,
 )
-from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, success_body
+from vmsres.server.wire.envelope import DEFAULT_REGION, error_body, error_headers, success_body
 
 UPLOAD_PREFIX = "/upload/"
 DOWNLOAD_PREFIX = "/download/"
@@ -104,16 +105,14 @@ class TransferApp:
                     await reader.close()
             else:
                 raise NotFound()
-        except VmsError as error:
+        except Exception as exc:
+            error = exc if isinstance(exc, VmsError) else outages.wire_error(exc)
+            if error is None:
+                error_log.exception("unexpected failure in %s (RequestId %s)", action, request_id)
+                error = InternalError()
             status, code = error.http_status, error.code
-            await send_response(
-                send, status, error_body(request_id, action, DEFAULT_REGION, error), headers=headers
-            )
-        except Exception:
-            error_log.exception("unexpected failure in %s (RequestId %s)", action, request_id)
-            status, code = 500, InternalError.code
-            body = error_body(request_id, action, DEFAULT_REGION, InternalError())
-            await send_response(send, 500, body, headers=headers)
+            body = error_body(request_id, action, DEFAULT_REGION, error)
+            await send_response(send, status, body, headers=error_headers(request_id, error))
         finally:
             log_request(request_id, action, "", status, code, time.perf_counter() - started)
 
