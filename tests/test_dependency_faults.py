@@ -470,3 +470,27 @@ def test_full_disk_fails_writes_clearly_keeps_reads_and_recovers(tmp_path: Path,
         server.stop()
     assert names_in_store(server, "disk-").keys() == {"disk-before", "disk-after"}
     assert "InternalError" not in "".join(server.log_lines())
+
+
+def test_sqlite_locked_by_another_process_answers_503_and_recovers(tmp_path: Path) -> None:
+    """A writer outside the server holding the SQLite lock past busy_timeout is an outage, not a bug."""
+    import sqlite3
+
+    server = start_server(tmp_path / "data")
+    try:
+        assert create_tts(server, "lock-before").status_code == 200
+        holder = sqlite3.connect(server.data_dir / "vmsres.db", isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            refused = create_tts(server, "lock-held")
+            assert_unavailable(refused)
+            listed = list_tts(server)
+            assert listed.status_code == 200, listed.text
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        after = create_tts(server, "lock-after")
+        assert after.status_code == 200, after.text
+        assert sorted(names_in_store(server, "lock-")) == ["lock-after", "lock-before"]
+    finally:
+        server.stop()

@@ -218,9 +218,10 @@ class SqliteDatabase:
             if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
                 raise UniqueViolation(str(exc)) from exc
             raise
-        except sqlite3.OperationalError as exc:
-            if _disk_full(exc):
-                raise DatabaseFull(str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            failure = _sqlite_failure(exc, changes_unknown=False)
+            if failure is not None:
+                raise failure from exc
             raise
 
     async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
@@ -269,9 +270,11 @@ class SqliteDatabase:
     def _control(self, sql: str) -> None:
         try:
             self._conn.execute(sql)
-        except sqlite3.OperationalError as exc:
-            if _disk_full(exc):
-                raise DatabaseFull(str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            # An I/O error during COMMIT leaves it to recovery whether the transaction stands.
+            failure = _sqlite_failure(exc, changes_unknown=sql == "COMMIT")
+            if failure is not None:
+                raise failure from exc
             raise
 
     async def check(self) -> None:
@@ -282,11 +285,20 @@ class SqliteDatabase:
 
 
 _SQLITE_FULL = 13
+# BUSY and LOCKED (another process held the lock past busy_timeout), IOERR, CANTOPEN: the file
+# cannot be worked on right now, which is an outage (503), not a bug of the request (500).
+_SQLITE_UNAVAILABLE = frozenset({5, 6, 10, 14})
 
 
-def _disk_full(exc: sqlite3.OperationalError) -> bool:
+def _sqlite_failure(exc: sqlite3.DatabaseError, *, changes_unknown: bool) -> Exception | None:
+    """DatabaseFull or DatabaseUnavailable for an SQLite error that means one, else None."""
     # The primary result code is the low byte of the extended one.
-    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return DatabaseFull(str(exc))
+    if code in _SQLITE_UNAVAILABLE:
+        return DatabaseUnavailable(f"SQLite: {exc}", changes_unknown=changes_unknown)
+    return None
 
 
 def sqlite_path(url: str) -> str:
