@@ -350,7 +350,9 @@ class ResourceService:
                     f"forced over State {before['state']}"
                     f" (decided by {before['reviewed_by'] or 'nobody'} at {before['reviewed_at']})"
                 )
-            elif not await self.store.decide(resource_key, state, reject_reason, reviewed_by, now, tx):
+            elif not await self.store.set_state(
+                resource_key, state, reject_reason, reviewed_by, now, tx, only_under_review=True
+            ):
                 current = await self.store.admin_get(resource_key, tx)
                 if current is None:
                     raise ReviewError(f"no resource {resource_key}")

@@ -664,7 +664,11 @@ class ResourceStore:
         reviewed_by: str,
         now: int,
         executor: Executor | None = None,
+        *,
+        only_under_review: bool = False,
     ) -> bool:
+        """Whether the row changed; ``only_under_review``: a decision, which a resource already
+        decided (or missing) refuses by changing nothing."""
         params = {
             "resource_key": resource_key,
             "state": state,
@@ -672,23 +676,5 @@ class ResourceStore:
             "reviewed_by": reviewed_by,
             "now": now,
         }
-        return await (executor or self.db).execute(_set_state, params) > 0
-
-    async def decide(
-        self,
-        resource_key: str,
-        state: int,
-        reject_reason: str | None,
-        reviewed_by: str,
-        now: int,
-        executor: Executor | None = None,
-    ) -> bool:
-        """Decide a resource under review; False when it is missing or already decided."""
-        params = {
-            "resource_key": resource_key,
-            "state": state,
-            "reject_reason": reject_reason,
-            "reviewed_by": reviewed_by,
-            "now": now,
-        }
-        return await (executor or self.db).execute(_decide_undecided, params) > 0
+        statement = _decide_undecided if only_under_review else _set_state
+        return await (executor or self.db).execute(statement, params) > 0
