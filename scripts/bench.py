@@ -28,9 +28,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from vmsres.protocol.signing import parse_query, sign_request
-from vmsres.server.masterkey import MASTER_KEY_ENV, generate_key_text
+from vmsres.server.masterkey import generate_key_text
 from vmsres.server.service.services import open_services
-from vmsres.server.settings import Settings
+from vmsres.server.settings import MASTER_KEY_ENV, Settings
 from vmsres.server.store import migrate
 from vmsres.server.store.database import database_url_for_dir, sqlite_path
 from vmsres.server.store.resources import BLOCK_SHIFTS
