@@ -665,14 +665,9 @@ class ResourceStore:
         now: int,
         executor: Executor | None = None,
     ) -> bool:
-        params = {
-            "resource_key": resource_key,
-            "state": state,
-            "reject_reason": reject_reason,
-            "reviewed_by": reviewed_by,
-            "now": now,
-        }
-        return await (executor or self.db).execute(_set_state, params) > 0
+        return await self._write_state(
+            _set_state, resource_key, state, reject_reason, reviewed_by, now, executor
+        )
 
     async def decide(
         self,
@@ -684,6 +679,20 @@ class ResourceStore:
         executor: Executor | None = None,
     ) -> bool:
         """Decide a resource under review; False when it is missing or already decided."""
+        return await self._write_state(
+            _decide_undecided, resource_key, state, reject_reason, reviewed_by, now, executor
+        )
+
+    async def _write_state(
+        self,
+        statement: sa.Update,
+        resource_key: str,
+        state: int,
+        reject_reason: str | None,
+        reviewed_by: str,
+        now: int,
+        executor: Executor | None,
+    ) -> bool:
         params = {
             "resource_key": resource_key,
             "state": state,
@@ -691,4 +700,4 @@ class ResourceStore:
             "reviewed_by": reviewed_by,
             "now": now,
         }
-        return await (executor or self.db).execute(_decide_undecided, params) > 0
+        return await (executor or self.db).execute(statement, params) > 0
