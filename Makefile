@@ -45,8 +45,8 @@ typecheck: $(STAMP)
 
 # Rewrite what is generated from vmsres.protocol: sections of docs/ and the client's models and operations.
 generate: $(STAMP)
-	$(BIN)/python -m tools.docgen
 	$(BIN)/python -m tools.clientgen
+	$(BIN)/python -m tools.docgen
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

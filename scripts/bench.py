@@ -27,12 +27,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.protocol.signing import parse_query, sign_request
-from vmsres.server.masterkey import MASTER_KEY_ENV, generate_key_text
+from vmsres.server.masterkey import generate_key_text
 from vmsres.server.service.services import open_services
-from vmsres.server.settings import Settings
+from vmsres.server.settings import MASTER_KEY_ENV, Settings, database_url_for_dir
 from vmsres.server.store import migrate
-from vmsres.server.store.database import database_url_for_dir, sqlite_path
+from vmsres.server.store.database import sqlite_path
 from vmsres.server.store.resources import BLOCK_SHIFTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,19 +325,25 @@ def name_for(i: int, rng: random.Random) -> str:
     return ("" if rng.random() < 0.5 else " ").join(parts)
 
 
+TYPES = wire_values(ResourceType)
+STATES = wire_values(ResourceState)
+# Mostly approved, as a store in use is.
+STATE_MIX = wire_values((ResourceState.REVIEWING, *[ResourceState.APPROVED] * 3, ResourceState.REJECTED))
+
+
 def rows(n: int, account_id: int) -> list[tuple[object, ...]]:
     rng = random.Random(42)
     base = int(time.time()) - n
     out = []
     for i in range(n):
         name = name_for(i, rng)
-        type_ = rng.choice((0, 1, 2))
+        type_ = rng.choice(TYPES)
         out.append(
             (
                 secrets.token_hex(16),
                 account_id,
                 type_,
-                rng.choice((0, 1, 1, 1, 2)),
+                rng.choice(STATE_MIX),
                 name,
                 name.casefold(),
                 ".mp3" if type_ != 1 else "",
@@ -529,18 +536,18 @@ WARMUP_SECONDS = 3
 
 def mixes(sample_keys: list[str]) -> dict[str, list[dict[str, object]]]:
     rng = random.Random(7)
-    deep = [{"Type": t, "Limit": 10, "Offset": rng.randrange(0, 300_000)} for t in (0, 1, 2)]
+    deep = [{"Type": t, "Limit": 10, "Offset": rng.randrange(0, 300_000)} for t in TYPES]
     return {
-        "Type": [{"Type": t, "Limit": 10} for t in (0, 1, 2)] + deep,
-        "Type+State": [{"Type": t, "State": s, "Limit": 10} for t in (0, 1, 2) for s in (0, 1, 2)],
-        "ResourceKey": [{"Type": rng.choice((0, 1, 2)), "Keyword": k} for k in sample_keys[:100]],
+        "Type": [{"Type": t, "Limit": 10} for t in TYPES] + deep,
+        "Type+State": [{"Type": t, "State": s, "Limit": 10} for t in TYPES for s in STATES],
+        "ResourceKey": [{"Type": rng.choice(TYPES), "Keyword": k} for k in sample_keys[:100]],
         "Keyword 3+ chars": [
             {"Type": t, "Keyword": k}
-            for t in (0, 1, 2)
+            for t in TYPES
             for k in ("验证码", "会员到期", "reminder", "Order", "2024-05", "第12期")
         ],
         "Keyword 1-2 chars": [
-            {"Type": t, "Keyword": k} for t in (0, 1, 2) for k in ("通知", "会", "v2", "退款", "9")
+            {"Type": t, "Keyword": k} for t in TYPES for k in ("通知", "会", "v2", "退款", "9")
         ],
     }
 

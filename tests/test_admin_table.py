@@ -7,9 +7,9 @@ import inspect
 import pytest
 
 from vmsres.cli import build_parser
+from vmsres.cli.store import SHOW
 from vmsres.server.admin.app import router
 from vmsres.server.admin.operations import BY_NAME, OPERATIONS, PREFIX, AdminOperation, In, call_keywords
-from vmsres.server.commands import SHOW
 from vmsres.server.service.admin import AdminOps
 
 

@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import official_vms_service
 from tests.servers import REDIS_URL, RunningServer, provision_database, require_redis, start_server
 from tests.wire_client import signed_request
-from vmsres.server.masterkey import MASTER_KEY_ENV, generate_key_text
+from vmsres.server.masterkey import generate_key_text
+from vmsres.server.settings import MASTER_KEY_ENV
 
 
 @pytest.fixture

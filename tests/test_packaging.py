@@ -117,6 +117,24 @@ def test_client_help_and_version_do_not_import_the_server() -> None:
     assert version.stdout == f"vmsres {__version__}\n"
 
 
+def test_help_loads_declarations_not_the_server() -> None:
+    # The parser is built from the settings' defaults and the admin operation table only; the
+    # module that runs a command (and SQLAlchemy, FastAPI, ...) loads once the command runs.
+    run_main = "from vmsres.cli import main\ntry:\n    main({})\nexcept SystemExit:\n    pass"
+    declarations = "import sys\nprint(sorted(m for m in sys.modules if m.startswith('vmsres.server.')))"
+    for argv in (["--help"], ["serve", "--help"], ["accounts", "list", "--help"], ["backup", "--help"]):
+        assert loaded_modules(run_main.format(argv)) == ["vmsres.server"], argv
+        probe = subprocess.run(
+            [sys.executable, "-c", f"{run_main.format(argv)}\n{declarations}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert probe.stdout.splitlines()[-1] == str(
+            ["vmsres.server.admin", "vmsres.server.admin.operations", "vmsres.server.settings"]
+        ), argv
+
+
 def test_top_level_help_lists_every_command_in_plain_text() -> None:
     text = run_cli("--help").stdout
     assert "``" not in text and ":class:" not in text

@@ -23,7 +23,6 @@ from tests.wire_client import error_code, signed_request
 from vmsres.server.masterkey import (
     CHECK_CONTEXT,
     CHECK_SECRET_NAME,
-    MASTER_KEY_ENV,
     Keyring,
     access_key_context,
     generate_key_text,
@@ -31,7 +30,7 @@ from vmsres.server.masterkey import (
     parse_keys,
 )
 from vmsres.server.service.shared_secrets import secret_context
-from vmsres.server.settings import database_url_for_dir
+from vmsres.server.settings import MASTER_KEY_ENV, database_url_for_dir
 from vmsres.server.store import migrate
 
 

@@ -136,7 +136,7 @@ def admin_endpoints() -> str:
 
 def serve_options() -> str:
     from vmsres.cli import build_parser
-    from vmsres.server.commands import ENV_PREFIX, env_name
+    from vmsres.cli.arguments import ENV_PREFIX, env_name
 
     # Defaults as shipped, not as this shell's environment would set them.
     saved = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX) or k == "AWS_ENDPOINT_URL"}

@@ -12,7 +12,6 @@ from vmsres.server.masterkey import (
     CHECK_CONTEXT,
     CHECK_PLAINTEXT,
     CHECK_SECRET_NAME,
-    MASTER_KEY_ENV,
     Keyring,
     access_key_context,
     default_key_file,
@@ -26,7 +25,7 @@ from vmsres.server.masterkey import (
     write_key_file,
 )
 from vmsres.server.service.shared_secrets import secret_context
-from vmsres.server.settings import Settings
+from vmsres.server.settings import MASTER_KEY_ENV, Settings
 from vmsres.server.store import migrate
 from vmsres.server.store.schema import access_keys, account_webhooks, server_secrets, webhook_deliveries
 

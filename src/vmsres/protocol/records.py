@@ -223,6 +223,8 @@ DOWNLOAD_URL = Shape(
     (Field("Url", "str"), Field("ExpiresAt", "int", "epoch seconds")),
 )
 
+# Every shape an action answers with (and those inside them): the Python client's models are
+# generated from this list, and vmsres.protocol.spec refuses a result shape left out of it.
 SHAPES: tuple[Shape, ...] = (
     RESOURCE,
     RESOURCE_PAGE,

@@ -29,6 +29,7 @@ from vmsres.protocol.records import (
     RESOURCE,
     RESOURCE_PAGE,
     RESOURCE_REF,
+    SHAPES,
     STORED_RESOURCE,
     UPLOAD_URL,
     ResourceState,
@@ -425,3 +426,9 @@ def _with_common(spec: ActionSpec) -> ActionSpec:
 ACTION_SPECS = tuple(_with_common(spec) for spec in ACTION_SPECS)
 
 ACTIONS: Mapping[str, ActionSpec] = {spec.name: spec for spec in ACTION_SPECS}
+
+# The client's models are generated from SHAPES (tools/clientgen.py): a result shape left out of
+# it would give a client that cannot import, so it is refused here, where the shape is used.
+_unlisted = {s.result.shape.name for s in ACTION_SPECS} - {shape.name for shape in SHAPES}
+if _unlisted:
+    raise RuntimeError(f"result shapes missing from vmsres.protocol.records.SHAPES: {sorted(_unlisted)}")

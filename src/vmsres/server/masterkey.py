@@ -25,7 +25,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-MASTER_KEY_ENV = "VMSRES_MASTER_KEY"
+from vmsres.server.settings import MASTER_KEY_ENV
+
 MASTER_KEY_FILE_NAME = "master.key"
 PREFIX = "vmsk1"
 # A known plaintext in server_secrets: proves at startup that the key fits this database, even

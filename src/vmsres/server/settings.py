@@ -11,6 +11,9 @@ from typing import Literal
 import orjson
 
 SETTINGS_ENV = "VMSRES_SERVE_SETTINGS"
+# The master key itself, instead of a key file (server/masterkey.py reads it). Declared here so the
+# command line can name it in --help without loading the cryptography behind the key.
+MASTER_KEY_ENV = "VMSRES_MASTER_KEY"
 # A body that stalls this long between two of its pieces is given up (RequestTimeout, 408).
 BODY_IDLE_SECONDS = 30.0
 # The longest audio accepted unless the operator says otherwise (docs/audio.md): every second

@@ -204,7 +204,8 @@ class VmsServer:
         """Settings from ``serve_args`` and ``review``, and the admin token the args name."""
         import argparse
 
-        from vmsres.server.commands import add_server_commands, serve_settings
+        from vmsres.cli.arguments import add_server_commands
+        from vmsres.cli.serve import serve_settings
         from vmsres.server.settings import Settings
 
         if not self._serve_args:

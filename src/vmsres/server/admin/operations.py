@@ -2,10 +2,10 @@
 
 One entry per operation says what service.admin.AdminOps method runs it, its HTTP method and
 path, its parameters (where they travel, their types and bounds), the error statuses it can
-answer and, when it has one, its ``vmsres`` CLI command (what it prints is server/commands.py's
-part). From this table come the FastAPI routes
-and their OpenAPI document (admin/app.py), the remote client (admin/remote.py), the CLI
-subcommands (server/commands.py) and the endpoint table of docs/admin.md (tools/docgen.py).
+answer and, when it has one, its ``vmsres`` CLI command (what it prints is vmsres/cli/store.py's
+part). From this table come the FastAPI routes and their OpenAPI document (admin/app.py), the
+remote client (admin/remote.py), the CLI subcommands (vmsres/cli/arguments.py) and the endpoint
+table of docs/admin.md (tools/docgen.py).
 
 Nothing here imports FastAPI: the CLI and the remote client read the table without it.
 """

@@ -99,14 +99,16 @@ class S3BlobStore:
 
     # --- blocking halves, run in a worker thread -------------------------------------------------
 
-    def _get_sync(self, object_key: str, key: str) -> bytes:
+    def _get_object_sync(self, object_key: str, key: str) -> Any:
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=object_key)
+            return self._client.get_object(Bucket=self.bucket, Key=object_key)
         except ClientError as exc:
             if _error_code(exc) in _MISSING_CODES:
                 raise BlobNotFound(key) from None
             raise
-        body = response["Body"]
+
+    def _get_sync(self, object_key: str, key: str) -> bytes:
+        body = self._get_object_sync(object_key, key)["Body"]
         try:
             data = body.read()
         finally:
@@ -114,12 +116,7 @@ class S3BlobStore:
         return bytes(data)
 
     def _open_sync(self, object_key: str, key: str) -> BlobReader:
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=object_key)
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
-                raise BlobNotFound(key) from None
-            raise
+        response = self._get_object_sync(object_key, key)
         body = response["Body"]
         return BlobReader(int(response["ContentLength"]), body.read, body.close)
 

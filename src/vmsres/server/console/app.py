@@ -40,7 +40,7 @@ from vmsres.server.console.session import (
 )
 from vmsres.server.service import outages
 from vmsres.server.service.accounts import AccountError
-from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view
+from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view, decided_view
 from vmsres.server.service.events import Actor
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
@@ -325,15 +325,7 @@ async def _review_outcome(request: Request) -> list[dict[str, Any]]:
             elif name == "decided":
                 results.append({"ResourceKey": key, "Ok": True, "State": row["state"]})
             else:
-                results.append(
-                    {
-                        "ResourceKey": key,
-                        "Ok": False,
-                        "State": row["state"],
-                        "ReviewedBy": row["reviewed_by"] or "",
-                        "ReviewedAt": row["reviewed_at"],
-                    }
-                )
+                results.append({"ResourceKey": key, "Ok": False, **decided_view(row)})
     return results
 
 

@@ -43,13 +43,13 @@ def key_view(row: Row) -> dict[str, Any]:
     return {"AccessKey": row["access_key"], "Account": row["account_name"], "Enabled": bool(row["enabled"])}
 
 
+def decided_view(row: Row) -> dict[str, Any]:
+    """Where a resource's review stands: its State, who decided it and when (empty while undecided)."""
+    return {"State": row["state"], "ReviewedBy": row["reviewed_by"] or "", "ReviewedAt": row["reviewed_at"]}
+
+
 def admin_resource_view(row: Row) -> dict[str, Any]:
-    return {
-        **resource_record(row),
-        "Account": row["account_name"],
-        "ReviewedBy": row["reviewed_by"] or "",
-        "ReviewedAt": row["reviewed_at"],
-    }
+    return {**resource_record(row), "Account": row["account_name"], **decided_view(row)}
 
 
 def audit_view(row: Row) -> dict[str, Any]:
@@ -312,14 +312,7 @@ class AdminOps:
                 )
                 if isinstance(error, AlreadyDecided):
                     results.append(
-                        {
-                            "ResourceKey": key,
-                            "Ok": False,
-                            "Error": str(error),
-                            "State": error.row["state"],
-                            "ReviewedBy": error.row["reviewed_by"] or "",
-                            "ReviewedAt": error.row["reviewed_at"],
-                        }
+                        {"ResourceKey": key, "Ok": False, "Error": str(error), **decided_view(error.row)}
                     )
                 elif isinstance(error, ReviewError):
                     results.append({"ResourceKey": key, "Ok": False, "Error": str(error)})

@@ -20,11 +20,11 @@ from vmsres.server.masterkey import (
     CHECK_CONTEXT,
     CHECK_PLAINTEXT,
     CHECK_SECRET_NAME,
-    MASTER_KEY_ENV,
     Keyring,
     MasterKeyError,
     load_keyring,
 )
+from vmsres.server.settings import MASTER_KEY_ENV
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
