@@ -248,6 +248,19 @@ def test_a_stale_decision_is_refused_and_force_redecides(server: RunningServer, 
     assert refused.returncode != 0 and "already decided" in refused.stderr
 
 
+def test_a_forced_decision_on_a_resource_under_review_says_so(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    account = Account(server, receiver, policy="manual")
+    key = account.create_tts()
+    forced = admin(
+        "POST", server, "/review/approve", json={"ResourceKeys": [key], "Reviewer": "ann", "Force": True}
+    )
+    assert forced == [{"ResourceKey": key, "Ok": True, "State": 1, "Forced": True}]
+    [entry] = admin("GET", server, "/audit", params={"resource_key": key, "action": "Approve"})
+    assert (entry["Outcome"], entry["Detail"]) == ("ok", "forced; it was under review")
+
+
 def test_client_token_race_runs_once_and_never_answers_500(server: RunningServer, receiver: Receiver) -> None:
     account = Account(server, receiver)
     for _ in range(3):

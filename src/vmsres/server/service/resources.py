@@ -43,6 +43,16 @@ class AlreadyDecided(ReviewError):
         )
 
 
+def forced_detail(before: Row) -> str:
+    """The audit Detail of a forced decision: what it was forced over."""
+    if before["state"] == ResourceState.REVIEWING:
+        return "forced; it was under review"
+    return (
+        f"forced over State {before['state']}"
+        f" (decided by {before['reviewed_by'] or 'nobody'} at {before['reviewed_at']})"
+    )
+
+
 def new_resource_key() -> str:
     return uuid.uuid4().hex
 
@@ -346,10 +356,7 @@ class ResourceService:
                 if before is None:
                     raise ReviewError(f"no resource {resource_key}")
                 await self.store.set_state(resource_key, state, reject_reason, reviewed_by, now, tx)
-                detail = (
-                    f"forced over State {before['state']}"
-                    f" (decided by {before['reviewed_by'] or 'nobody'} at {before['reviewed_at']})"
-                )
+                detail = forced_detail(before)
             elif not await self.store.set_state(
                 resource_key, state, reject_reason, reviewed_by, now, tx, only_under_review=True
             ):
