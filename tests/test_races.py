@@ -9,6 +9,7 @@ truly in parallel; SQLite serializes writers, which hides most such bugs).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections import Counter
@@ -394,3 +395,185 @@ def test_concurrent_account_key_lease_and_webhook_writes(server: RunningServer, 
     answers = race([lambda: account.call("OpenDeleteResource", {"ResourceKey": key})] * 4)
     assert Counter(code_of(r) for r in answers) == {"OperationDenied": 4}
     assert account.events("resource.deleted", key) == []
+
+
+def test_concurrent_key_disable_and_delete_acknowledge_what_happened(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    account = Account(server, receiver)
+    seen = Counter[tuple[int, int]]()
+    for _ in range(ROUNDS * 2):
+        access_key = admin("POST", server, "/keys", 201, json={"Account": account.name})["AccessKey"]
+
+        def call(method: str, path: str) -> Callable[[], int]:
+            return lambda: (
+                httpx.request(
+                    method,
+                    f"{server.url}/admin/v1{path}",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    timeout=60,
+                ).status_code
+            )
+
+        disabled, deleted = race(
+            [call("POST", f"/keys/{access_key}/disable"), call("DELETE", f"/keys/{access_key}")]
+        )
+        # A disable after the delete found no row: refused, not acknowledged.
+        assert deleted == 200 and disabled in (200, 404)
+        seen[(disabled, deleted)] += 1
+        assert server.sql("SELECT 1 FROM access_keys WHERE access_key = :k", {"k": access_key}) == []
+        trail = Counter(
+            (action, outcome)
+            for action, outcome in server.sql(
+                "SELECT action, outcome FROM audit_log WHERE resource_key = :k", {"k": access_key}
+            )
+        )
+        expected = {("DeleteKey", "ok"): 1}
+        expected[("DisableKey", "ok" if disabled == 200 else "NotFoundError")] = 1
+        assert trail == expected
+    assert sum(seen.values()) == ROUNDS * 2
+
+
+def test_concurrent_creations_of_one_account_audit_one_success(server: RunningServer) -> None:
+    name = f"races-{uuid.uuid4().hex[:8]}"
+
+    def create(policy: str) -> Callable[[], int]:
+        return lambda: (
+            httpx.post(
+                f"{server.url}/admin/v1/accounts",
+                json={"Name": name, "ReviewPolicy": policy},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=60,
+            ).status_code
+        )
+
+    policies = ["manual", "auto", "manual", "auto-then-manual"]
+    answers = race([create(p) for p in policies])
+    assert Counter(answers) == {201: 1, 409: 3}
+    # The creation and its policy are one change: the account has the winner's policy.
+    [(policy,)] = server.sql("SELECT review_policy FROM accounts WHERE name = :n", {"n": name})
+    assert policy == policies[answers.index(201)]
+    rows = server.sql(
+        "SELECT outcome FROM audit_log WHERE action = 'CreateAccount' AND account_name = :n", {"n": name}
+    )
+    assert Counter(outcome for (outcome,) in rows) == {"ok": 1, "ConflictError": 3}
+
+
+def test_webhook_removal_racing_a_reset_is_one_order_or_the_other(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    for _ in range(ROUNDS):
+        account = Account(server, receiver)
+        key = account.create_tts()
+        removed, reset = race(
+            [
+                partial(admin, "DELETE", server, f"/accounts/{account.name}/webhook"),
+                partial(admin, "POST", server, f"/accounts/{account.name}/reset"),
+            ]
+        )
+        assert reset["DeletedResourceKeys"] == [key] and removed["Url"] is None
+        assert (
+            server.sql(
+                "SELECT 1 FROM account_webhooks aw JOIN accounts a ON a.id = aw.account_id WHERE a.name = :n",
+                {"n": account.name},
+            )
+            == []
+        )
+        # The reset's event exists exactly when the reset went first (the webhook still there).
+        resets = server.sql(
+            "SELECT count(*) FROM webhook_deliveries WHERE account_name = :n AND event_type = 'account.reset'",
+            {"n": account.name},
+        )
+        assert resets[0][0] in (0, 1)
+        rows = server.sql(
+            "SELECT action, outcome FROM audit_log WHERE account_name = :n AND action IN ('SetWebhook', 'ResetAccount')",
+            {"n": account.name},
+        )
+        # One for the set-up webhook, one for the removal, one for the reset.
+        assert Counter(rows) == {("SetWebhook", "ok"): 2, ("ResetAccount", "ok"): 1}
+
+
+# A fault injected into the audit row's insert: the change must be undone with it.
+_FAILING_AUDIT = {
+    "sqlite": [
+        "CREATE TRIGGER fail_ok_audit BEFORE INSERT ON audit_log"
+        " WHEN NEW.action = '{action}' AND NEW.outcome = 'ok'"
+        " BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END"
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION fail_ok_audit() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$",
+        "CREATE TRIGGER fail_ok_audit BEFORE INSERT ON audit_log FOR EACH ROW"
+        " WHEN (NEW.action = '{action}' AND NEW.outcome = 'ok') EXECUTE FUNCTION fail_ok_audit()",
+    ],
+}
+_DROP_FAILING_AUDIT = {
+    "sqlite": ["DROP TRIGGER fail_ok_audit"],
+    "postgresql": ["DROP TRIGGER fail_ok_audit ON audit_log"],
+}
+
+
+def _backend(server: RunningServer) -> str:
+    return "postgresql" if server.store_url.startswith("postgres") else "sqlite"
+
+
+@contextlib.contextmanager
+def failing_audit(server: RunningServer, action: str) -> Iterator[None]:
+    for statement in _FAILING_AUDIT[_backend(server)]:
+        server.sql(statement.replace("{action}", action))
+    try:
+        yield
+    finally:
+        for statement in _DROP_FAILING_AUDIT[_backend(server)]:
+            server.sql(statement)
+
+
+def test_an_admin_change_whose_audit_row_fails_does_not_happen(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    account = Account(server, receiver)
+    access_key = account.access_key
+    key = account.create_tts()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    [(last_audit,)] = server.sql("SELECT max(id) FROM audit_log")
+    attempted: list[str] = []
+
+    def attempt(action: str, method: str, path: str, **kwargs: Any) -> None:
+        attempted.append(action)
+        with failing_audit(server, action):
+            response = httpx.request(
+                method, f"{server.url}/admin/v1{path}", headers=headers, timeout=60, **kwargs
+            )
+        assert response.status_code == 500, response.text
+
+    new_name = f"races-{uuid.uuid4().hex[:8]}"
+    attempt("CreateAccount", "POST", "/accounts", json={"Name": new_name})
+    assert server.sql("SELECT 1 FROM accounts WHERE name = :n", {"n": new_name}) == []
+    attempt(
+        "SetReviewPolicy", "PUT", f"/accounts/{account.name}/review-policy", json={"ReviewPolicy": "manual"}
+    )
+    attempt("SetLimits", "PUT", f"/accounts/{account.name}/limits", json={"MaxResources": 1})
+    assert server.sql(
+        "SELECT review_policy, max_resources FROM accounts WHERE name = :n", {"n": account.name}
+    ) == [(None, None)]
+    attempt("SetWebhook", "DELETE", f"/accounts/{account.name}/webhook")
+    assert admin("GET", server, f"/accounts/{account.name}/webhook")["Url"] == receiver.url
+    attempt("ResetAccount", "POST", f"/accounts/{account.name}/reset")
+    assert admin("GET", server, f"/resources/{key}")["ResourceKey"] == key
+    assert account.events("account.reset", key) == []
+    keys_before = server.sql("SELECT count(*) FROM access_keys")
+    attempt("CreateKey", "POST", "/keys", json={"Account": account.name})
+    assert server.sql("SELECT count(*) FROM access_keys") == keys_before
+    attempt("DisableKey", "POST", f"/keys/{access_key}/disable")
+    attempt("RotateKey", "POST", f"/keys/{access_key}/rotate")
+    attempt("DeleteKey", "DELETE", f"/keys/{access_key}")
+    # The key still exists, enabled, with its old secret: it still signs requests.
+    assert account.call("QueryUsableResource", {"Type": 1}).status_code == 200
+    attempt("Lease", "POST", f"/resources/{key}/lease", json={"Seconds": 60, "Holder": "x"})
+    assert server.sql("SELECT 1 FROM resource_leases WHERE resource_key = :k", {"k": key}) == []
+    attempt("ForceState", "POST", f"/resources/{key}/force-state", json={"State": 2, "Reason": "x"})
+    assert admin("GET", server, f"/resources/{key}")["State"] == 1
+    # Each failure is on the trail, written after its rollback; none of them says "ok".
+    rows = server.sql("SELECT action, outcome FROM audit_log WHERE id > :id ORDER BY id", {"id": last_audit})
+    assert [action for action, _ in rows] == attempted
+    assert "ok" not in {outcome for _, outcome in rows}

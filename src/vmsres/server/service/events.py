@@ -86,10 +86,12 @@ class EventService:
         # Set by a dispatcher in this process so a new delivery goes out without waiting a poll.
         self.wakeup: Callable[[], None] | None = None
 
-    async def set_webhook(self, account_id: int, url: str | None, secret: str | None, now: int) -> None:
+    async def set_webhook(
+        self, account_id: int, url: str | None, secret: str | None, now: int, tx: Executor | None = None
+    ) -> None:
         """Store (url None: remove) the account's webhook; the secret is sealed under the master key."""
         sealed = None if secret is None else self.keyring.encrypt(secret, webhook_context(account_id))
-        await self.store.set_webhook(account_id, url, sealed, now)
+        await self.store.set_webhook(account_id, url, sealed, now, tx)
 
     async def webhook_url(self, account_id: int) -> str | None:
         hook = await self.store.webhook(account_id)

@@ -51,7 +51,7 @@ from vmsres.server.service.resources import ResourceService
 from vmsres.server.service.shared_secrets import SharedSecrets
 from vmsres.server.service.tokens import make_token, read_token
 from vmsres.server.settings import MAX_AUDIO_SECONDS
-from vmsres.server.store.database import Row, UniqueViolation
+from vmsres.server.store.database import Executor, Row, UniqueViolation
 from vmsres.server.store.uploads import STATE_ISSUED, STATE_UPLOADED, UploadStore
 
 UPLOAD_URL_SECONDS = 10 * 60
@@ -456,9 +456,9 @@ class IngestService:
 
     # --- Collection ---------------------------------------------------------------------
 
-    async def forget_account_uploads(self, account_id: int) -> None:
+    async def forget_account_uploads(self, account_id: int, tx: Executor | None = None) -> None:
         """Test control (an account reset): its upload URLs stop working; staged bytes are garbage."""
-        await self.uploads.forget_account(account_id)
+        await self.uploads.forget_account(account_id, tx)
 
     async def collect_garbage(self) -> GarbageReport:
         now = self._now()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
@@ -153,19 +154,30 @@ class ResourceService:
         """The resource with its account's name, whichever account holds it."""
         return await self.store.admin_get(resource_key)
 
-    async def exists(self, resource_key: str) -> bool:
-        return await self.store.get_any_account(resource_key) is not None
+    async def exists(self, resource_key: str, tx: Executor | None = None) -> bool:
+        return await self.store.get_any_account(resource_key, tx) is not None
 
     async def list_any(
         self, account: str | None, type_: int | None, state: int | None, limit: int
     ) -> list[Row]:
         return await self.store.admin_list(account, type_, state, limit)
 
-    async def set_limits(self, account_id: int, limits: dict[str, Any]) -> None:
-        await self.hardening.set_limits(account_id, limits)
+    async def set_limits(self, account_id: int, limits: dict[str, Any], tx: Executor | None = None) -> None:
+        if not await self.hardening.set_limits(account_id, limits, tx):
+            raise NotFoundError(f"no account {account_id}")
 
-    async def release(self, resource_key: str) -> bool:
-        return await self.hardening.release(resource_key)
+    async def release(self, resource_key: str, tx: Executor | None = None) -> bool:
+        return await self.hardening.release(resource_key, tx)
+
+    @contextlib.asynccontextmanager
+    async def _within(self, tx: Executor | None) -> AsyncIterator[Executor]:
+        """The caller's transaction when it passes one (the caller commits it and wakes the
+        webhook dispatcher), else a transaction of its own."""
+        if tx is not None:
+            yield tx
+            return
+        async with self.store.db.transaction() as own:
+            yield own
 
     async def active_leases(self, account: str | None, limit: int) -> list[Row]:
         return await self.hardening.active_leases(account, self._now(), limit)
@@ -213,20 +225,26 @@ class ResourceService:
         values: dict[str, Any],
         quota_of: Principal | None = None,
         audit: AuditContext | None = None,
-    ) -> None:
+        tx: Executor | None = None,
+        unless_present: bool = False,
+    ) -> bool:
         """Insert a new resource, its audit row and its "created" event in one transaction.
 
         With ``quota_of`` the quotas are checked again inside the transaction, holding the account
-        row, so concurrent creations cannot together overshoot them.
+        row, so concurrent creations cannot together overshoot them. With ``unless_present`` a
+        ResourceKey that exists already (or is being inserted concurrently) is left as it is and
+        the answer is False.
         """
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             if quota_of is not None:
                 await self.check_quota(quota_of, stored_bytes(values), tx, lock=True)
-            await self.store.insert(values, tx)
+            if not await self.store.insert(values, tx, unless_present):
+                return False
             await self._audit(tx, audit, values["resource_key"])
             queued = await self._announce(tx, account_id, account_name, "resource.created", values)
         self._audited(audit)
         self._wake(queued)
+        return True
 
     async def _announce(
         self, tx: Executor, account_id: int, account_name: str, event_type: str, row: Row
@@ -285,7 +303,12 @@ class ResourceService:
                 await delete_quietly(self.blobs, key)
 
     async def lease(
-        self, resource_key: str, holder: str, seconds: int, audit: AuditContext | None = None
+        self,
+        resource_key: str,
+        holder: str,
+        seconds: int,
+        audit: AuditContext | None = None,
+        tx: Executor | None = None,
     ) -> Row:
         """Mark the resource in use until now + ``seconds`` (a new lease replaces the old one).
 
@@ -293,7 +316,7 @@ class ResourceService:
         either removed it first (NotFoundError) or waits and then sees the lease.
         """
         now = self._now()
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             row = await self.store.admin_get(resource_key, tx, lock="share")
             if row is None:
                 raise NotFoundError(f"no resource {resource_key}")
@@ -374,13 +397,15 @@ class ResourceService:
         self._wake(queued)
         return row
 
-    async def set_state(self, resource_key: str, state: int, reason: str | None, reviewed_by: str) -> Row:
+    async def set_state(
+        self, resource_key: str, state: int, reason: str | None, reviewed_by: str, tx: Executor | None = None
+    ) -> Row:
         """Any State, by anyone the caller names: the test controls (no compare-and-set)."""
         if state not in wire_values(ResourceState):
             raise ReviewError(f"State must be one of {', '.join(map(str, wire_values(ResourceState)))}")
         if state == ResourceState.REJECTED and not (reason and reason.strip()):
             raise ReviewError("a rejection needs a reason")
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             changed = await self.store.set_state(
                 resource_key,
                 state,
@@ -398,13 +423,15 @@ class ResourceService:
         self._wake(queued)
         return row
 
-    async def reset_account(self, account_id: int, account_name: str) -> list[str]:
+    async def reset_account(
+        self, account_id: int, account_name: str, tx: Executor | None = None
+    ) -> list[str]:
         """Test control: the account's library becomes empty (resources, their leases, its
         ClientToken answers); one "account.reset" event says so.
 
         The audio of the deleted resources is left to garbage collection (unreferenced blobs).
         """
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             keys = await self.store.delete_all(account_id, tx)
             await self.hardening.forget_account_library(account_id, tx)
             queued = False

@@ -142,12 +142,14 @@ class HardeningStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def set_limits(self, account_id: int, limits: dict[str, Any]) -> bool:
+    async def set_limits(
+        self, account_id: int, limits: dict[str, Any], executor: Executor | None = None
+    ) -> bool:
         """Set the given limit columns (the others stay); False when there is no such account."""
         columns = tuple(c for c in _LIMIT_COLUMNS if c in limits)
         if not columns:
             return True
-        return await self.db.execute(_set_limits(columns), {"id": account_id, **limits}) > 0
+        return await (executor or self.db).execute(_set_limits(columns), {"id": account_id, **limits}) > 0
 
     async def forget_account_library(self, account_id: int, executor: Executor | None = None) -> None:
         """Drop the account's leases and ClientToken answers (a reset's share of this store)."""
@@ -234,8 +236,8 @@ class HardeningStore:
             },
         )
 
-    async def release(self, resource_key: str) -> bool:
-        return await self.db.execute(_lease_delete, {"resource_key": resource_key}) > 0
+    async def release(self, resource_key: str, executor: Executor | None = None) -> bool:
+        return await (executor or self.db).execute(_lease_delete, {"resource_key": resource_key}) > 0
 
     async def active_lease(self, resource_key: str, now: int, executor: Executor | None = None) -> Row | None:
         return await (executor or self.db).fetch_one(
