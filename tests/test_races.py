@@ -493,39 +493,40 @@ def test_webhook_removal_racing_a_reset_is_one_order_or_the_other(
         assert Counter(rows) == {("SetWebhook", "ok"): 2, ("ResetAccount", "ok"): 1}
 
 
-# A fault injected into the audit row's insert: the change must be undone with it.
-_FAILING_AUDIT = {
-    "sqlite": [
-        "CREATE TRIGGER fail_ok_audit BEFORE INSERT ON audit_log"
-        " WHEN NEW.action = '{action}' AND NEW.outcome = 'ok'"
-        " BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END"
-    ],
-    "postgresql": [
-        "CREATE OR REPLACE FUNCTION fail_ok_audit() RETURNS trigger LANGUAGE plpgsql"
-        " AS $$ BEGIN RAISE EXCEPTION 'injected audit failure'; END $$",
-        "CREATE TRIGGER fail_ok_audit BEFORE INSERT ON audit_log FOR EACH ROW"
-        " WHEN (NEW.action = '{action}' AND NEW.outcome = 'ok') EXECUTE FUNCTION fail_ok_audit()",
-    ],
-}
-_DROP_FAILING_AUDIT = {
-    "sqlite": ["DROP TRIGGER fail_ok_audit"],
-    "postgresql": ["DROP TRIGGER fail_ok_audit ON audit_log"],
-}
-
-
 def _backend(server: RunningServer) -> str:
     return "postgresql" if server.store_url.startswith("postgres") else "sqlite"
 
 
 @contextlib.contextmanager
-def failing_audit(server: RunningServer, action: str) -> Iterator[None]:
-    for statement in _FAILING_AUDIT[_backend(server)]:
-        server.sql(statement.replace("{action}", action))
+def injected_failure(server: RunningServer, event: str, table: str, when: str) -> Iterator[None]:
+    """A trigger failing every ``event`` ("INSERT", "UPDATE") on ``table`` whose new row matches
+    ``when``: a fault between a change and what must go with it, if they were apart."""
+    if _backend(server) == "sqlite":
+        server.sql(
+            f"CREATE TRIGGER injected_failure BEFORE {event} ON {table} WHEN {when}"
+            " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )
+        drop = "DROP TRIGGER injected_failure"
+    else:
+        server.sql(
+            "CREATE OR REPLACE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+        )
+        server.sql(
+            f"CREATE TRIGGER injected_failure BEFORE {event} ON {table} FOR EACH ROW"
+            f" WHEN ({when}) EXECUTE FUNCTION injected_failure()"
+        )
+        drop = f"DROP TRIGGER injected_failure ON {table}"
     try:
         yield
     finally:
-        for statement in _DROP_FAILING_AUDIT[_backend(server)]:
-            server.sql(statement)
+        server.sql(drop)
+
+
+@contextlib.contextmanager
+def failing_audit(server: RunningServer, action: str) -> Iterator[None]:
+    with injected_failure(server, "INSERT", "audit_log", f"NEW.action = '{action}' AND NEW.outcome = 'ok'"):
+        yield
 
 
 def test_an_admin_change_whose_audit_row_fails_does_not_happen(
@@ -577,3 +578,47 @@ def test_an_admin_change_whose_audit_row_fails_does_not_happen(
     rows = server.sql("SELECT action, outcome FROM audit_log WHERE id > :id ORDER BY id", {"id": last_audit})
     assert [action for action, _ in rows] == attempted
     assert "ok" not in {outcome for _, outcome in rows}
+
+
+def test_a_client_token_answer_is_kept_with_its_change_or_neither(
+    server: RunningServer, receiver: Receiver, audio_origin: str
+) -> None:
+    account = Account(server, receiver)
+    key = account.create_tts("to-delete")
+    renamed_key = account.create_tts("to-rename")
+    file_name = f"kept-{uuid.uuid4().hex[:6]}.wav"
+    url = account.call("GetResourceUploadUrl", {"FileName": file_name}).json()["Result"]["UploadUrl"]
+    assert httpx.put(url, content=make_wav(0.5), timeout=30).status_code == 200
+    fetched = f"fetched-{uuid.uuid4().hex[:6]}"
+    created = f"created-{uuid.uuid4().hex[:6]}"
+    changes = [
+        ("OpenCreateTts", {"Name": created, "TtsTemplateContent": "hi"}),
+        ("OpenUpdateResource", {"ResourceKey": renamed_key, "Name": "renamed"}),
+        ("OpenDeleteResource", {"ResourceKey": key}),
+        ("CommitResourceUpload", {"FileName": file_name, "Type": 0}),
+        ("FetchResource", {"Url": f"{audio_origin}/x.wav", "Name": fetched, "Type": 0}),
+    ]
+
+    def names() -> list[str]:
+        rows = server.sql(
+            "SELECT r.name FROM resources r JOIN accounts a ON a.id = r.account_id WHERE a.name = :n"
+            " ORDER BY r.name",
+            {"n": account.name},
+        )
+        return [name for (name,) in rows]
+
+    before = names()
+    tokens = {action: uuid.uuid4().hex for action, _ in changes}
+    # Storing the answer fails: the change, made in the same transaction, is undone with it.
+    with injected_failure(server, "UPDATE", "idempotency_tokens", "NEW.result IS NOT NULL"):
+        for action, body in changes:
+            failed = account.call(action, {**body, "ClientToken": tokens[action]})
+            assert (failed.status_code, code_of(failed)) == (500, "InternalError"), (action, failed.text)
+    assert names() == before
+    # The claims were released: the same tokens now run once, and a repeat gets the same answer.
+    for action, body in changes:
+        first = account.call(action, {**body, "ClientToken": tokens[action]})
+        again = account.call(action, {**body, "ClientToken": tokens[action]})
+        assert first.status_code == 200, (action, first.text)
+        assert again.json()["Result"] == first.json()["Result"]
+    assert names() == sorted([created, file_name, fetched, "renamed"])

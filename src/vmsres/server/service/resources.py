@@ -240,7 +240,7 @@ class ResourceService:
                 await self.check_quota(quota_of, stored_bytes(values), tx, lock=True)
             if not await self.store.insert(values, tx, unless_present):
                 return False
-            await self._audit(tx, audit, values["resource_key"])
+            await self._audit(tx, audit, values["resource_key"], row=values)
             queued = await self._announce(tx, account_id, account_name, "resource.created", values)
         self._audited(audit)
         self._wake(queued)
@@ -326,12 +326,21 @@ class ResourceService:
         return {**row, "expires_at": now + seconds}
 
     async def _audit(
-        self, tx: Executor, audit: AuditContext | None, resource_key: str, detail: str | None = None
+        self,
+        tx: Executor,
+        audit: AuditContext | None,
+        resource_key: str,
+        detail: str | None = None,
+        row: Row | None = None,
     ) -> None:
-        if audit is not None and self.events is not None:
+        """The "ok" audit row of a change and, with a ClientToken, its answer (AuditContext)."""
+        if audit is None:
+            return
+        if self.events is not None:
             await self.events.audit(
                 audit.actor, audit.action, resource_key, audit.request_id, "ok", detail, tx
             )
+        await audit.changed(tx, row if row is not None else {"resource_key": resource_key})
 
     @staticmethod
     def _audited(audit: AuditContext | None) -> None:

@@ -203,9 +203,11 @@ class HardeningStore:
             )
         return claimed == 1
 
-    async def finish_token(self, account_id: int, token: str, result: str, expires_at: int) -> bool:
+    async def finish_token(
+        self, account_id: int, token: str, result: str, expires_at: int, executor: Executor | None = None
+    ) -> bool:
         params = {"account_id": account_id, "token": token, "result": result, "expires_at": expires_at}
-        return await self.db.execute(_token_finish, params) > 0
+        return await (executor or self.db).execute(_token_finish, params) > 0
 
     async def drop_token(self, account_id: int, token: str) -> None:
         """Release a pending claim (a stored answer is never dropped)."""
