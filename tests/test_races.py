@@ -622,3 +622,32 @@ def test_a_client_token_answer_is_kept_with_its_change_or_neither(
         assert first.status_code == 200, (action, first.text)
         assert again.json()["Result"] == first.json()["Result"]
     assert names() == sorted([created, file_name, fetched, "renamed"])
+
+
+def test_upload_urls_racing_a_commit_of_their_file_name_are_consumed_or_refused(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    account = Account(server, receiver)
+    seen = Counter[str]()
+    for round_ in range(ROUNDS * 2):
+        file_name = f"late-{round_}-{uuid.uuid4().hex[:6]}.wav"
+        url = account.call("GetResourceUploadUrl", {"FileName": file_name}).json()["Result"]["UploadUrl"]
+        assert httpx.put(url, content=make_wav(0.5), timeout=30).status_code == 200
+        issue = partial(account.call, "GetResourceUploadUrl", {"FileName": file_name})
+        committed, *issued = race(
+            [partial(account.call, "CommitResourceUpload", {"FileName": file_name, "Type": 0})] + [issue] * 4
+        )
+        assert committed.status_code == 200, committed.text
+        for answer in issued:
+            seen[code_of(answer)] += 1
+            assert code_of(answer) in ("ok", "NOT_REPET_INVOCK"), answer.text
+        # A URL issued before the commit was consumed by it, one issued after was refused: no
+        # URL of a committed FileName is left to upload to.
+        left = server.sql("SELECT nonce FROM uploads WHERE file_name = :f", {"f": file_name})
+        assert left == []
+        for answer in issued:
+            if answer.status_code == 200:
+                late = httpx.put(answer.json()["Result"]["UploadUrl"], content=b"x", timeout=30)
+                assert late.status_code != 200
+        assert len(account.events("resource.created", committed.json()["Result"]["ResourceKey"])) == 1
+    assert sum(seen.values()) == ROUNDS * 2 * 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
@@ -227,17 +227,21 @@ class ResourceService:
         audit: AuditContext | None = None,
         tx: Executor | None = None,
         unless_present: bool = False,
+        also: Callable[[Executor], Awaitable[None]] | None = None,
     ) -> bool:
         """Insert a new resource, its audit row and its "created" event in one transaction.
 
         With ``quota_of`` the quotas are checked again inside the transaction, holding the account
         row, so concurrent creations cannot together overshoot them. With ``unless_present`` a
         ResourceKey that exists already (or is being inserted concurrently) is left as it is and
-        the answer is False.
+        the answer is False. ``also`` makes the caller's part of the change in the transaction, first
+        (so a row lock it takes comes before the insert's own key-share lock on the account).
         """
         async with self._within(tx) as tx:
             if quota_of is not None:
                 await self.check_quota(quota_of, stored_bytes(values), tx, lock=True)
+            if also is not None:
+                await also(tx)
             if not await self.store.insert(values, tx, unless_present):
                 return False
             await self._audit(tx, audit, values["resource_key"], row=values)

@@ -581,8 +581,11 @@ class ResourceStore:
     async def get_any_account(self, resource_key: str, executor: Executor | None = None) -> Row | None:
         return await (executor or self.db).fetch_one(_by_key_any_account, {"resource_key": resource_key})
 
-    async def get_by_file_name(self, account_id: int, file_name: str) -> Row | None:
-        return await self.db.fetch_one(_by_file_name, {"account_id": account_id, "file_name": file_name})
+    async def get_by_file_name(
+        self, account_id: int, file_name: str, executor: Executor | None = None
+    ) -> Row | None:
+        params = {"account_id": account_id, "file_name": file_name}
+        return await (executor or self.db).fetch_one(_by_file_name, params)
 
     async def referenced_blob_keys(self) -> set[str]:
         rows = await self.db.fetch_all(_all_blob_keys)
