@@ -24,9 +24,10 @@ import orjson
 import pytest
 
 from tests.audio_factory import make_wav
-from tests.servers import RunningServer, provision_database, start_server
+from tests.servers import RunningServer, provision_database, start_server, wait_for
 from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 from tests.wire_client import signed_request
+from vmsres.server.store.database import asyncpg_dsn
 
 TOKEN = "races-admin-token"
 ROUNDS = 4
@@ -651,3 +652,60 @@ def test_upload_urls_racing_a_commit_of_their_file_name_are_consumed_or_refused(
                 assert late.status_code != 200
         assert len(account.events("resource.created", committed.json()["Result"]["ResourceKey"])) == 1
     assert sum(seen.values()) == ROUNDS * 2 * 4
+
+
+def test_an_upload_url_caught_between_its_check_and_its_insert_is_consumed_by_the_commit(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    """The race above, made certain on PostgreSQL: the URL's insert is held (by a trigger waiting
+    on a lock this test holds) after its check found no resource, while the commit runs."""
+    if _backend(server) != "postgresql":
+        pytest.skip("needs a trigger that waits on a lock the test holds (PostgreSQL)")
+    import psycopg
+
+    account = Account(server, receiver)
+    file_name = f"held-{uuid.uuid4().hex[:6]}.wav"
+    url = account.call("GetResourceUploadUrl", {"FileName": file_name}).json()["Result"]["UploadUrl"]
+    assert httpx.put(url, content=make_wav(0.5), timeout=30).status_code == 200
+    lock_id = 4242
+    server.sql(
+        "CREATE OR REPLACE FUNCTION held_upload_insert() RETURNS trigger LANGUAGE plpgsql"
+        f" AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared({lock_id}); RETURN NEW; END $$"
+    )
+    server.sql(
+        "CREATE TRIGGER held_upload_insert BEFORE INSERT ON uploads FOR EACH ROW"
+        " EXECUTE FUNCTION held_upload_insert()"
+    )
+
+    def waiting() -> int:
+        rows = server.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND state = 'active'"
+        )
+        return int(rows[0][0])
+
+    answers: dict[str, httpx.Response] = {}
+
+    def run(name: str, action: str, body: dict[str, Any]) -> threading.Thread:
+        thread = threading.Thread(target=lambda: answers.__setitem__(name, account.call(action, body)))
+        thread.start()
+        return thread
+
+    holder = psycopg.connect(asyncpg_dsn(server.store_url), autocommit=True)
+    try:
+        holder.execute(f"SELECT pg_advisory_lock({lock_id})")
+        issuing = run("issue", "GetResourceUploadUrl", {"FileName": file_name})
+        wait_for(waiting, what="the URL's insert waiting on the test's lock")
+        committing = run("commit", "CommitResourceUpload", {"FileName": file_name, "Type": 0})
+        # Without serialization the commit ends now; with it, it waits for the URL's transaction.
+        wait_for(lambda: "commit" in answers or waiting() == 2, what="the commit to end or wait")
+        holder.execute(f"SELECT pg_advisory_unlock({lock_id})")
+        for thread in (issuing, committing):
+            thread.join(timeout=60)
+    finally:
+        holder.close()
+        server.sql("DROP TRIGGER held_upload_insert ON uploads")
+    assert answers["commit"].status_code == 200, answers["commit"].text
+    assert answers["issue"].status_code == 200, answers["issue"].text
+    # Issued before the commit, so the commit consumed it: no upload is left for the FileName.
+    assert server.sql("SELECT nonce FROM uploads WHERE file_name = :f", {"f": file_name}) == []
