@@ -98,6 +98,9 @@ class AccountService:
 
     async def ensure_account(self, name: str, tx: Executor | None = None) -> tuple[Row, bool]:
         """The account, created unless it exists; True when this call created it."""
+        row = await self.store.account_by_name(name, tx)
+        if row is not None:
+            return row, False
         try:
             return await self.create_account(name, tx), True
         except ConflictError:
