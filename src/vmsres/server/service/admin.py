@@ -372,10 +372,15 @@ def _field(record: Mapping[str, Any], name: str, kind: type, default: Any) -> An
     raise FixtureError(f"{name} must be {kind.__name__}, got {value!r}")
 
 
-async def load_fixtures(services: Services, data: Any, tx: Executor) -> dict[str, Any]:
-    """Accounts, keys, webhooks and resources with chosen States, all in the caller's transaction.
-    Idempotent: an account, key or ResourceKey that exists already is left as it is, so a server
-    can load the same file at every start."""
+async def load_fixtures(services: Services, data: Any, tx: Executor | None = None) -> dict[str, Any]:
+    """Accounts, keys, webhooks and resources with chosen States, all in one transaction (the
+    caller's, or one of its own). Idempotent: an account, key or ResourceKey that exists already
+    is left as it is, so a server can load the same file at every start."""
+    if tx is None:
+        async with services.db.transaction() as own:
+            answer = await load_fixtures(services, data, own)
+        services.events.notify()
+        return answer
     if isinstance(data, list):
         data = {"Resources": data}
     if not isinstance(data, dict):
