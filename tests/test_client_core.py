@@ -104,3 +104,33 @@ def test_get_resource_searches_every_type_in_order() -> None:
     )
     assert [orjson.loads(e.content)["Type"] for e in effects] == [0, 1, 2]
     assert resource.type == 2
+
+
+def test_retry_after_is_waited_bounded_by_the_max_delay() -> None:
+    def answer(error: str, status: int, retry_after: str | None) -> httpx.Response:
+        response = _answer(None, status, error)
+        if retry_after is not None:
+            response.headers["Retry-After"] = retry_after
+        return response
+
+    outcomes = [
+        answer("ServiceUnavailable", 503, "1"),
+        answer("Throttling", 429, "60"),
+        answer("Throttling", 429, "Wed, 21 Oct 2015 07:28:00 GMT"),
+        _answer(["k"]),
+    ]
+    effects, result = _drive(_core(attempts=4).call("QueryUsableResource", {"Type": 0}), outcomes)
+    sleeps = [e.seconds for e in effects if isinstance(e, Sleep)]
+    # Its own 1 s; 60 s capped at the policy's max_delay (1.0); a date form falls back to the
+    # backoff of attempt 3 (0.2 to 0.4 s).
+    assert sleeps[:2] == [1.0, 1.0]
+    assert 0.2 <= sleeps[2] <= 0.4
+    assert result == ["k"]
+
+
+def test_the_last_error_keeps_its_retry_after() -> None:
+    throttled = _answer(None, 429, "Throttling")
+    throttled.headers["Retry-After"] = "3"
+    with pytest.raises(Throttling) as raised:
+        _drive(_core(attempts=1).call("QueryUsableResource", {"Type": 0}), [throttled])
+    assert raised.value.retry_after_seconds == 3

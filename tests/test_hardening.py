@@ -83,6 +83,16 @@ def test_account_rate_throttles_beyond_the_burst(make_server: Any) -> None:
     # 1 per hour with a burst of 3: nothing refills during the test, so exactly 3 pass.
     server = make_server("--rate-per-account", "1/h:3")
     assert outcomes(server, 5) == ["ok", "ok", "ok", "Throttling", "Throttling"]
+    # An empty bucket of 1 per hour holds a token again in at most an hour: the answer says so.
+    refused = signed_request(server, "QueryUsableResource", query={"Type": "1"})
+    assert error_code(refused) == "Throttling" and refused.headers["Retry-After"] == "3600"
+
+
+def test_a_key_rate_refusal_carries_retry_after(make_server: Any) -> None:
+    server = make_server("--rate-per-key", "1/m:1")
+    refused = [signed_request(server, "QueryUsableResource", query={"Type": "1"}) for _ in range(2)]
+    assert refused[0].status_code == 200 and "Retry-After" not in refused[0].headers
+    assert error_code(refused[1]) == "Throttling" and refused[1].headers["Retry-After"] == "60"
 
 
 def test_no_rate_configured_means_no_throttling(make_server: Any) -> None:

@@ -1,7 +1,8 @@
 """When to try a request again, and how long to wait first.
 
-Retried: connection failures, 5xx answers and Throttling. Never another 4xx: the same request
-would fail the same way. A request that may have reached the server (the connection broke or
+Retried: connection failures, 5xx answers and Throttling, after the answer's Retry-After when
+it has one (bounded by ``max_delay``), else after an exponential backoff. Never another 4xx: the
+same request would fail the same way. A request that may have reached the server (the connection broke or
 timed out after it was written) is retried only for actions that change nothing, or for changes
 sent with a ClientToken (the server answers a repeat with the first result).
 """
@@ -56,9 +57,13 @@ class RetryPolicy:
         return None
 
     def after_answer(self, error: VmsError | ProtocolError, attempt: int) -> float | None:
+        """The server's Retry-After when it sent one (at most ``max_delay``), else the backoff."""
         if attempt >= self.attempts:
             return None
         if isinstance(error, Throttling) or error.http_status >= 500:
+            asked = error.retry_after_seconds if isinstance(error, VmsError) else None
+            if asked is not None:
+                return float(min(asked, self.max_delay))
             return self.backoff(attempt)
         return None
 

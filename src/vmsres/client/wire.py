@@ -157,6 +157,13 @@ def signed_request(
     return f"{endpoint.url}?{urlencode(call.query)}", headers
 
 
+def retry_after_seconds(value: str | None) -> int | None:
+    """A Retry-After header in its seconds form; None when absent or an HTTP date (not honoured)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
 def decode_response(status: int, content: bytes, headers: Mapping[str, str]) -> Any:
     """The ``Result`` of a successful answer; raises the answer's error otherwise."""
     request_id = headers.get("x-tt-logid", "")
@@ -166,6 +173,9 @@ def decode_response(status: int, content: bytes, headers: Mapping[str, str]) -> 
         payload = None
     error: VmsError | None = error_from_envelope(payload, status, request_id)
     if error is not None:
+        retry_after = retry_after_seconds(headers.get("retry-after"))
+        if retry_after is not None:
+            error.retry_after_seconds = retry_after
         raise error
     if not isinstance(payload, dict) or not isinstance(payload.get("ResponseMetadata"), dict):
         raise ProtocolError(

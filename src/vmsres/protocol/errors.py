@@ -29,10 +29,14 @@ class VmsError(Exception):
                 raise TypeError(f"duplicate error code {cls.code}")
             ERRORS[cls.code] = cls
 
-    def __init__(self, message: str | None = None, *, request_id: str = "") -> None:
+    def __init__(
+        self, message: str | None = None, *, request_id: str = "", retry_after_seconds: int | None = None
+    ) -> None:
         self.message = message if message is not None else self.default_message
         # Filled in by the client when the error came back over the wire.
         self.request_id = request_id
+        if retry_after_seconds is not None:
+            self.retry_after_seconds = retry_after_seconds
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -124,7 +128,8 @@ class Throttling(VmsError):
     default_message = "The request is denied due to request throttling."
     when = (
         "The key's or the account's token bucket (--rate-per-key, --rate-per-account or the "
-        "account's override) is empty; retry after a backoff."
+        "account's override) is empty; `Retry-After` says in how many seconds the bucket holds a "
+        "token again."
     )
 
 
@@ -170,12 +175,6 @@ class ServiceUnavailable(VmsError):
         "after the repeat waited for it. Sent with `Retry-After`; retrying later may succeed. "
         "See [reliability.md](reliability.md)."
     )
-
-    def __init__(
-        self, message: str | None = None, *, request_id: str = "", retry_after_seconds: int | None = None
-    ) -> None:
-        super().__init__(message, request_id=request_id)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class InsufficientStorage(VmsError):

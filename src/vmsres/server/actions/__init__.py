@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from vmsres.protocol.records import Result
 from vmsres.protocol.spec import ACTIONS
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import AuditContext
 from vmsres.server.service.services import Services
+from vmsres.server.store.database import Row
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,15 @@ class ActionContext:
 
 # Each action's declared result shape; handlers build their answers with it.
 RESULTS: Mapping[str, Result] = {name: spec.result for name, spec in ACTIONS.items()}
+
+
+def answered_from(ctx: ActionContext, build: Callable[[Row], T]) -> Callable[[Row], T]:
+    """Declare how the action answers from the row it changed: the service then stores a
+    ClientToken's answer in the changing transaction (AuditContext). Returns ``build``."""
+    if ctx.audit is not None:
+        ctx.audit.answer = build
+    return build
+
 
 Handler = Callable[[ActionContext, dict[str, Any]], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}

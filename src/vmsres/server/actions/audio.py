@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmsres.server.actions import RESULTS, ActionContext, action
+from vmsres.server.actions import RESULTS, ActionContext, action, answered_from
 from vmsres.server.store.database import Row
 
 
@@ -16,14 +16,14 @@ async def get_resource_upload_url(ctx: ActionContext, p: dict[str, Any]) -> dict
 
 @action("CommitResourceUpload")
 async def commit_resource_upload(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    row = await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"], ctx.audit)
-    return _stored("CommitResourceUpload", row)
+    answer = answered_from(ctx, lambda row: _stored("CommitResourceUpload", row))
+    return answer(await ctx.services.ingest.commit(ctx.principal, p["FileName"], p["Type"], ctx.audit))
 
 
 @action("FetchResource")
 async def fetch_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
-    row = await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"], ctx.audit)
-    return _stored("FetchResource", row)
+    answer = answered_from(ctx, lambda row: _stored("FetchResource", row))
+    return answer(await ctx.services.ingest.fetch(ctx.principal, p["Url"], p["Name"], p["Type"], ctx.audit))
 
 
 @action("GetResourceDownloadUrl")

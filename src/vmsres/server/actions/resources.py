@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from vmsres.server.actions import RESULTS, ActionContext, action
+from vmsres.server.actions import RESULTS, ActionContext, action, answered_from
 from vmsres.server.service.records import resource_record
 
 
@@ -77,19 +77,26 @@ async def _kept(
 
 @action("OpenCreateTts")
 async def open_create_tts(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
+    answer = answered_from(
+        ctx, lambda row: RESULTS["OpenCreateTts"].build(ResourceKey=row["resource_key"], Name=row["name"])
+    )
     created = await ctx.services.resources.create_tts(
         ctx.principal, p["Name"], p["TtsTemplateContent"], p["TtsOption"], p["Remark"], ctx.audit
     )
-    return RESULTS["OpenCreateTts"].build(ResourceKey=created["resource_key"], Name=created["name"])
+    return answer(created)
 
 
 @action("OpenUpdateResource")
 async def open_update_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
+    result = RESULTS["OpenUpdateResource"].build(ResourceKey=p["ResourceKey"], Name=p["Name"])
+    answered_from(ctx, lambda _: result)
     await ctx.services.resources.rename(ctx.principal, p["ResourceKey"], p["Name"], ctx.audit)
-    return RESULTS["OpenUpdateResource"].build(ResourceKey=p["ResourceKey"], Name=p["Name"])
+    return result
 
 
 @action("OpenDeleteResource")
 async def open_delete_resource(ctx: ActionContext, p: dict[str, Any]) -> dict[str, Any]:
+    result = RESULTS["OpenDeleteResource"].build(ResourceKey=p["ResourceKey"])
+    answered_from(ctx, lambda _: result)
     await ctx.services.resources.delete(ctx.principal, p["ResourceKey"], ctx.audit)
-    return RESULTS["OpenDeleteResource"].build(ResourceKey=p["ResourceKey"])
+    return result

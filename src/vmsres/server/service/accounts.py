@@ -13,7 +13,7 @@ from vmsres.server.masterkey import Keyring, access_key_context
 from vmsres.server.service.review import parse_policy
 from vmsres.server.settings import ReviewPolicy
 from vmsres.server.store.accounts import AccountStore
-from vmsres.server.store.database import Row, UniqueViolation
+from vmsres.server.store.database import Executor, Row
 
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 BOOTSTRAP_ACCOUNT = "default"
@@ -86,42 +86,41 @@ class AccountService:
     def _now(self) -> int:
         return int(self.clock())
 
-    async def create_account(self, name: str) -> Row:
+    async def create_account(self, name: str, tx: Executor | None = None) -> Row:
         if not ACCOUNT_NAME.fullmatch(name):
             raise AccountError(
                 "an account name is 1-64 letters, digits, '_', '.' or '-', starting alphanumeric"
             )
         # The unique name decides between concurrent creations: exactly one inserts.
-        try:
-            await self.store.create_account(name, self._now())
-        except UniqueViolation:
-            raise ConflictError(f"account {name!r} already exists") from None
-        return await self._account(name)
+        if not await self.store.create_account(name, self._now(), tx):
+            raise ConflictError(f"account {name!r} already exists")
+        return await self._account(name, tx)
 
-    async def ensure_account(self, name: str) -> Row:
-        row = await self.store.account_by_name(name)
+    async def ensure_account(self, name: str, tx: Executor | None = None) -> tuple[Row, bool]:
+        """The account, created unless it exists; True when this call created it."""
+        row = await self.store.account_by_name(name, tx)
         if row is not None:
-            return row
+            return row, False
         try:
-            return await self.create_account(name)
+            return await self.create_account(name, tx), True
         except ConflictError:
-            return await self._account(name)  # created concurrently: that one is it
+            return await self._account(name, tx), False  # there already, or created concurrently
 
-    async def rotate_key(self, access_key: str) -> str:
+    async def rotate_key(self, access_key: str, tx: Executor | None = None) -> str:
         """A new SecretKey for the key, effective at once; the old secret stops working."""
         secret_key = new_secret_key()
-        if not await self.store.set_secret(access_key, self._seal(access_key, secret_key)):
+        if not await self.store.set_secret(access_key, self._seal(access_key, secret_key), tx):
             raise NotFoundError(f"no access key {access_key}")
         return secret_key
 
     async def exists(self, name: str) -> bool:
         return await self.store.account_by_name(name) is not None
 
-    async def account(self, name: str) -> Row:
-        return await self._account(name)
+    async def account(self, name: str, tx: Executor | None = None) -> Row:
+        return await self._account(name, tx)
 
-    async def _account(self, name: str) -> Row:
-        row = await self.store.account_by_name(name)
+    async def _account(self, name: str, tx: Executor | None = None) -> Row:
+        row = await self.store.account_by_name(name, tx)
         if row is None:
             raise NotFoundError(f"no account named {name!r}")
         return row
@@ -129,33 +128,38 @@ class AccountService:
     async def list_accounts(self) -> list[Row]:
         return await self.store.list_accounts()
 
-    async def set_review_policy(self, name: str, policy: str | None) -> None:
-        account = await self._account(name)
-        await self.store.set_review_policy(account["id"], None if policy is None else parse_policy(policy))
+    async def set_review_policy(self, name: str, policy: str | None, tx: Executor | None = None) -> None:
+        parsed = None if policy is None else parse_policy(policy)
+        if not await self.store.set_review_policy(name, parsed, tx):
+            raise NotFoundError(f"no account named {name!r}")
 
     async def create_key(
-        self, account_name: str, access_key: str | None = None, secret_key: str | None = None
+        self,
+        account_name: str,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        tx: Executor | None = None,
     ) -> tuple[str, str]:
-        account = await self._account(account_name)
+        # Accounts are never deleted, so the one read here still exists when the key goes in.
+        account = await self._account(account_name, tx)
         access_key = access_key or new_access_key()
         secret_key = secret_key or new_secret_key()
-        try:
-            await self.store.create_key(
-                account["id"], access_key, self._seal(access_key, secret_key), self._now()
-            )
-        except UniqueViolation:
-            raise ConflictError(f"access key {access_key} already exists") from None
+        sealed = self._seal(access_key, secret_key)
+        if not await self.store.create_key(account["id"], access_key, sealed, self._now(), tx):
+            raise ConflictError(f"access key {access_key} already exists")
         return access_key, secret_key
 
-    async def ensure_key(self, account_name: str, access_key: str, secret_key: str) -> bool:
+    async def ensure_key(
+        self, account_name: str, access_key: str, secret_key: str, tx: Executor | None = None
+    ) -> bool:
         """Create the key unless it exists; True when it was created. An existing key is left as is."""
-        if await self.store.lookup_key(access_key) is not None:
+        if await self.store.lookup_key(access_key, tx) is not None:
             return False
-        await self.ensure_account(account_name)
+        await self.ensure_account(account_name, tx)
         try:
-            await self.create_key(account_name, access_key, secret_key)
+            await self.create_key(account_name, access_key, secret_key, tx)
         except ConflictError:
-            return False  # created concurrently
+            return False  # there already, or created concurrently
         return True
 
     async def list_keys(self, account_name: str | None = None) -> list[Row]:
@@ -163,12 +167,12 @@ class AccountService:
             await self._account(account_name)
         return await self.store.list_keys(account_name)
 
-    async def set_key_enabled(self, access_key: str, enabled: bool) -> None:
-        if not await self.store.set_key_enabled(access_key, enabled):
+    async def set_key_enabled(self, access_key: str, enabled: bool, tx: Executor | None = None) -> None:
+        if not await self.store.set_key_enabled(access_key, enabled, tx):
             raise NotFoundError(f"no access key {access_key}")
 
-    async def delete_key(self, access_key: str) -> None:
-        if not await self.store.delete_key(access_key):
+    async def delete_key(self, access_key: str, tx: Executor | None = None) -> None:
+        if not await self.store.delete_key(access_key, tx):
             raise NotFoundError(f"no access key {access_key}")
 
     async def key_for_verification(self, access_key: str) -> KeyForVerification:

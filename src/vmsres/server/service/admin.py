@@ -24,9 +24,8 @@ from vmsres.server.service.events import (
 from vmsres.server.service.limits import UNLIMITED, LimitError, check_rate_text
 from vmsres.server.service.records import resource_record
 from vmsres.server.service.resources import AlreadyDecided, ReviewError, new_resource_key
-from vmsres.server.service.review import parse_policy
 from vmsres.server.service.services import Services
-from vmsres.server.store.database import Row, UniqueViolation
+from vmsres.server.store.database import Executor, Row
 
 MAX_LIST = 1000
 
@@ -111,17 +110,25 @@ class AdminOps:
     @contextlib.asynccontextmanager
     async def _audited(
         self, action: str, resource: str | None = None, account: str | None = None
-    ) -> AsyncIterator[str]:
-        """Record the outcome of one change, success or failure, under a fresh request id."""
+    ) -> AsyncIterator[Executor]:
+        """One change in one transaction with its "ok" audit row, under a fresh request id.
+
+        The body makes its change with the transaction it is given, raising when no row changed
+        (the row counts decide), so the "ok" row exists exactly when the change does. A refusal
+        or failure rolls everything back and is recorded after the rollback.
+        """
         request_id = new_request_id()
         actor = Actor(self.actor.kind, account or self.actor.account_name, None, self.actor.name)
         events = self.services.events
         try:
-            yield request_id
+            async with self.services.db.transaction() as tx:
+                yield tx
+                await events.audit(actor, action, resource, request_id, "ok", executor=tx)
         except Exception as error:
             await events.audit(actor, action, resource, request_id, type(error).__name__, str(error)[:500])
             raise
-        await events.audit(actor, action, resource, request_id, "ok")
+        # A change that queued a webhook delivery: it goes out without waiting for a poll.
+        events.notify()
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -129,29 +136,29 @@ class AdminOps:
         return [account_view(r) for r in await self.services.accounts.list_accounts()]
 
     async def create_account(self, name: str, review_policy: str | None = None) -> dict[str, Any]:
-        async with self._audited("CreateAccount", account=name):
-            await self.services.accounts.create_account(name)
+        async with self._audited("CreateAccount", account=name) as tx:
+            await self.services.accounts.create_account(name, tx)
             if review_policy is not None:
-                await self.services.accounts.set_review_policy(name, review_policy)
-        return account_view(await self.services.accounts.account(name))
+                await self.services.accounts.set_review_policy(name, review_policy, tx)
+            row = await self.services.accounts.account(name, tx)
+        return account_view(row)
 
     async def set_review_policy(self, name: str, policy: str | None) -> dict[str, Any]:
-        async with self._audited("SetReviewPolicy", account=name):
-            if policy is not None:
-                parse_policy(policy)
-            await self.services.accounts.set_review_policy(name, policy)
-        return account_view(await self.services.accounts.account(name))
+        async with self._audited("SetReviewPolicy", account=name) as tx:
+            await self.services.accounts.set_review_policy(name, policy, tx)
+            row = await self.services.accounts.account(name, tx)
+        return account_view(row)
 
     async def set_webhook(self, name: str, url: str | None, secret: str | None = None) -> dict[str, Any]:
         """Set (or with url None, remove) the account's webhook; a missing secret is generated
         and returned this once."""
-        async with self._audited("SetWebhook", account=name):
-            account = await self.services.accounts.account(name)
+        async with self._audited("SetWebhook", account=name) as tx:
             if url is not None:
                 check_webhook_url(url)
                 secret = check_webhook_secret(secret or secrets.token_urlsafe(32))
+            account = await self.services.accounts.account(name, tx)
             await self.services.events.set_webhook(
-                account["id"], url, secret if url else None, self.services.now()
+                account["id"], url, secret if url else None, self.services.now(), tx
             )
         return {"Account": name, "Url": url, "Secret": secret if url else None}
 
@@ -160,11 +167,11 @@ class AdminOps:
         return {"Account": name, "Url": await self.services.events.webhook_url(account["id"])}
 
     async def reset_account(self, name: str) -> dict[str, Any]:
-        async with self._audited("ResetAccount", account=name):
-            account = await self.services.accounts.account(name)
+        async with self._audited("ResetAccount", account=name) as tx:
+            account = await self.services.accounts.account(name, tx)
             # Upload URLs first: one issued before the reset cannot commit into the empty library.
-            await self.services.ingest.forget_account_uploads(account["id"])
-            keys = await self.services.resources.reset_account(account["id"], name)
+            await self.services.ingest.forget_account_uploads(account["id"], tx)
+            keys = await self.services.resources.reset_account(account["id"], name, tx)
         return {"Account": name, "DeletedResourceKeys": keys}
 
     async def reset_every_account(self) -> dict[str, Any]:
@@ -184,8 +191,7 @@ class AdminOps:
 
     async def set_limits(self, name: str, limits: Mapping[str, Any]) -> dict[str, Any]:
         """Per-account overrides; a field left out is unchanged, null returns it to the default."""
-        async with self._audited("SetLimits", account=name):
-            row = await self.services.accounts.account(name)
+        async with self._audited("SetLimits", account=name) as tx:
             # Only the fields given are written, so concurrent changes of other fields stand.
             current: dict[str, Any] = {}
             for field_name, column in _LIMIT_FIELDS.items():
@@ -200,14 +206,16 @@ class AdminOps:
                 elif value is not None and (not isinstance(value, int) or value < UNLIMITED):
                     raise AccountError(f"{field_name} is a count >= 0, -1 (unlimited) or null")
                 current[column] = value
-            await self.services.resources.set_limits(row["id"], current)
-        return limits_view(await self.services.accounts.account(name))
+            row = await self.services.accounts.account(name, tx)
+            await self.services.resources.set_limits(row["id"], current, tx)
+            row = await self.services.accounts.account(name, tx)
+        return limits_view(row)
 
     async def lease(self, resource_key: str, seconds: int, holder: str) -> dict[str, Any]:
         if not 1 <= seconds <= MAX_LEASE_SECONDS:
             raise AccountError(f"a lease lasts 1 to {MAX_LEASE_SECONDS} seconds")
-        async with self._audited("Lease", resource=resource_key):
-            row = await self.services.resources.lease(resource_key, holder, seconds)
+        async with self._audited("Lease", resource=resource_key) as tx:
+            row = await self.services.resources.lease(resource_key, holder, seconds, tx=tx)
         return {
             "ResourceKey": resource_key,
             "Account": row["account_name"],
@@ -216,8 +224,8 @@ class AdminOps:
         }
 
     async def release(self, resource_key: str) -> dict[str, Any]:
-        async with self._audited("Release", resource=resource_key):
-            released = await self.services.resources.release(resource_key)
+        async with self._audited("Release", resource=resource_key) as tx:
+            released = await self.services.resources.release(resource_key, tx)
         return {"ResourceKey": resource_key, "Released": released}
 
     async def leases(self, account: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -239,23 +247,24 @@ class AdminOps:
         return [key_view(r) for r in await self.services.accounts.list_keys(account)]
 
     async def create_key(self, account: str) -> dict[str, Any]:
-        async with self._audited("CreateKey", account=account):
-            access_key, secret_key = await self.services.accounts.create_key(account)
+        async with self._audited("CreateKey", account=account) as tx:
+            access_key, secret_key = await self.services.accounts.create_key(account, tx=tx)
         return {"AccessKey": access_key, "SecretKey": secret_key}
 
     async def set_key_enabled(self, access_key: str, enabled: bool) -> dict[str, Any]:
-        async with self._audited("EnableKey" if enabled else "DisableKey", resource=access_key):
-            await self.services.accounts.set_key_enabled(access_key, enabled)
+        action = "EnableKey" if enabled else "DisableKey"
+        async with self._audited(action, resource=access_key) as tx:
+            await self.services.accounts.set_key_enabled(access_key, enabled, tx)
         return {"AccessKey": access_key, "Enabled": enabled}
 
     async def rotate_key(self, access_key: str) -> dict[str, Any]:
-        async with self._audited("RotateKey", resource=access_key):
-            secret_key = await self.services.accounts.rotate_key(access_key)
+        async with self._audited("RotateKey", resource=access_key) as tx:
+            secret_key = await self.services.accounts.rotate_key(access_key, tx)
         return {"AccessKey": access_key, "SecretKey": secret_key}
 
     async def delete_key(self, access_key: str) -> dict[str, Any]:
-        async with self._audited("DeleteKey", resource=access_key):
-            await self.services.accounts.delete_key(access_key)
+        async with self._audited("DeleteKey", resource=access_key) as tx:
+            await self.services.accounts.delete_key(access_key, tx)
         return {"AccessKey": access_key, "Deleted": True}
 
     # --- resources and review -------------------------------------------------------------
@@ -327,8 +336,8 @@ class AdminOps:
 
     async def force_state(self, resource_key: str, state: int, reason: str | None) -> dict[str, Any]:
         """Test control: put a resource in any State, whatever the policy said."""
-        async with self._audited("ForceState", resource=resource_key):
-            row = await self.services.resources.set_state(resource_key, state, reason, "forced:admin")
+        async with self._audited("ForceState", resource=resource_key) as tx:
+            row = await self.services.resources.set_state(resource_key, state, reason, "forced:admin", tx)
         return admin_resource_view(row)
 
     # --- trails ---------------------------------------------------------------------------
@@ -352,8 +361,8 @@ class AdminOps:
     # --- fixtures -------------------------------------------------------------------------
 
     async def load_fixtures(self, data: Any) -> dict[str, Any]:
-        async with self._audited("LoadFixtures"):
-            return await load_fixtures(self.services, data)
+        async with self._audited("LoadFixtures") as tx:
+            return await load_fixtures(self.services, data, tx)
 
 
 def _field(record: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
@@ -363,10 +372,15 @@ def _field(record: Mapping[str, Any], name: str, kind: type, default: Any) -> An
     raise FixtureError(f"{name} must be {kind.__name__}, got {value!r}")
 
 
-async def load_fixtures(services: Services, data: Any) -> dict[str, Any]:
-    """Accounts, keys, webhooks and resources with chosen States. Idempotent: an account, key or
-    ResourceKey that exists already is left as it is, so a server can load the same file at
-    every start."""
+async def load_fixtures(services: Services, data: Any, tx: Executor | None = None) -> dict[str, Any]:
+    """Accounts, keys, webhooks and resources with chosen States, all in one transaction (the
+    caller's, or one of its own). Idempotent: an account, key or ResourceKey that exists already
+    is left as it is, so a server can load the same file at every start."""
+    if tx is None:
+        async with services.db.transaction() as own:
+            answer = await load_fixtures(services, data, own)
+        services.events.notify()
+        return answer
     if isinstance(data, list):
         data = {"Resources": data}
     if not isinstance(data, dict):
@@ -378,24 +392,23 @@ async def load_fixtures(services: Services, data: Any) -> dict[str, Any]:
             name = _field(account, "Name", str, None)
             if not name:
                 raise FixtureError("every account needs a Name")
-            if not await services.accounts.exists(name):
-                await services.accounts.create_account(name)
+            row, created = await services.accounts.ensure_account(name, tx)
+            if created:
                 created_accounts.append(name)
             policy = _field(account, "ReviewPolicy", str, None)
             if policy is not None:
-                await services.accounts.set_review_policy(name, policy)
+                await services.accounts.set_review_policy(name, policy, tx)
             for key in account.get("Keys") or []:
-                await services.accounts.ensure_key(name, str(key["AccessKey"]), str(key["SecretKey"]))
+                await services.accounts.ensure_key(name, str(key["AccessKey"]), str(key["SecretKey"]), tx)
             hook = account.get("Webhook")
             if hook:
-                row = await services.accounts.account(name)
                 url = check_webhook_url(str(hook["Url"]))
                 secret = check_webhook_secret(str(hook["Secret"]))
-                await services.events.set_webhook(row["id"], url, secret, services.now())
+                await services.events.set_webhook(row["id"], url, secret, services.now(), tx)
         for record in data.get("Resources") or []:
             if not isinstance(record, dict):
                 raise FixtureError("every resource is an object")
-            loaded_key = await _load_resource(services, record)
+            loaded_key = await _load_resource(services, record, tx)
             if loaded_key is not None:
                 loaded.append(loaded_key)
     except (KeyError, TypeError, ValueError) as error:
@@ -405,13 +418,13 @@ async def load_fixtures(services: Services, data: Any) -> dict[str, Any]:
     return {"CreatedAccounts": created_accounts, "LoadedResourceKeys": loaded}
 
 
-async def _load_resource(services: Services, record: Mapping[str, Any]) -> str | None:
+async def _load_resource(services: Services, record: Mapping[str, Any], tx: Executor) -> str | None:
     account_name = _field(record, "Account", str, "default")
-    account = await services.accounts.ensure_account(account_name)
+    account, _ = await services.accounts.ensure_account(account_name, tx)
     key = _field(record, "ResourceKey", str, None) or new_resource_key()
     if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
         raise FixtureError(f"ResourceKey {key!r} is not 32 lowercase hex characters")
-    if await services.resources.exists(key):
+    if await services.resources.exists(key, tx):
         return None
     type_ = _field(record, "Type", int, ResourceType.TTS)
     state = _field(record, "State", int, ResourceState.APPROVED)
@@ -440,11 +453,11 @@ async def _load_resource(services: Services, record: Mapping[str, Any]) -> str |
         "reviewed_at": None if state == ResourceState.REVIEWING else now,
         "created_at": _field(record, "CreateTime", int, now),
     }
-    try:
-        await services.resources.insert_and_announce(account["id"], account_name, values)
-    except UniqueViolation:
-        return None  # the same fixture loaded concurrently (another server starting): that one is it
-    return key
+    # Unless present: the same fixture loaded concurrently (another server starting) is that one.
+    inserted = await services.resources.insert_and_announce(
+        account["id"], account_name, values, tx=tx, unless_present=True
+    )
+    return key if inserted else None
 
 
 ADMIN_ERRORS: tuple[type[Exception], ...] = (

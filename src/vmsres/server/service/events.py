@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,12 +37,26 @@ class AuditContext:
     """Who asks for a change, under which request id and action name. A service that makes the
     change writes the "ok" audit row in the changing transaction (so it exists exactly when the
     change does) and sets ``written`` once that transaction committed; the caller records
-    anything else (a refusal, a failure) itself."""
+    anything else (a refusal, a failure) itself.
+
+    With a ClientToken the caller also gives ``answer`` (the action's Result, built from the
+    changed row) and ``keep_answer`` (stores it under the token); the service calls them in the
+    changing transaction too, so a token's answer is stored exactly when its change is made and
+    a crash in between cannot leave a change whose token would run it again."""
 
     actor: Actor
     request_id: str
     action: str
     written: bool = False
+    answer: Callable[[Row], Any] | None = None
+    keep_answer: Callable[[Any, Executor], Awaitable[None]] | None = None
+    answered: bool = False
+
+    async def changed(self, tx: Executor, row: Row) -> None:
+        """In the changing transaction, after the change: keep the token's answer, if any."""
+        if self.answer is not None and self.keep_answer is not None:
+            await self.keep_answer(self.answer(row), tx)
+            self.answered = True
 
 
 def resource_payload(row: Row) -> dict[str, Any]:
@@ -86,10 +100,12 @@ class EventService:
         # Set by a dispatcher in this process so a new delivery goes out without waiting a poll.
         self.wakeup: Callable[[], None] | None = None
 
-    async def set_webhook(self, account_id: int, url: str | None, secret: str | None, now: int) -> None:
+    async def set_webhook(
+        self, account_id: int, url: str | None, secret: str | None, now: int, tx: Executor | None = None
+    ) -> None:
         """Store (url None: remove) the account's webhook; the secret is sealed under the master key."""
         sealed = None if secret is None else self.keyring.encrypt(secret, webhook_context(account_id))
-        await self.store.set_webhook(account_id, url, sealed, now)
+        await self.store.set_webhook(account_id, url, sealed, now, tx)
 
     async def webhook_url(self, account_id: int) -> str | None:
         hook = await self.store.webhook(account_id)

@@ -22,7 +22,7 @@ import orjson
 
 from vmsres.protocol.errors import IdempotentParameterMismatch, ServiceUnavailable
 from vmsres.server.service.accounts import Principal
-from vmsres.server.store.database import DatabaseUnavailable
+from vmsres.server.store.database import DatabaseUnavailable, Executor
 from vmsres.server.store.hardening import HardeningStore
 
 TOKEN_PARAM = "ClientToken"
@@ -98,9 +98,14 @@ class IdempotencyService:
         ):
             raise IdempotentParameterMismatch()
 
-    async def finish(self, principal: Principal, token: str, result: Any) -> None:
+    async def finish(self, principal: Principal, token: str, result: Any, tx: Executor | None = None) -> None:
+        """Store the answer under the claim; with ``tx``, in the transaction that made the change."""
         expires_at = self._now() + self.ttl_seconds
         answer = orjson.dumps(result).decode()
+        if tx is not None:
+            # Part of the change's transaction: it commits with the change or not at all.
+            await self.store.finish_token(principal.account_id, token, answer, expires_at, tx)
+            return
         try:
             await self.store.finish_token(principal.account_id, token, answer, expires_at)
         except DatabaseUnavailable:

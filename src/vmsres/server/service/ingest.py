@@ -12,7 +12,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ from vmsres.server.service.resources import ResourceService
 from vmsres.server.service.shared_secrets import SharedSecrets
 from vmsres.server.service.tokens import make_token, read_token
 from vmsres.server.settings import MAX_AUDIO_SECONDS
-from vmsres.server.store.database import Row, UniqueViolation
+from vmsres.server.store.database import Executor, Row, UniqueViolation
 from vmsres.server.store.uploads import STATE_ISSUED, STATE_UPLOADED, UploadStore
 
 UPLOAD_URL_SECONDS = 10 * 60
@@ -142,12 +142,16 @@ class IngestService:
     # --- Upload -------------------------------------------------------------------------
 
     async def upload_url(self, principal: Principal, file_name: str, base_url: str) -> str:
-        await self.check_upload_url(principal, file_name)
         now = self._now()
         nonce = secrets.token_hex(16)
         staging_key = f"staging/{principal.account_id}/{nonce}"
         expires_at = now + UPLOAD_URL_SECONDS
-        await self.uploads.issue(nonce, principal.account_id, file_name, staging_key, now, expires_at)
+        # Serialized with commits of the account (they hold its row exclusively): a URL is either
+        # issued before a commit of its FileName, which then consumes it, or refused after it.
+        async with self.uploads.db.transaction() as tx:
+            await self.uploads.hold_account(principal.account_id, tx, exclusive=False)
+            await self.check_upload_url(principal, file_name, tx)
+            await self.uploads.issue(nonce, principal.account_id, file_name, staging_key, now, expires_at, tx)
         presigned = self.blobs.presign_put(staging_key, UPLOAD_URL_SECONDS)
         if presigned is not None:
             return presigned
@@ -203,8 +207,18 @@ class IngestService:
                 return existing
             raise ResourceIsNone("Nothing was uploaded for this FileName (or its upload expired).")
         await self.library.check_quota(principal, len(data))
-        row = await self._create(principal, data, name=file_name, type_=type_, source_url=None, audit=audit)
-        await self._forget_uploads(principal.account_id, file_name)
+        consumed: list[str] = []
+
+        async def consume_uploads(tx: Executor) -> None:
+            # In the resource's transaction, holding the account row against new URLs of this
+            # FileName (upload_url): every URL issued before is consumed here.
+            await self.uploads.hold_account(principal.account_id, tx, exclusive=True)
+            consumed.extend(await self.uploads.forget_file_name(principal.account_id, file_name, tx))
+
+        row = await self._create(
+            principal, data, name=file_name, type_=type_, source_url=None, audit=audit, also=consume_uploads
+        )
+        await self._delete_staging(consumed)
         return row
 
     async def check_commit(self, principal: Principal, file_name: str) -> None:
@@ -225,17 +239,18 @@ class IngestService:
         check_fetch_url(url)
         await self.library.check_quota(principal, 0)
 
-    async def check_upload_url(self, principal: Principal, file_name: str) -> None:
-        existing = await self.resources.get_by_file_name(principal.account_id, file_name)
+    async def check_upload_url(
+        self, principal: Principal, file_name: str, tx: Executor | None = None
+    ) -> None:
+        existing = await self.resources.get_by_file_name(principal.account_id, file_name, tx)
         if existing is not None:
             raise NotRepeatInvoke(
                 f"The FileName is already committed as resource {existing['resource_key']}."
             )
 
-    async def _forget_uploads(self, account_id: int, file_name: str) -> None:
+    async def _delete_staging(self, staging_keys: list[str]) -> None:
         # Rows before blobs, as for resources: a crash in between leaves only unreferenced
         # staging blobs (collected), and a running backup's hold is checked after the rows went.
-        staging_keys = await self.uploads.forget_file_name(account_id, file_name)
         if staging_keys and not await self.library.blobs_held():
             for key in staging_keys:
                 await self._delete_blob(key)
@@ -267,6 +282,7 @@ class IngestService:
         type_: int,
         source_url: str | None,
         audit: AuditContext | None = None,
+        also: Callable[[Executor], Awaitable[None]] | None = None,
     ) -> Row:
         if len(data) > MAX_AUDIO_BYTES:
             raise ResourceSizeOverLimit()
@@ -318,7 +334,7 @@ class IngestService:
         }
         try:
             await self.library.insert_and_announce(
-                principal.account_id, principal.account_name, values, principal, audit
+                principal.account_id, principal.account_name, values, principal, audit, also=also
             )
         except QuotaExceeded:
             await self._delete_blob(blob_key)
@@ -456,9 +472,9 @@ class IngestService:
 
     # --- Collection ---------------------------------------------------------------------
 
-    async def forget_account_uploads(self, account_id: int) -> None:
+    async def forget_account_uploads(self, account_id: int, tx: Executor | None = None) -> None:
         """Test control (an account reset): its upload URLs stop working; staged bytes are garbage."""
-        await self.uploads.forget_account(account_id)
+        await self.uploads.forget_account(account_id, tx)
 
     async def collect_garbage(self) -> GarbageReport:
         now = self._now()

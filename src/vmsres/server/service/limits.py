@@ -37,6 +37,10 @@ class Rate:
     def __str__(self) -> str:
         return f"{self.per_second:g}/s:{self.burst}"
 
+    def refill_seconds(self) -> int:
+        """Whole seconds until an empty bucket holds a token again: the Retry-After of a refusal."""
+        return max(1, math.ceil(1 / self.per_second))
+
 
 def parse_rate(text: str | None) -> Rate | None:
     """``N/s``, ``N/m`` or ``N/h``, optionally ``:BURST``; ``off`` (or None) means no limit.
@@ -121,11 +125,17 @@ class RateLimiter:
         if account_rate is not None and not await self.shared.take_token(
             f"rate:{prefix}:a:{principal.account_id}", account_rate.per_second, account_rate.burst
         ):
-            raise Throttling("The request is denied due to request throttling (account rate).")
+            raise Throttling(
+                "The request is denied due to request throttling (account rate).",
+                retry_after_seconds=account_rate.refill_seconds(),
+            )
         if key_rate is not None and not await self.shared.take_token(
             f"rate:{prefix}:k:{principal.access_key}", key_rate.per_second, key_rate.burst
         ):
-            raise Throttling("The request is denied due to request throttling (key rate).")
+            raise Throttling(
+                "The request is denied due to request throttling (key rate).",
+                retry_after_seconds=key_rate.refill_seconds(),
+            )
 
 
 @dataclass(frozen=True, slots=True)

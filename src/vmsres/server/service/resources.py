@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from vmsres.protocol.errors import OperationDenied, QuotaExceeded, ResourceKeyIsNotExist
@@ -41,6 +42,16 @@ class AlreadyDecided(ReviewError):
             f"already decided: State {row['state']} by {row['reviewed_by'] or 'nobody'}"
             f" at {row['reviewed_at']}"
         )
+
+
+def forced_detail(before: Row) -> str:
+    """The audit Detail of a forced decision: what it was forced over."""
+    if before["state"] == ResourceState.REVIEWING:
+        return "forced; it was under review"
+    return (
+        f"forced over State {before['state']}"
+        f" (decided by {before['reviewed_by'] or 'nobody'} at {before['reviewed_at']})"
+    )
 
 
 def new_resource_key() -> str:
@@ -143,19 +154,30 @@ class ResourceService:
         """The resource with its account's name, whichever account holds it."""
         return await self.store.admin_get(resource_key)
 
-    async def exists(self, resource_key: str) -> bool:
-        return await self.store.get_any_account(resource_key) is not None
+    async def exists(self, resource_key: str, tx: Executor | None = None) -> bool:
+        return await self.store.get_any_account(resource_key, tx) is not None
 
     async def list_any(
         self, account: str | None, type_: int | None, state: int | None, limit: int
     ) -> list[Row]:
         return await self.store.admin_list(account, type_, state, limit)
 
-    async def set_limits(self, account_id: int, limits: dict[str, Any]) -> None:
-        await self.hardening.set_limits(account_id, limits)
+    async def set_limits(self, account_id: int, limits: dict[str, Any], tx: Executor | None = None) -> None:
+        if not await self.hardening.set_limits(account_id, limits, tx):
+            raise NotFoundError(f"no account {account_id}")
 
-    async def release(self, resource_key: str) -> bool:
-        return await self.hardening.release(resource_key)
+    async def release(self, resource_key: str, tx: Executor | None = None) -> bool:
+        return await self.hardening.release(resource_key, tx)
+
+    @contextlib.asynccontextmanager
+    async def _within(self, tx: Executor | None) -> AsyncIterator[Executor]:
+        """The caller's transaction when it passes one (the caller commits it and wakes the
+        webhook dispatcher), else a transaction of its own."""
+        if tx is not None:
+            yield tx
+            return
+        async with self.store.db.transaction() as own:
+            yield own
 
     async def active_leases(self, account: str | None, limit: int) -> list[Row]:
         return await self.hardening.active_leases(account, self._now(), limit)
@@ -203,20 +225,30 @@ class ResourceService:
         values: dict[str, Any],
         quota_of: Principal | None = None,
         audit: AuditContext | None = None,
-    ) -> None:
+        tx: Executor | None = None,
+        unless_present: bool = False,
+        also: Callable[[Executor], Awaitable[None]] | None = None,
+    ) -> bool:
         """Insert a new resource, its audit row and its "created" event in one transaction.
 
         With ``quota_of`` the quotas are checked again inside the transaction, holding the account
-        row, so concurrent creations cannot together overshoot them.
+        row, so concurrent creations cannot together overshoot them. With ``unless_present`` a
+        ResourceKey that exists already (or is being inserted concurrently) is left as it is and
+        the answer is False. ``also`` makes the caller's part of the change in the transaction, first
+        (so a row lock it takes comes before the insert's own key-share lock on the account).
         """
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             if quota_of is not None:
                 await self.check_quota(quota_of, stored_bytes(values), tx, lock=True)
-            await self.store.insert(values, tx)
-            await self._audit(tx, audit, values["resource_key"])
+            if also is not None:
+                await also(tx)
+            if not await self.store.insert(values, tx, unless_present):
+                return False
+            await self._audit(tx, audit, values["resource_key"], row=values)
             queued = await self._announce(tx, account_id, account_name, "resource.created", values)
         self._audited(audit)
         self._wake(queued)
+        return True
 
     async def _announce(
         self, tx: Executor, account_id: int, account_name: str, event_type: str, row: Row
@@ -275,7 +307,12 @@ class ResourceService:
                 await delete_quietly(self.blobs, key)
 
     async def lease(
-        self, resource_key: str, holder: str, seconds: int, audit: AuditContext | None = None
+        self,
+        resource_key: str,
+        holder: str,
+        seconds: int,
+        audit: AuditContext | None = None,
+        tx: Executor | None = None,
     ) -> Row:
         """Mark the resource in use until now + ``seconds`` (a new lease replaces the old one).
 
@@ -283,7 +320,7 @@ class ResourceService:
         either removed it first (NotFoundError) or waits and then sees the lease.
         """
         now = self._now()
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             row = await self.store.admin_get(resource_key, tx, lock="share")
             if row is None:
                 raise NotFoundError(f"no resource {resource_key}")
@@ -293,12 +330,21 @@ class ResourceService:
         return {**row, "expires_at": now + seconds}
 
     async def _audit(
-        self, tx: Executor, audit: AuditContext | None, resource_key: str, detail: str | None = None
+        self,
+        tx: Executor,
+        audit: AuditContext | None,
+        resource_key: str,
+        detail: str | None = None,
+        row: Row | None = None,
     ) -> None:
-        if audit is not None and self.events is not None:
+        """The "ok" audit row of a change and, with a ClientToken, its answer (AuditContext)."""
+        if audit is None:
+            return
+        if self.events is not None:
             await self.events.audit(
                 audit.actor, audit.action, resource_key, audit.request_id, "ok", detail, tx
             )
+        await audit.changed(tx, row if row is not None else {"resource_key": resource_key})
 
     @staticmethod
     def _audited(audit: AuditContext | None) -> None:
@@ -346,10 +392,7 @@ class ResourceService:
                 if before is None:
                     raise ReviewError(f"no resource {resource_key}")
                 await self.store.set_state(resource_key, state, reject_reason, reviewed_by, now, tx)
-                detail = (
-                    f"forced over State {before['state']}"
-                    f" (decided by {before['reviewed_by'] or 'nobody'} at {before['reviewed_at']})"
-                )
+                detail = forced_detail(before)
             elif not await self.store.set_state(
                 resource_key, state, reject_reason, reviewed_by, now, tx, only_under_review=True
             ):
@@ -367,13 +410,15 @@ class ResourceService:
         self._wake(queued)
         return row
 
-    async def set_state(self, resource_key: str, state: int, reason: str | None, reviewed_by: str) -> Row:
+    async def set_state(
+        self, resource_key: str, state: int, reason: str | None, reviewed_by: str, tx: Executor | None = None
+    ) -> Row:
         """Any State, by anyone the caller names: the test controls (no compare-and-set)."""
         if state not in wire_values(ResourceState):
             raise ReviewError(f"State must be one of {', '.join(map(str, wire_values(ResourceState)))}")
         if state == ResourceState.REJECTED and not (reason and reason.strip()):
             raise ReviewError("a rejection needs a reason")
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             changed = await self.store.set_state(
                 resource_key,
                 state,
@@ -391,13 +436,15 @@ class ResourceService:
         self._wake(queued)
         return row
 
-    async def reset_account(self, account_id: int, account_name: str) -> list[str]:
+    async def reset_account(
+        self, account_id: int, account_name: str, tx: Executor | None = None
+    ) -> list[str]:
         """Test control: the account's library becomes empty (resources, their leases, its
         ClientToken answers); one "account.reset" event says so.
 
         The audio of the deleted resources is left to garbage collection (unreferenced blobs).
         """
-        async with self.store.db.transaction() as tx:
+        async with self._within(tx) as tx:
             keys = await self.store.delete_all(account_id, tx)
             await self.hardening.forget_account_library(account_id, tx)
             queued = False

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from vmsres.server.store.database import Database, Row
+from vmsres.server.store.database import Database, Executor, Row, insert_unless_present
 from vmsres.server.store.schema import access_keys, accounts, credential_generation, resource_generations
 
-_insert_account = accounts.insert().values(
-    name=sa.bindparam("name"), created_at=sa.bindparam("created_at"), enabled=sa.true()
+# Of concurrent creations of one name exactly one inserts (row count 1); no unique-violation
+# error, so a transaction creating several things goes on after finding one taken.
+_insert_account = insert_unless_present(
+    accounts, {"name": sa.bindparam("name"), "created_at": sa.bindparam("created_at"), "enabled": sa.true()}
 )
 _account_by_name = sa.select(accounts).where(accounts.c.name == sa.bindparam("name"))
 _all_accounts = sa.select(accounts).order_by(accounts.c.id)
 _set_account_policy = (
-    accounts.update().where(accounts.c.id == sa.bindparam("id")).values(review_policy=sa.bindparam("policy"))
+    accounts.update()
+    .where(accounts.c.name == sa.bindparam("name"))
+    .values(review_policy=sa.bindparam("policy"))
 )
 
-_insert_key = access_keys.insert().values(
-    access_key=sa.bindparam("access_key"),
-    account_id=sa.bindparam("account_id"),
-    secret_key=sa.bindparam("secret_key"),
-    enabled=sa.true(),
-    created_at=sa.bindparam("created_at"),
+_insert_key = insert_unless_present(
+    access_keys,
+    {
+        "access_key": sa.bindparam("access_key"),
+        "account_id": sa.bindparam("account_id"),
+        "secret_key": sa.bindparam("secret_key"),
+        "enabled": sa.true(),
+        "created_at": sa.bindparam("created_at"),
+    },
 )
 _key_columns = (
     access_keys.c.access_key,
@@ -83,23 +90,34 @@ class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create_account(self, name: str, now: int) -> None:
-        await self.db.execute(_insert_account, {"name": name, "created_at": now})
+    async def create_account(self, name: str, now: int, executor: Executor | None = None) -> bool:
+        """False when the name is taken."""
+        params = {"name": name, "created_at": now}
+        return await (executor or self.db).execute(_insert_account[self.db.dialect_name], params) > 0
 
-    async def account_by_name(self, name: str) -> Row | None:
-        return await self.db.fetch_one(_account_by_name, {"name": name})
+    async def account_by_name(self, name: str, executor: Executor | None = None) -> Row | None:
+        return await (executor or self.db).fetch_one(_account_by_name, {"name": name})
 
     async def list_accounts(self) -> list[Row]:
         return await self.db.fetch_all(_all_accounts)
 
-    async def set_review_policy(self, account_id: int, policy: str | None) -> None:
-        await self.db.execute(_set_account_policy, {"id": account_id, "policy": policy})
+    async def set_review_policy(
+        self, name: str, policy: str | None, executor: Executor | None = None
+    ) -> bool:
+        """False when there is no such account (the row count decides)."""
+        return await (executor or self.db).execute(_set_account_policy, {"name": name, "policy": policy}) > 0
 
-    async def create_key(self, account_id: int, access_key: str, secret_key: str, now: int) -> None:
-        await self.db.execute(
-            _insert_key,
-            {"access_key": access_key, "account_id": account_id, "secret_key": secret_key, "created_at": now},
-        )
+    async def create_key(
+        self, account_id: int, access_key: str, secret_key: str, now: int, executor: Executor | None = None
+    ) -> bool:
+        """False when the access key exists already."""
+        params = {
+            "access_key": access_key,
+            "account_id": account_id,
+            "secret_key": secret_key,
+            "created_at": now,
+        }
+        return await (executor or self.db).execute(_insert_key[self.db.dialect_name], params) > 0
 
     async def list_keys(self, account_name: str | None = None) -> list[Row]:
         if account_name is None:
@@ -117,14 +135,16 @@ class AccountStore:
             return 0, (0, 0)
         return int(row["credentials"]), (int(row["resources"] or 0), int(row["leases"] or 0))
 
-    async def lookup_key(self, access_key: str) -> Row | None:
-        return await self.db.fetch_one(_lookup_key, {"access_key": access_key})
+    async def lookup_key(self, access_key: str, executor: Executor | None = None) -> Row | None:
+        return await (executor or self.db).fetch_one(_lookup_key, {"access_key": access_key})
 
-    async def set_key_enabled(self, access_key: str, enabled: bool) -> bool:
-        return await self.db.execute(_set_key_enabled, {"access_key": access_key, "enabled": enabled}) > 0
+    async def set_key_enabled(self, access_key: str, enabled: bool, executor: Executor | None = None) -> bool:
+        params = {"access_key": access_key, "enabled": enabled}
+        return await (executor or self.db).execute(_set_key_enabled, params) > 0
 
-    async def set_secret(self, access_key: str, secret_key: str) -> bool:
-        return await self.db.execute(_set_secret, {"access_key": access_key, "secret_key": secret_key}) > 0
+    async def set_secret(self, access_key: str, secret_key: str, executor: Executor | None = None) -> bool:
+        params = {"access_key": access_key, "secret_key": secret_key}
+        return await (executor or self.db).execute(_set_secret, params) > 0
 
-    async def delete_key(self, access_key: str) -> bool:
-        return await self.db.execute(_delete_key, {"access_key": access_key}) > 0
+    async def delete_key(self, access_key: str, executor: Executor | None = None) -> bool:
+        return await (executor or self.db).execute(_delete_key, {"access_key": access_key}) > 0

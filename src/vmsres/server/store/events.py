@@ -142,11 +142,13 @@ class EventStore:
     async def webhook(self, account_id: int, executor: Executor | None = None) -> Row | None:
         return await (executor or self.db).fetch_one(_webhook_of, {"account_id": account_id})
 
-    async def set_webhook(self, account_id: int, url: str | None, secret: str | None, now: int) -> None:
+    async def set_webhook(
+        self, account_id: int, url: str | None, secret: str | None, now: int, executor: Executor | None = None
+    ) -> None:
         if url is None:
-            await self.db.execute(_delete_webhook, {"account_id": account_id})
+            await (executor or self.db).execute(_delete_webhook, {"account_id": account_id})
             return
-        await self.db.execute(
+        await (executor or self.db).execute(
             _upsert_webhook[self.db.dialect_name],
             {"account_id": account_id, "url": url, "secret": secret, "now": now},
         )

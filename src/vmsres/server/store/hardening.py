@@ -142,12 +142,14 @@ class HardeningStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def set_limits(self, account_id: int, limits: dict[str, Any]) -> bool:
+    async def set_limits(
+        self, account_id: int, limits: dict[str, Any], executor: Executor | None = None
+    ) -> bool:
         """Set the given limit columns (the others stay); False when there is no such account."""
         columns = tuple(c for c in _LIMIT_COLUMNS if c in limits)
         if not columns:
             return True
-        return await self.db.execute(_set_limits(columns), {"id": account_id, **limits}) > 0
+        return await (executor or self.db).execute(_set_limits(columns), {"id": account_id, **limits}) > 0
 
     async def forget_account_library(self, account_id: int, executor: Executor | None = None) -> None:
         """Drop the account's leases and ClientToken answers (a reset's share of this store)."""
@@ -201,9 +203,11 @@ class HardeningStore:
             )
         return claimed == 1
 
-    async def finish_token(self, account_id: int, token: str, result: str, expires_at: int) -> bool:
+    async def finish_token(
+        self, account_id: int, token: str, result: str, expires_at: int, executor: Executor | None = None
+    ) -> bool:
         params = {"account_id": account_id, "token": token, "result": result, "expires_at": expires_at}
-        return await self.db.execute(_token_finish, params) > 0
+        return await (executor or self.db).execute(_token_finish, params) > 0
 
     async def drop_token(self, account_id: int, token: str) -> None:
         """Release a pending claim (a stored answer is never dropped)."""
@@ -234,8 +238,8 @@ class HardeningStore:
             },
         )
 
-    async def release(self, resource_key: str) -> bool:
-        return await self.db.execute(_lease_delete, {"resource_key": resource_key}) > 0
+    async def release(self, resource_key: str, executor: Executor | None = None) -> bool:
+        return await (executor or self.db).execute(_lease_delete, {"resource_key": resource_key}) > 0
 
     async def active_lease(self, resource_key: str, now: int, executor: Executor | None = None) -> Row | None:
         return await (executor or self.db).fetch_one(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
 
 from vmsres.protocol.records import ResourceState
-from vmsres.server.store.database import Database, Executor, Row
+from vmsres.server.store.database import Database, Executor, Row, insert_unless_present
 from vmsres.server.store.schema import (
     accounts,
     resource_blocks,
@@ -320,6 +320,7 @@ def _page_with_total(dialect: str, has_state: bool, keyword: str) -> Select[Any]
 
 
 _insert = resources.insert().values({c: sa.bindparam(c) for c in INSERT_COLUMNS})
+_insert_unless_present = insert_unless_present(resources, {c: sa.bindparam(c) for c in INSERT_COLUMNS})
 _by_file_name = sa.select(*RECORD_COLUMNS).where(
     resources.c.account_id == sa.bindparam("account_id"),
     resources.c.file_name == sa.bindparam("file_name"),
@@ -577,11 +578,14 @@ class ResourceStore:
     async def get(self, account_id: int, resource_key: str) -> Row | None:
         return await self.db.fetch_one(_by_key, {"account_id": account_id, "resource_key": resource_key})
 
-    async def get_any_account(self, resource_key: str) -> Row | None:
-        return await self.db.fetch_one(_by_key_any_account, {"resource_key": resource_key})
+    async def get_any_account(self, resource_key: str, executor: Executor | None = None) -> Row | None:
+        return await (executor or self.db).fetch_one(_by_key_any_account, {"resource_key": resource_key})
 
-    async def get_by_file_name(self, account_id: int, file_name: str) -> Row | None:
-        return await self.db.fetch_one(_by_file_name, {"account_id": account_id, "file_name": file_name})
+    async def get_by_file_name(
+        self, account_id: int, file_name: str, executor: Executor | None = None
+    ) -> Row | None:
+        params = {"account_id": account_id, "file_name": file_name}
+        return await (executor or self.db).fetch_one(_by_file_name, params)
 
     async def referenced_blob_keys(self) -> set[str]:
         rows = await self.db.fetch_all(_all_blob_keys)
@@ -603,12 +607,16 @@ class ResourceStore:
         params = {"row_id": row_id, "rendition_key": rendition_key}
         return await self.db.execute(_finish_rendition, params) > 0
 
-    async def insert(self, values: dict[str, Any], executor: Executor | None = None) -> None:
+    async def insert(
+        self, values: dict[str, Any], executor: Executor | None = None, unless_present: bool = False
+    ) -> bool:
+        """True when inserted; with ``unless_present`` a taken key or FileName is no error but False."""
         values = {**_INSERT_DEFAULTS, **values}
         values["name_folded"] = fold_name(values["name"])
         if values["updated_at"] is None:
             values["updated_at"] = values["created_at"]
-        await (executor or self.db).execute(_insert, values)
+        stmt = _insert_unless_present[self.db.dialect_name] if unless_present else _insert
+        return await (executor or self.db).execute(stmt, values) > 0
 
     async def rename(
         self, account_id: int, resource_key: str, name: str, now: int, executor: Executor | None = None

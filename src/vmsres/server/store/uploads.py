@@ -7,7 +7,7 @@ import contextlib
 import sqlalchemy as sa
 
 from vmsres.server.store.database import Database, Executor, Row, UniqueViolation
-from vmsres.server.store.schema import server_secrets, uploads
+from vmsres.server.store.schema import accounts, server_secrets, uploads
 
 STATE_ISSUED = "issued"
 STATE_UPLOADED = "uploaded"
@@ -52,6 +52,16 @@ _delete_of_file_name = (
     .returning(uploads.c.staging_key)
 )
 _delete_of_account = uploads.delete().where(uploads.c.account_id == sa.bindparam("account_id"))
+# Issuing a URL holds the account row shared, committing a FileName holds it exclusively: an issue
+# either finished before the commit (whose delete above then takes its row) or sees the resource.
+_hold_account_shared = (
+    sa.select(accounts.c.id).where(accounts.c.id == sa.bindparam("id")).with_for_update(read=True)
+)
+# FOR NO KEY UPDATE: conflicts with the issue's FOR SHARE, not with the key-share locks that
+# concurrent inserts of the account's other resources take.
+_hold_account = (
+    sa.select(accounts.c.id).where(accounts.c.id == sa.bindparam("id")).with_for_update(key_share=True)
+)
 _expired = sa.select(uploads).where(uploads.c.expires_at < sa.bindparam("before"))
 _delete = uploads.delete().where(uploads.c.nonce == sa.bindparam("nonce"))
 _staging_keys = sa.select(uploads.c.staging_key)
@@ -64,10 +74,21 @@ class UploadStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def hold_account(self, account_id: int, executor: Executor, exclusive: bool) -> None:
+        """Hold the account row until the transaction ends (PostgreSQL; SQLite writers run alone)."""
+        await executor.fetch_value(_hold_account if exclusive else _hold_account_shared, {"id": account_id})
+
     async def issue(
-        self, nonce: str, account_id: int, file_name: str, staging_key: str, now: int, expires_at: int
+        self,
+        nonce: str,
+        account_id: int,
+        file_name: str,
+        staging_key: str,
+        now: int,
+        expires_at: int,
+        executor: Executor | None = None,
     ) -> None:
-        await self.db.execute(
+        await (executor or self.db).execute(
             _insert,
             {
                 "nonce": nonce,
@@ -92,10 +113,12 @@ class UploadStore:
     async def candidates(self, account_id: int, file_name: str) -> list[Row]:
         return await self.db.fetch_all(_latest_candidate, {"account_id": account_id, "file_name": file_name})
 
-    async def forget_file_name(self, account_id: int, file_name: str) -> list[str]:
+    async def forget_file_name(
+        self, account_id: int, file_name: str, executor: Executor | None = None
+    ) -> list[str]:
         """Delete the FileName's upload rows; the staging keys of the rows deleted."""
         params = {"account_id": account_id, "file_name": file_name}
-        return [str(key) for key in await self.db.fetch_column(_delete_of_file_name, params)]
+        return [str(key) for key in await (executor or self.db).fetch_column(_delete_of_file_name, params)]
 
     async def forget_account(self, account_id: int, executor: Executor | None = None) -> None:
         """Drop every upload URL of the account; their staging blobs become garbage."""

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -288,13 +289,18 @@ class VmsApp:
             replay, result = await idempotency.begin(context.principal, token, action, params)
         if replay:
             return result
+        audit = context.audit
+        if audit is not None:
+            # Kept in the changing transaction when the action's change is one (AuditContext).
+            audit.keep_answer = partial(idempotency.finish, context.principal, token)
         try:
             result = await handler(context, params)
         except BaseException:
             with outages.compensated_writes():
                 await idempotency.abandon(context.principal, token)
             raise
-        await idempotency.finish(context.principal, token, result)
+        if audit is None or not audit.answered:
+            await idempotency.finish(context.principal, token, result)
         return result
 
     async def _audit(
