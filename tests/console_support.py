@@ -9,7 +9,7 @@ import httpx
 
 from tests.servers import RunningServer, start_server
 
-TOKEN = "console-test-token"
+TOKEN = "console-test-token-4f9c2a7e1b"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 

@@ -206,7 +206,7 @@ def test_approve_one_from_the_queue(browser: Any, server: RunningServer, library
     results = wait(browser, visible("#results"), "no results after approving")
     assert library.greeting_key in results.text and "now approved" in results.text
     record = admin_get(server, f"/resources/{library.greeting_key}")
-    assert record["State"] == 1 and record["ReviewedBy"] == "reviewer:console"
+    assert record["State"] == 1 and record["ReviewedBy"] == "reviewer:admin"
     assert not browser.find_elements("css selector", f"#item-{library.greeting_key}")
 
 

@@ -27,7 +27,7 @@ from tests.servers import RunningServer, provision_database, start_server
 from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 from tests.wire_client import signed_request
 
-TOKEN = "races-admin-token"
+TOKEN = "races-admin-token-4f9c2a7e1b"
 ROUNDS = 4
 T = TypeVar("T")
 

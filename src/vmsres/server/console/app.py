@@ -1,4 +1,10 @@
-"""The operator console at /console: server-rendered pages over AdminOps, behind the admin token.
+"""The operator console at /console: server-rendered pages over AdminOps.
+
+Operators log in with their personal token (service/operators.py); the admin token logs in the
+break-glass admin. A reviewer sees the review queue, resources and audit trail; only admins see
+accounts and keys. Every POST answers with a redirect (Post/Redirect/Get); what a page must show
+once after it (a new SecretKey, a refusal) travels as a one-time "flash" in the shared state,
+bound to the session, never in the address.
 
 Endpoints are module-level functions listed in ``routes``; what they share (services,
 templates, sessions) is one ConsoleState on ``request.app.state.console``.
@@ -6,13 +12,16 @@ templates, sessions) is one ConsoleState on ``request.app.state.console``.
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib import resources as package_files
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -20,6 +29,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.routing import BaseRoute
 
 from vmsres.protocol.records import ResourceState, ResourceType, labels
+from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.admin.tokens import admin_token_matches
 from vmsres.server.console.ops import (
     ConsoleOps,
@@ -29,6 +39,7 @@ from vmsres.server.console.ops import (
     template_parts,
 )
 from vmsres.server.console.session import (
+    BREAK_GLASS,
     COOKIE,
     DEFAULT_SESSION_SECONDS,
     LOGIN_COOKIE,
@@ -42,12 +53,23 @@ from vmsres.server.service import outages
 from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view, decided_view
 from vmsres.server.service.events import Actor
+from vmsres.server.service.operators import token_digest
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 
 PREFIX = "/console"
 SESSION_SECONDS_ENV = "VMSRES_CONSOLE_SESSION_SECONDS"
-REVIEWER = "console"
+# The audit trail's name for the console itself (failed logins have no one else to name).
+CONSOLE_ACTOR = Actor("console")
+# Failed logins allowed per client address and per presented token within a window, after
+# which the login answers 429 until the window (started by the first failure) ends.
+LOGIN_WINDOW_SECONDS = 300
+LOGIN_FAILURES_PER_ADDRESS = 20
+LOGIN_FAILURES_PER_TOKEN = 5
+# A flash (what one page shows once after a POST) is kept this long for its GET.
+FLASH_SECONDS = 120
+_FLASH = "console:flash:"
+_LOGIN_FAILED = "console:login-failed:"
 PAGE_SIZE = 20
 QUEUE_LIMIT = 200
 # Where a decision POST's outcome travels to the page it redirects to (comma-separated keys).
@@ -111,8 +133,16 @@ class ConsoleState:
 
     def __post_init__(self) -> None:
         self.ops = ConsoleOps(self.services)
-        self.admin = AdminOps(self.services, Actor("admin", name=REVIEWER))
+        # Reading needs no name; every change goes through admin_for(session).
+        self.reader = AdminOps(self.services, CONSOLE_ACTOR)
         self.expected_digest = self.token_sha256.encode()
+
+    def admin_for(self, session: Session) -> AdminOps:
+        """AdminOps that audit as who is logged in: ``operator:NAME``, or ``admin:console``
+        for the break-glass admin."""
+        if session.is_operator:
+            return AdminOps(self.services, Actor("operator", name=session.name))
+        return AdminOps(self.services, Actor("admin", name="console"))
 
     async def sessions(self) -> Sessions:
         # The key lives in the database so that every worker signs alike; read once per process.
@@ -152,10 +182,45 @@ def cookie_args(request: Request) -> dict[str, Any]:
 async def session_of(request: Request) -> Session:
     state = _state(request)
     session = await (await state.sessions()).read(request.cookies.get(COOKIE), state.now())
+    # An operator disabled, deleted or given a new token since the login: the session ends now.
+    if (
+        session is not None
+        and session.is_operator
+        and await state.services.operators.current(session.name, session.fingerprint) is None
+    ):
+        session = None
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     return session
+
+
+def require_admin(session: Session) -> None:
+    if not session.is_admin:
+        raise HTTPException(403, f"{session.name} is a reviewer: accounts and keys are for admins")
+
+
+async def flash(request: Request, session: Session, data: dict[str, Any]) -> str:
+    """Keep what the next page shows once; the id goes into the redirect's address."""
+    flash_id = secrets.token_urlsafe(12)
+    shared = _state(request).services.shared
+    await shared.set(f"{_FLASH}{session.sid}:{flash_id}", orjson.dumps(data), ttl=FLASH_SECONDS)
+    return flash_id
+
+
+async def take_flash(request: Request, session: Session) -> dict[str, Any]:
+    """The flash named in the address, once (a reload shows the page without it)."""
+    flash_id = request.query_params.get("flash", "")
+    if not flash_id or len(flash_id) > 64:
+        return {}
+    shared = _state(request).services.shared
+    key = f"{_FLASH}{session.sid}:{flash_id}"
+    raw = await shared.get(key)
+    if raw is None:
+        return {}
+    await shared.delete(key)
+    data: dict[str, Any] = orjson.loads(raw)
+    return data
 
 
 async def form_of(request: Request, session: Session | None) -> dict[str, list[str]]:
@@ -222,15 +287,75 @@ async def login_get(request: Request) -> Response:
     return await login_page(request)
 
 
+def client_address(request: Request) -> str:
+    # After uvicorn's proxy-header handling: the forwarded client for a trusted proxy
+    # (serve --forwarded-allow-ips), else the peer.
+    return request.client.host if request.client else "unknown"
+
+
+async def _login_throttled(request: Request, token: str) -> Response | None:
+    """The 429 page when this address or this token has failed too often lately."""
+    shared = _state(request).services.shared
+    address, digest = client_address(request), token_digest(token)[:32]
+    if (
+        await shared.get_count(f"{_LOGIN_FAILED}addr:{address}") < LOGIN_FAILURES_PER_ADDRESS
+        and await shared.get_count(f"{_LOGIN_FAILED}token:{digest}") < LOGIN_FAILURES_PER_TOKEN
+    ):
+        return None
+    _log_login(request, "throttled")
+    response = render(
+        request,
+        "error.html",
+        status=429,
+        session=None,
+        message="Too many failed logins from here or with this token; try again later.",
+    )
+    response.headers["Retry-After"] = str(LOGIN_WINDOW_SECONDS)
+    return response
+
+
+def _log_login(request: Request, outcome: str, name: str | None = None) -> None:
+    # One JSON line; never the token.
+    line = {"event": "console_login", "outcome": outcome, "client": client_address(request)}
+    if name is not None:
+        line["operator"] = name
+    level = logging.INFO if outcome == "ok" else logging.WARNING
+    logging.getLogger("vmsres").log(level, orjson.dumps(line).decode())
+
+
+async def _login_failed(request: Request, token: str) -> None:
+    services = _state(request).services
+    address = client_address(request)
+    await services.shared.incr(f"{_LOGIN_FAILED}addr:{address}", ttl=LOGIN_WINDOW_SECONDS)
+    await services.shared.incr(f"{_LOGIN_FAILED}token:{token_digest(token)[:32]}", ttl=LOGIN_WINDOW_SECONDS)
+    _log_login(request, "failed")
+    await services.events.audit(
+        CONSOLE_ACTOR, "ConsoleLogin", None, new_request_id(), "failed", f"wrong token from {address}"[:500]
+    )
+
+
 async def login_post(request: Request) -> Response:
     state = _state(request)
     form = await form_of(request, None)
     store = await state.sessions()
     if not store.check_login_form(request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), state.now()):
         raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
-    if not admin_token_matches(first(form, "token"), state.expected_digest):
-        return await login_page(request, "That is not the admin token.", status=401)
-    cookie, _ = store.issue(state.now())
+    token = first(form, "token")
+    throttled = await _login_throttled(request, token)
+    if throttled is not None:
+        return throttled
+    if admin_token_matches(token, state.expected_digest):
+        name, role, fingerprint, actor = BREAK_GLASS, "admin", "", Actor("admin", name="console")
+    else:
+        operator = await state.services.operators.authenticate(token)
+        if operator is None:
+            await _login_failed(request, token)
+            return await login_page(request, "That is not an operator token or the admin token.", status=401)
+        name, role, fingerprint = operator.name, operator.role, operator.fingerprint
+        actor = Actor("operator", name=operator.name)
+    _log_login(request, "ok", name)
+    await state.services.events.audit(actor, "ConsoleLogin", None, new_request_id(), "ok")
+    cookie, _ = store.issue(state.now(), name, role, fingerprint)
     response = RedirectResponse(safe_next(first(form, "next")), status_code=303)
     response.set_cookie(COOKIE, cookie, max_age=store.lifetime_seconds, **cookie_args(request))
     response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
@@ -257,7 +382,7 @@ async def review_page(
     account = request.query_params.get("account") or None
     type_ = _int_or_none(request.query_params.get("type"), TYPES)
     try:
-        queue = await state.admin.review_queue(account, type_, QUEUE_LIMIT)
+        queue = await state.reader.review_queue(account, type_, QUEUE_LIMIT)
     except AccountError as exc:
         queue, error = [], str(exc)
     for item in queue:
@@ -273,7 +398,7 @@ async def review_page(
         session=session,
         active="review",
         queue=queue,
-        accounts=await state.admin.list_accounts(),
+        accounts=await state.reader.list_accounts(),
         account=account or "",
         type=type_,
         results=results or [],
@@ -285,7 +410,15 @@ async def review_page(
 
 async def review_get(request: Request) -> Response:
     session = await session_of(request)
-    return await review_page(request, session, results=await _review_outcome(request))
+    shown = await take_flash(request, session)
+    return await review_page(
+        request, session, results=await _review_outcome(request), error=str(shown.get("error", ""))
+    )
+
+
+def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in (*_OUTCOME_PARAMS, "flash")]
+    return f"{PREFIX}/review?{urlencode(kept + outcome)}"
 
 
 async def review_post(request: Request) -> Response:
@@ -294,21 +427,26 @@ async def review_post(request: Request) -> Response:
     keys = [k for k in form.get("keys", []) if k]
     decision = first(form, "decision")
     reason = first(form, "reason")
-    if not keys:
-        return await review_page(request, session, error="Select at least one resource.")
-    if decision == "reject" and not reason:
-        return await review_page(request, session, error="A rejection needs a reason.")
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
-    results = await _state(request).admin.review(keys, decision == "approve", reason or None, REVIEWER)
+    refusal = "Select at least one resource." if not keys else ""
+    if not refusal and decision == "reject" and not reason:
+        refusal = "A rejection needs a reason."
+    if refusal:
+        flash_id = await flash(request, session, {"error": refusal})
+        return RedirectResponse(_review_address(request, [("flash", flash_id)]), status_code=303)
+    admin = _state(request).admin_for(session)
+    # An operator decides under their own name (AdminOps enforces it); the break-glass admin
+    # as "admin".
+    results = await admin.review(keys, decision == "approve", reason or None, session.name)
     # Post/Redirect/Get: the outcome goes into the address of a page that only reads, so a
     # reload shows it again instead of deciding again.
-    outcome = [(k, v) for k, v in request.query_params.multi_items() if k not in _OUTCOME_PARAMS]
+    outcome: list[tuple[str, str]] = []
     for name, ok in (("decided", True), ("refused", False)):
         chosen = [r["ResourceKey"] for r in results if bool(r["Ok"]) is ok]
         if chosen:
             outcome.append((name, ",".join(chosen)))
-    return RedirectResponse(f"{PREFIX}/review?{urlencode(outcome)}#results", status_code=303)
+    return RedirectResponse(_review_address(request, outcome) + "#results", status_code=303)
 
 
 async def _review_outcome(request: Request) -> list[dict[str, Any]]:
@@ -386,7 +524,7 @@ async def resources_page(request: Request) -> Response:
         capped=capped,
         page=page_number,
         pages=pages,
-        accounts=await state.admin.list_accounts(),
+        accounts=await state.reader.list_accounts(),
         account=account,
         type=type_,
         state=resource_state,
@@ -404,10 +542,10 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
     if row is None:
         raise HTTPException(404, f"no resource {resource_key}")
     resource = admin_resource_view(row)
-    trail = await state.admin.audit(resource_key=resource_key, limit=200)
+    trail = await state.reader.audit(resource_key=resource_key, limit=200)
     deliveries = [
         d
-        for d in await state.admin.deliveries(resource["Account"], limit=1000)
+        for d in await state.reader.deliveries(resource["Account"], limit=1000)
         if d["ResourceKey"] == resource_key
     ]
     if resource["Type"] == ResourceType.TTS:
@@ -436,47 +574,59 @@ async def accounts_page(
     error: str = "",
     status: int = 200,
 ) -> Response:
-    admin = _state(request).admin
+    reader = _state(request).reader
     return render(
         request,
         "accounts.html",
         status=status,
         session=session,
         active="accounts",
-        accounts=await admin.list_accounts(),
-        keys=await admin.list_keys(),
+        accounts=await reader.list_accounts(),
+        keys=await reader.list_keys(),
         secret=secret,
         error=error,
     )
 
 
 async def accounts_get(request: Request) -> Response:
-    return await accounts_page(request, await session_of(request))
+    session = await session_of(request)
+    require_admin(session)
+    shown = await take_flash(request, session)
+    return await accounts_page(
+        request,
+        session,
+        secret=shown.get("secret"),
+        error=str(shown.get("error", "")),
+        status=400 if shown.get("error") else 200,
+    )
 
 
 async def accounts_post(request: Request) -> Response:
     session = await session_of(request)
+    require_admin(session)
     form = await form_of(request, session)
-    admin = _state(request).admin
+    admin = _state(request).admin_for(session)
     action = first(form, "action")
-    # The secret is in this one response only: the page is not cached and not redirected to.
+    shown: dict[str, Any] = {}
     try:
         if action == "create-account":
             await admin.create_account(first(form, "name"), first(form, "policy") or None)
-            return await accounts_page(request, session)
-        if action == "create-key":
-            return await accounts_page(
-                request, session, secret=await admin.create_key(first(form, "account"))
-            )
-        access_key = first(form, "access_key")
-        if action == "rotate-key":
-            return await accounts_page(request, session, secret=await admin.rotate_key(access_key))
-        if action in ("disable-key", "enable-key"):
-            await admin.set_key_enabled(access_key, action == "enable-key")
-            return await accounts_page(request, session)
+        elif action == "create-key":
+            shown["secret"] = await admin.create_key(first(form, "account"))
+        elif action == "rotate-key":
+            shown["secret"] = await admin.rotate_key(first(form, "access_key"))
+        elif action in ("disable-key", "enable-key"):
+            await admin.set_key_enabled(first(form, "access_key"), action == "enable-key")
+        else:
+            raise HTTPException(400, "unknown action")
     except ADMIN_ERRORS as exc:
-        return await accounts_page(request, session, error=str(exc), status=400)
-    raise HTTPException(400, "unknown action")
+        shown["error"] = str(exc)
+    # Post/Redirect/Get: a new SecretKey is shown by the GET once (a flash bound to this session,
+    # kept FLASH_SECONDS), never put in the address; a reload shows the page without it.
+    address = f"{PREFIX}/accounts"
+    if shown:
+        address += "?" + urlencode({"flash": await flash(request, session, shown)})
+    return RedirectResponse(address, status_code=303)
 
 
 # --- static files -------------------------------------------------------------------------
