@@ -160,7 +160,7 @@ def test_login_refuses_a_wrong_token_then_accepts_the_right_one(
 ) -> None:
     log_in(browser, server, "wrong-" + TOKEN)
     error = wait(browser, visible("#error"), "no error for a wrong token")
-    assert "not the admin token" in error.text
+    assert "not an operator token or the admin token" in error.text
     assert "/console/login" in browser.current_url
     screenshot(browser, "login")
     log_in(browser, server, TOKEN)

@@ -2,8 +2,9 @@
 
 The token is shown once, when made or rotated; the store keeps its sha256 only. A presented token
 finds its operator by that digest (one unique-index lookup), and the digest found is compared
-again in constant time. Console sessions carry a short fingerprint of the digest, so rotating,
-disabling or deleting an operator ends their sessions at the next request.
+again in constant time. Console sessions carry a fingerprint (a generation that grows when the operator
+is disabled or given a new token, and a piece of the digest), so rotating, disabling or deleting
+an operator ends their sessions at the next request, and enabling them again revives none.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def fingerprint(token_sha256: str) -> str:
-    """What a console session remembers of the token it was opened with."""
-    return token_sha256[:16]
+def fingerprint(row: Row) -> str:
+    """What a console session remembers of the operator it was opened for: the generation
+    (which grows when they are disabled or given a new token) and a piece of the token digest."""
+    return f"{row['generation']}:{str(row['token_sha256'])[:16]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ class Operator:
 
 def _operator(row: Row) -> Operator:
     role: Role = "admin" if row["role"] == "admin" else "reviewer"
-    return Operator(str(row["name"]), role, fingerprint(str(row["token_sha256"])))
+    return Operator(str(row["name"]), role, fingerprint(row))
 
 
 def operator_view(row: Row) -> dict[str, object]:

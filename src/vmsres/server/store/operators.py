@@ -18,15 +18,25 @@ _insert = operators.insert().values(
 _all = sa.select(operators).order_by(operators.c.name)
 _by_name = sa.select(operators).where(operators.c.name == sa.bindparam("name"))
 _by_token = sa.select(operators).where(operators.c.token_sha256 == sa.bindparam("token_sha256"))
-_set_enabled = (
+_enable = (
     operators.update()
     .where(operators.c.name == sa.bindparam("name"))
-    .values(enabled=sa.bindparam("enabled"), updated_at=sa.bindparam("now"))
+    .values(enabled=sa.true(), updated_at=sa.bindparam("now"))
+)
+# Disabling and a new token both end the sessions opened before: the generation grows.
+_disable = (
+    operators.update()
+    .where(operators.c.name == sa.bindparam("name"))
+    .values(enabled=sa.false(), generation=operators.c.generation + 1, updated_at=sa.bindparam("now"))
 )
 _set_token = (
     operators.update()
     .where(operators.c.name == sa.bindparam("name"))
-    .values(token_sha256=sa.bindparam("token_sha256"), updated_at=sa.bindparam("now"))
+    .values(
+        token_sha256=sa.bindparam("token_sha256"),
+        generation=operators.c.generation + 1,
+        updated_at=sa.bindparam("now"),
+    )
 )
 _delete = operators.delete().where(operators.c.name == sa.bindparam("name"))
 
@@ -52,7 +62,7 @@ class OperatorStore:
         return await self.db.fetch_one(_by_token, {"token_sha256": token_sha256})
 
     async def set_enabled(self, name: str, enabled: bool, now: int) -> bool:
-        return await self.db.execute(_set_enabled, {"name": name, "enabled": enabled, "now": now}) == 1
+        return await self.db.execute(_enable if enabled else _disable, {"name": name, "now": now}) == 1
 
     async def set_token(self, name: str, token_sha256: str, now: int) -> bool:
         return (

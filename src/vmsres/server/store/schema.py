@@ -287,8 +287,8 @@ credential_generation = sa.Table(
 )
 
 # People who review or administer through the console and the admin API (migration
-# 0011_operators). Only the sha256 of a personal token is kept; rotating it changes the digest,
-# which ends the operator's console sessions.
+# 0011_operators). Only the sha256 of a personal token is kept. ``generation`` grows when the
+# operator is disabled or given a new token: console sessions opened before that end.
 operators = sa.Table(
     "operators",
     metadata,
@@ -298,6 +298,7 @@ operators = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )

@@ -5,7 +5,8 @@ Revises: 0010_rendition_pending
 Create Date: 2026-11-30
 
 One row per operator of the console and the admin API; the token is kept as its sha256 only
-(unique, so a presented token finds its operator by one index lookup).
+(unique, so a presented token finds its operator by one index lookup). ``generation`` grows when
+the operator is disabled or given a new token, which ends the console sessions opened before.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("token_sha256", sa.String(64), nullable=False),
         sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_operators"),
