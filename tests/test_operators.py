@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.console_support import TOKEN, console_server, csrf_of, login
-from tests.servers import RunningServer, run_cli
+from tests.servers import RunningServer, keyed_store, migrate_to, run_cli, run_sql
 from tests.wire_client import signed_request
 from vmsres.server.console.app import (
     LOGIN_FAILURES_PER_ADDRESS,
@@ -26,8 +26,11 @@ from vmsres.server.console.app import (
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = console_server(tmp_path_factory.mktemp("operators"))
+def server(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[RunningServer]:
+    """A console server on SQLite and on PostgreSQL (module_database_url is parametrized)."""
+    running = console_server(tmp_path_factory.mktemp("operators"), database_url=module_database_url)
     yield running
     running.stop()
 
@@ -74,6 +77,23 @@ def audit_rows(server: RunningServer, **query: str) -> list[dict[str, Any]]:
     return rows
 
 
+def test_migration_0011_adds_and_removes_the_operators_table(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    ring, url = keyed_store(tmp_path / "data", database_url)
+    migrate_to(url, "head", ring)
+    run_sql(
+        url,
+        "INSERT INTO operators (name, role, token_sha256, created_at, updated_at) "
+        "VALUES ('m', 'reviewer', :d, 1, 1)",
+        {"d": "0" * 64},
+    )
+    assert run_sql(url, "SELECT enabled, generation FROM operators") == [(True, 0)]
+    migrate_to(url, "0010_rendition_pending", ring, downgrade=True)
+    migrate_to(url, "head", ring)
+    assert run_sql(url, "SELECT count(*) FROM operators") == [(0,)]
+
+
 # --- the CLI and the admin API ------------------------------------------------------------
 
 
@@ -103,7 +123,10 @@ def test_operators_cli_on_the_store_and_through_the_endpoint(server: RunningServ
     assert remote(server, "operators", "delete", "cli-local").stdout.strip() == "deleted operator cli-local"
 
     taken = remote(server, "operators", "create", "cli-remote", "--role", "reviewer", check=False)
-    assert taken.returncode == 1 and taken.stderr.strip() == "vmsres: HTTP 409: operator cli-remote exists already"
+    assert (
+        taken.returncode == 1
+        and taken.stderr.strip() == "vmsres: HTTP 409: operator cli-remote exists already"
+    )
     missing = server.cli("operators", "delete", "cli-nobody", check=False)
     assert missing.returncode == 1 and missing.stderr.strip() == "vmsres: no operator cli-nobody"
     bad_role = server.cli("operators", "create", "x", "--role", "owner", check=False)
@@ -111,7 +134,11 @@ def test_operators_cli_on_the_store_and_through_the_endpoint(server: RunningServ
     bad_name = remote(server, "operators", "create", "a b", "--role", "admin", check=False)
     assert bad_name.returncode == 1 and "operator name" in bad_name.stderr
 
-    actions = {(r["Actor"], r["Action"], r["Outcome"]) for r in audit_rows(server) if r["Action"].endswith("Operator")}
+    actions = {
+        (r["Actor"], r["Action"], r["Outcome"])
+        for r in audit_rows(server)
+        if r["Action"].endswith("Operator")
+    }
     assert ("admin", "CreateOperator", "ok") in actions and ("admin", "RotateOperator", "ok") in actions
     assert any(actor.startswith("cli:") and action == "CreateOperator" for actor, action, _ in actions)
 
@@ -181,7 +208,9 @@ def test_a_reviewer_in_the_console_decides_under_their_name_and_is_refused_keys(
     decided = client.post("/console/review", data={"csrf": csrf, "decision": "approve", "keys": key})
     assert decided.status_code == 303 and f"decided={key}" in decided.headers["location"]
     assert admin_api(server, "GET", f"/resources/{key}").json()["ReviewedBy"] == "reviewer:console-rev"
-    assert [r["Actor"] for r in audit_rows(server, resource_key=key, action="Approve")] == ["operator:console-rev"]
+    assert [r["Actor"] for r in audit_rows(server, resource_key=key, action="Approve")] == [
+        "operator:console-rev"
+    ]
     logins = [r for r in audit_rows(server, action="ConsoleLogin") if r["Actor"] == "operator:console-rev"]
     assert [r["Outcome"] for r in logins] == ["ok"]
 
@@ -197,7 +226,9 @@ def test_an_admin_operator_manages_keys_with_post_redirect_get(server: RunningSe
     token = create_operator(server, "console-adm", "admin")
     client, _ = login(server, token)
     csrf = csrf_of(client.get("/console/accounts").text)
-    created = client.post("/console/accounts", data={"csrf": csrf, "action": "create-key", "account": "default"})
+    created = client.post(
+        "/console/accounts", data={"csrf": csrf, "action": "create-key", "account": "default"}
+    )
     assert created.status_code == 303 and created.headers["location"].startswith("/console/accounts?flash=")
     shown = client.get(created.headers["location"])
     secret_key = shown.text.split('id="secret-sk">', 1)[1].split("<", 1)[0]
@@ -208,7 +239,9 @@ def test_an_admin_operator_manages_keys_with_post_redirect_get(server: RunningSe
     # Another session cannot read this session's flash.
     other, _ = login(server, token)
     assert secret_key not in other.get(created.headers["location"]).text
-    failed = client.post("/console/accounts", data={"csrf": csrf, "action": "create-key", "account": "nobody"})
+    failed = client.post(
+        "/console/accounts", data={"csrf": csrf, "action": "create-key", "account": "nobody"}
+    )
     assert failed.status_code == 303
     refusal = client.get(failed.headers["location"])
     assert refusal.status_code == 400 and "nobody" in refusal.text
@@ -331,7 +364,9 @@ def test_forwarded_headers_are_believed_only_from_the_trusted_proxy(tmp_path: Pa
                 data={"token": "wrong", "csrf": csrf_of(page.text)},
                 headers={"X-Forwarded-For": "198.51.100.9"},
             )
-        details = [r["Detail"] for r in audit_rows(running, action="ConsoleLogin") if r["Outcome"] == "failed"]
+        details = [
+            r["Detail"] for r in audit_rows(running, action="ConsoleLogin") if r["Outcome"] == "failed"
+        ]
         assert details == ["wrong token from 198.51.100.9"]
     finally:
         running.stop()
