@@ -250,7 +250,10 @@ async def to_login(_: Request, error: LoginRequired) -> Response:
 
 
 async def http_error(request: Request, error: HTTPException) -> Response:
-    return render(request, "error.html", status=error.status_code, message=error.detail, session=None)
+    heading = {403: "Not allowed", 404: "Not found"}.get(error.status_code, "")
+    return render(
+        request, "error.html", status=error.status_code, message=error.detail, session=None, heading=heading
+    )
 
 
 # --- login ------------------------------------------------------------------------------
@@ -308,6 +311,7 @@ async def _login_throttled(request: Request, token: str) -> Response | None:
         "error.html",
         status=429,
         session=None,
+        heading="Too many failed logins",
         message="Too many failed logins from here or with this token; try again later.",
     )
     response.headers["Retry-After"] = str(LOGIN_WINDOW_SECONDS)
