@@ -3,8 +3,8 @@
 Operators log in with their personal token (service/operators.py); the admin token logs in the
 break-glass admin. A reviewer sees the review queue, resources and audit trail; only admins see
 accounts and keys. Every POST answers with a redirect (Post/Redirect/Get); what a page must show
-once after it (a new SecretKey, a refusal) travels as a one-time "flash" in the shared state,
-bound to the session, never in the address.
+once after it (a new SecretKey, a refusal) travels in a short-lived cookie sealed under the master
+key for that session, never in the address.
 
 Endpoints are module-level functions listed in ``routes``; what they share (services,
 templates, sessions) is one ConsoleState on ``request.app.state.console``.
@@ -12,9 +12,9 @@ templates, sessions) is one ConsoleState on ``request.app.state.console``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib import resources as package_files
@@ -49,6 +49,7 @@ from vmsres.server.console.session import (
     Sessions,
     csrf_matches,
 )
+from vmsres.server.masterkey import MasterKeyError
 from vmsres.server.service import outages
 from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view, decided_view
@@ -67,8 +68,8 @@ LOGIN_WINDOW_SECONDS = 300
 LOGIN_FAILURES_PER_ADDRESS = 20
 LOGIN_FAILURES_PER_TOKEN = 5
 # A flash (what one page shows once after a POST) is kept this long for its GET.
+FLASH_COOKIE = "vmsres_console_flash"
 FLASH_SECONDS = 120
-_FLASH = "console:flash:"
 _LOGIN_FAILED = "console:login-failed:"
 PAGE_SIZE = 20
 QUEUE_LIMIT = 200
@@ -183,12 +184,9 @@ async def session_of(request: Request) -> Session:
     state = _state(request)
     session = await (await state.sessions()).read(request.cookies.get(COOKIE), state.now())
     # An operator disabled, deleted or given a new token since the login: the session ends now.
-    if (
-        session is not None
-        and session.is_operator
-        and await state.services.operators.current(session.name, session.fingerprint) is None
-    ):
-        session = None
+    if session is not None and session.is_operator:
+        operator = await state.services.operators.current(session.name, session.fingerprint)
+        session = None if operator is None else dataclasses.replace(session, role=operator.role)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
@@ -200,27 +198,37 @@ def require_admin(session: Session) -> None:
         raise HTTPException(403, f"{session.name} is a reviewer: accounts and keys are for admins")
 
 
-async def flash(request: Request, session: Session, data: dict[str, Any]) -> str:
-    """Keep what the next page shows once; the id goes into the redirect's address."""
-    flash_id = secrets.token_urlsafe(12)
-    shared = _state(request).services.shared
-    await shared.set(f"{_FLASH}{session.sid}:{flash_id}", orjson.dumps(data), ttl=FLASH_SECONDS)
-    return flash_id
+def _flash_context(session: Session) -> str:
+    # Bound to the session: a flash cookie copied into another session does not open.
+    return f"vmsres:console-flash:{session.sid}"
 
 
-async def take_flash(request: Request, session: Session) -> dict[str, Any]:
-    """The flash named in the address, once (a reload shows the page without it)."""
-    flash_id = request.query_params.get("flash", "")
-    if not flash_id or len(flash_id) > 64:
+def flash(request: Request, response: Response, session: Session, data: dict[str, Any]) -> None:
+    """Give the page a redirect leads to something to show once: a short-lived cookie, sealed
+    under the master key (so every worker opens it and the browser cannot read it)."""
+    keyring = _state(request).services.events.keyring
+    sealed = keyring.encrypt(orjson.dumps(data).decode(), _flash_context(session))
+    response.set_cookie(FLASH_COOKIE, sealed, max_age=FLASH_SECONDS, **cookie_args(request))
+
+
+def take_flash(request: Request, session: Session) -> dict[str, Any]:
+    """What the request's flash cookie holds for this session ({} for none or a foreign one)."""
+    sealed = request.cookies.get(FLASH_COOKIE)
+    if not sealed:
         return {}
-    shared = _state(request).services.shared
-    key = f"{_FLASH}{session.sid}:{flash_id}"
-    raw = await shared.get(key)
-    if raw is None:
+    keyring = _state(request).services.events.keyring
+    try:
+        data = orjson.loads(keyring.decrypt(sealed, _flash_context(session)))
+    except (MasterKeyError, ValueError):
         return {}
-    await shared.delete(key)
-    data: dict[str, Any] = orjson.loads(raw)
-    return data
+    return data if isinstance(data, dict) else {}
+
+
+def shown_once(request: Request, response: Response) -> Response:
+    """The page that showed a flash drops it: a reload shows the page without it."""
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE, path=PREFIX)
+    return response
 
 
 async def form_of(request: Request, session: Session | None) -> dict[str, list[str]]:
@@ -414,14 +422,15 @@ async def review_page(
 
 async def review_get(request: Request) -> Response:
     session = await session_of(request)
-    shown = await take_flash(request, session)
-    return await review_page(
+    shown = take_flash(request, session)
+    page = await review_page(
         request, session, results=await _review_outcome(request), error=str(shown.get("error", ""))
     )
+    return shown_once(request, page)
 
 
 def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in (*_OUTCOME_PARAMS, "flash")]
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _OUTCOME_PARAMS]
     return f"{PREFIX}/review?{urlencode(kept + outcome)}"
 
 
@@ -437,8 +446,9 @@ async def review_post(request: Request) -> Response:
     if not refusal and decision == "reject" and not reason:
         refusal = "A rejection needs a reason."
     if refusal:
-        flash_id = await flash(request, session, {"error": refusal})
-        return RedirectResponse(_review_address(request, [("flash", flash_id)]), status_code=303)
+        response = RedirectResponse(_review_address(request, []), status_code=303)
+        flash(request, response, session, {"error": refusal})
+        return response
     admin = _state(request).admin_for(session)
     # An operator decides under their own name (AdminOps enforces it); the break-glass admin
     # as "admin".
@@ -595,14 +605,15 @@ async def accounts_page(
 async def accounts_get(request: Request) -> Response:
     session = await session_of(request)
     require_admin(session)
-    shown = await take_flash(request, session)
-    return await accounts_page(
+    shown = take_flash(request, session)
+    page = await accounts_page(
         request,
         session,
         secret=shown.get("secret"),
         error=str(shown.get("error", "")),
         status=400 if shown.get("error") else 200,
     )
+    return shown_once(request, page)
 
 
 async def accounts_post(request: Request) -> Response:
@@ -625,12 +636,12 @@ async def accounts_post(request: Request) -> Response:
             raise HTTPException(400, "unknown action")
     except ADMIN_ERRORS as exc:
         shown["error"] = str(exc)
-    # Post/Redirect/Get: a new SecretKey is shown by the GET once (a flash bound to this session,
-    # kept FLASH_SECONDS), never put in the address; a reload shows the page without it.
-    address = f"{PREFIX}/accounts"
+    # Post/Redirect/Get: a new SecretKey is shown by the GET once (a flash cookie sealed for this
+    # session, kept FLASH_SECONDS), never put in the address; a reload shows the page without it.
+    response = RedirectResponse(f"{PREFIX}/accounts", status_code=303)
     if shown:
-        address += "?" + urlencode({"flash": await flash(request, session, shown)})
-    return RedirectResponse(address, status_code=303)
+        flash(request, response, session, shown)
+    return response
 
 
 # --- static files -------------------------------------------------------------------------
