@@ -16,7 +16,15 @@ import httpx
 import pytest
 
 from tests.console_support import TOKEN, console_server, csrf_of, login
-from tests.servers import RunningServer, keyed_store, migrate_to, run_cli, run_sql
+from tests.servers import (
+    REDIS_URL,
+    RunningServer,
+    keyed_store,
+    migrate_to,
+    require_redis,
+    run_cli,
+    run_sql,
+)
 from tests.wire_client import signed_request
 from vmsres.server.console.app import (
     LOGIN_FAILURES_PER_ADDRESS,
@@ -308,6 +316,20 @@ def test_failed_logins_are_logged_audited_and_throttled(tmp_path: Path) -> None:
         assert all(line["client"] == "127.0.0.1" for line in lines)
         log = "\n".join(running.log_lines())
         assert wrong not in log and "guess-0" not in log and TOKEN not in log
+    finally:
+        running.stop()
+
+
+def test_login_throttling_counts_across_workers_with_redis(tmp_path: Path) -> None:
+    require_redis()
+    running = console_server(tmp_path / "workers", "--workers", "2", "--redis-url", REDIS_URL)
+    try:
+        wrong = "vmsop_" + "r" * 43
+        # A new connection for each login: the kernel spreads them over both workers.
+        answers = [login(running, wrong)[1].status_code for _ in range(LOGIN_FAILURES_PER_TOKEN + 2)]
+        assert answers == [401] * LOGIN_FAILURES_PER_TOKEN + [429, 429]
+        # Another token from this address is still let in (the address has 5 of its 20).
+        assert login(running, TOKEN)[1].status_code == 303
     finally:
         running.stop()
 

@@ -131,6 +131,7 @@ class ConsoleState:
     templates: Environment = field(default_factory=_templates)
     lifetime: int = field(default_factory=_session_seconds)
     _sessions: Sessions | None = None
+    _login_keys: str | None = None
 
     def __post_init__(self) -> None:
         self.ops = ConsoleOps(self.services)
@@ -156,6 +157,14 @@ class ConsoleState:
 
     def now(self) -> float:
         return self.services.clock()
+
+    async def login_key(self, kind: str, value: str) -> str:
+        """The shared-state key counting failed logins of one address or token; prefixed with
+        the deployment's namespace, so deployments sharing one Redis count apart."""
+        if self._login_keys is None:
+            namespace = await self.services.shared_secrets.get("rate_namespace", 8)
+            self._login_keys = f"{_LOGIN_FAILED}{namespace}:"
+        return f"{self._login_keys}{kind}:{value}"
 
 
 def _state(request: Request) -> ConsoleState:
@@ -306,11 +315,12 @@ def client_address(request: Request) -> str:
 
 async def _login_throttled(request: Request, token: str) -> Response | None:
     """The 429 page when this address or this token has failed too often lately."""
-    shared = _state(request).services.shared
+    state = _state(request)
+    shared = state.services.shared
     address, digest = client_address(request), token_digest(token)[:32]
     if (
-        await shared.get_count(f"{_LOGIN_FAILED}addr:{address}") < LOGIN_FAILURES_PER_ADDRESS
-        and await shared.get_count(f"{_LOGIN_FAILED}token:{digest}") < LOGIN_FAILURES_PER_TOKEN
+        await shared.get_count(await state.login_key("addr", address)) < LOGIN_FAILURES_PER_ADDRESS
+        and await shared.get_count(await state.login_key("token", digest)) < LOGIN_FAILURES_PER_TOKEN
     ):
         return None
     _log_login(request, "throttled")
@@ -336,10 +346,12 @@ def _log_login(request: Request, outcome: str, name: str | None = None) -> None:
 
 
 async def _login_failed(request: Request, token: str) -> None:
-    services = _state(request).services
+    state = _state(request)
+    services = state.services
     address = client_address(request)
-    await services.shared.incr(f"{_LOGIN_FAILED}addr:{address}", ttl=LOGIN_WINDOW_SECONDS)
-    await services.shared.incr(f"{_LOGIN_FAILED}token:{token_digest(token)[:32]}", ttl=LOGIN_WINDOW_SECONDS)
+    await services.shared.incr(await state.login_key("addr", address), ttl=LOGIN_WINDOW_SECONDS)
+    token_key = await state.login_key("token", token_digest(token)[:32])
+    await services.shared.incr(token_key, ttl=LOGIN_WINDOW_SECONDS)
     _log_login(request, "failed")
     await services.events.audit(
         CONSOLE_ACTOR, "ConsoleLogin", None, new_request_id(), "failed", f"wrong token from {address}"[:500]
