@@ -8,7 +8,9 @@ the admin token's minimum strength, and forwarded headers from trusted and untru
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +318,35 @@ def test_failed_logins_are_logged_audited_and_throttled(tmp_path: Path) -> None:
         assert all(line["client"] == "127.0.0.1" for line in lines)
         log = "\n".join(running.log_lines())
         assert wrong not in log and "guess-0" not in log and TOKEN not in log
+    finally:
+        running.stop()
+
+
+def test_concurrent_wrong_logins_get_exactly_the_allowed_tries(tmp_path: Path) -> None:
+    running = console_server(tmp_path / "race")
+    try:
+        wrong, attempts = "vmsop_" + "c" * 43, 3 * LOGIN_FAILURES_PER_TOKEN
+        # Each attempt has its own browser (client and login form), sent at the same time.
+        forms = []
+        for _ in range(attempts):
+            client = httpx.Client(base_url=running.url, timeout=30)
+            forms.append((client, csrf_of(client.get("/console/login").text)))
+        barrier = threading.Barrier(attempts)
+
+        def attempt(form: tuple[httpx.Client, str]) -> int:
+            client, csrf = form
+            barrier.wait(timeout=30)
+            return client.post("/console/login", data={"token": wrong, "csrf": csrf}).status_code
+
+        with ThreadPoolExecutor(attempts) as pool:
+            answers = sorted(pool.map(attempt, forms))
+        assert answers == [401] * LOGIN_FAILURES_PER_TOKEN + [429] * (attempts - LOGIN_FAILURES_PER_TOKEN)
+        failed = [r for r in audit_rows(running, action="ConsoleLogin") if r["Outcome"] == "failed"]
+        assert len(failed) == LOGIN_FAILURES_PER_TOKEN
+        # Refused attempts are no failures: the address still has room for the right token.
+        assert login(running, TOKEN)[1].status_code == 303
+        for client, _ in forms:
+            client.close()
     finally:
         running.stop()
 

@@ -313,16 +313,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _login_throttled(request: Request, token: str) -> Response | None:
-    """The 429 page when this address or this token has failed too often lately."""
+async def _login_keys(request: Request, token: str) -> tuple[str, str]:
     state = _state(request)
-    shared = state.services.shared
-    address, digest = client_address(request), token_digest(token)[:32]
-    if (
-        await shared.get_count(await state.login_key("addr", address)) < LOGIN_FAILURES_PER_ADDRESS
-        and await shared.get_count(await state.login_key("token", digest)) < LOGIN_FAILURES_PER_TOKEN
-    ):
+    return (
+        await state.login_key("addr", client_address(request)),
+        await state.login_key("token", token_digest(token)[:32]),
+    )
+
+
+async def _login_attempt(request: Request, token: str) -> Response | None:
+    """Count this attempt before the token is checked, so that concurrent attempts cannot slip
+    past the limit (each gets its own count); the 429 page when this address or token is over."""
+    shared = _state(request).services.shared
+    address_key, token_key = await _login_keys(request, token)
+    by_address = await shared.incr(address_key, ttl=LOGIN_WINDOW_SECONDS)
+    by_token = await shared.incr(token_key, ttl=LOGIN_WINDOW_SECONDS)
+    if by_address <= LOGIN_FAILURES_PER_ADDRESS and by_token <= LOGIN_FAILURES_PER_TOKEN:
         return None
+    # A refused attempt is no failure: it does not extend the lock-out.
+    await _take_back(request, token)
     _log_login(request, "throttled")
     response = render(
         request,
@@ -336,6 +345,13 @@ async def _login_throttled(request: Request, token: str) -> Response | None:
     return response
 
 
+async def _take_back(request: Request, token: str) -> None:
+    """Only failures count: undo what an attempt that succeeded or was refused added."""
+    shared = _state(request).services.shared
+    for key in await _login_keys(request, token):
+        await shared.incr(key, -1, ttl=LOGIN_WINDOW_SECONDS)
+
+
 def _log_login(request: Request, outcome: str, name: str | None = None) -> None:
     # One JSON line; never the token.
     line = {"event": "console_login", "outcome": outcome, "client": client_address(request)}
@@ -345,16 +361,16 @@ def _log_login(request: Request, outcome: str, name: str | None = None) -> None:
     logging.getLogger("vmsres").log(level, orjson.dumps(line).decode())
 
 
-async def _login_failed(request: Request, token: str) -> None:
-    state = _state(request)
-    services = state.services
-    address = client_address(request)
-    await services.shared.incr(await state.login_key("addr", address), ttl=LOGIN_WINDOW_SECONDS)
-    token_key = await state.login_key("token", token_digest(token)[:32])
-    await services.shared.incr(token_key, ttl=LOGIN_WINDOW_SECONDS)
+async def _login_failed(request: Request) -> None:
+    """Log and audit a wrong token (the attempt was counted already)."""
     _log_login(request, "failed")
-    await services.events.audit(
-        CONSOLE_ACTOR, "ConsoleLogin", None, new_request_id(), "failed", f"wrong token from {address}"[:500]
+    await _state(request).services.events.audit(
+        CONSOLE_ACTOR,
+        "ConsoleLogin",
+        None,
+        new_request_id(),
+        "failed",
+        f"wrong token from {client_address(request)}"[:500],
     )
 
 
@@ -365,7 +381,7 @@ async def login_post(request: Request) -> Response:
     if not store.check_login_form(request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), state.now()):
         raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
     token = first(form, "token")
-    throttled = await _login_throttled(request, token)
+    throttled = await _login_attempt(request, token)
     if throttled is not None:
         return throttled
     if admin_token_matches(token, state.expected_digest):
@@ -373,10 +389,11 @@ async def login_post(request: Request) -> Response:
     else:
         operator = await state.services.operators.authenticate(token)
         if operator is None:
-            await _login_failed(request, token)
+            await _login_failed(request)
             return await login_page(request, "That is not an operator token or the admin token.", status=401)
         name, role, fingerprint = operator.name, operator.role, operator.fingerprint
         actor = Actor("operator", name=operator.name)
+    await _take_back(request, token)
     _log_login(request, "ok", name)
     await state.services.events.audit(actor, "ConsoleLogin", None, new_request_id(), "ok")
     cookie, _ = store.issue(state.now(), name, role, fingerprint)
