@@ -9,12 +9,16 @@ import httpx
 
 from tests.servers import RunningServer, start_server
 
-TOKEN = "console-test-token"
+TOKEN = "console-test-token-4f9c2a7e1b"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def console_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
-    return start_server(data_dir, ["--admin-token", TOKEN, "--review", "manual", *extra], env=env)
+def console_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, database_url: str | None = None
+) -> RunningServer:
+    return start_server(
+        data_dir, ["--admin-token", TOKEN, "--review", "manual", *extra], env=env, database_url=database_url
+    )
 
 
 def csrf_of(html: str) -> str:

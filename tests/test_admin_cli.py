@@ -14,7 +14,7 @@ import pytest
 from tests.servers import RunningServer, start_server
 from vmsres.cli import main
 
-TOKEN = "admin-cli-token"
+TOKEN = "admin-cli-token-4f9c2a7e1b"
 Run = Callable[..., str]
 
 

@@ -22,7 +22,7 @@ from schemathesis.checks import (
 
 from tests.servers import start_server
 
-TOKEN = "fuzz-token"
+TOKEN = "fuzz-admin-token-4f9c2a7e1b"
 MAX_EXAMPLES = 15
 TIME_LIMIT_SECONDS = 120
 CHECKS = [

@@ -40,7 +40,7 @@ from vmsres.server.masterkey import CHECK_SECRET_NAME, generate_key_text, load_k
 from vmsres.server.service.shared_secrets import secret_context
 from vmsres.server.settings import Settings, database_url_for_dir
 
-TOKEN = "admin-test-token"
+TOKEN = "admin-test-token-4f9c2a7e1b"
 WEBHOOK_SECRET = f"whsec-backup-{uuid.uuid4().hex}"
 SERVER_ARGS = ["--gc-interval", "0", "--admin-token", TOKEN, "--webhook-poll", "0.2"]
 

@@ -16,7 +16,7 @@ from tests.wire_client import error_code, signed_request
 from vmsres.client import NO_RETRY, Client, RetryPolicy
 from vmsres.protocol.errors import Throttling
 
-TOKEN = "hardening-admin-token"
+TOKEN = "hardening-admin-token-4f9c2a7e1b"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

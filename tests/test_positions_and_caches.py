@@ -232,7 +232,7 @@ def test_an_answer_showing_a_lease_is_not_kept_past_the_lease(
     tmp_path: Path, database_url: str | None
 ) -> None:
     """A lease runs out without any write; answers that show InUse must not outlive it."""
-    token = "answers-admin-token"
+    token = "answers-admin-token-4f9c2a7e1b"
     server = start_server(tmp_path / "data", ["--admin-token", token], database_url=database_url)
     try:
         vms = official_vms_service(server)

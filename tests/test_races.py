@@ -29,7 +29,7 @@ from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 from tests.wire_client import signed_request
 from vmsres.server.store.database import asyncpg_dsn
 
-TOKEN = "races-admin-token"
+TOKEN = "races-admin-token-4f9c2a7e1b"
 ROUNDS = 4
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from tests.conftest import official_vms_service
 from tests.servers import RunningServer, run_cli, start_embedded_server, start_server, wait_for
 from tests.webhook_receiver import FAST_WEBHOOKS, Receiver
 
-TOKEN = "admin-test-token"
+TOKEN = "admin-test-token-4f9c2a7e1b"
 
 
 def admin_server(data_dir: Path, *extra: str) -> RunningServer:

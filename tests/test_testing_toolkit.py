@@ -257,9 +257,16 @@ def test_review_option_sets_the_session_server(pytester: pytest.Pytester) -> Non
 
 def test_serve_args_as_the_command_line_takes_them() -> None:
     with VmsServer(
-        serve_args=["--admin-token", "chosen-token", "--review", "manual", "--max-resources", "1"]
+        serve_args=[
+            "--admin-token",
+            "chosen-admin-token-4f9c2a7e1b",
+            "--review",
+            "manual",
+            "--max-resources",
+            "1",
+        ]
     ) as server:
-        assert (server.admin_token, server.review) == ("chosen-token", "manual")
+        assert (server.admin_token, server.review) == ("chosen-admin-token-4f9c2a7e1b", "manual")
         with client_for(server, server.new_account()) as client:
             created = client.open_create_tts("waits", "hello")
             assert client.get_resource(created.resource_key).state == ResourceState.REVIEWING

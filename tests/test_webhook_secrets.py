@@ -27,7 +27,7 @@ from vmsres.server.masterkey import (
     webhook_context,
 )
 
-TOKEN = "admin-test-token"
+TOKEN = "admin-test-token-4f9c2a7e1b"
 
 
 def _server(data: Path, database_url: str | None) -> RunningServer:

@@ -109,8 +109,8 @@ def _admin_params(params: tuple[AdminParam, ...], where: In) -> list[str]:
 
 def admin_endpoints() -> str:
     rows = [
-        "| Method and path | Query | Body | Answers | CLI | What |",
-        "|---|---|---|---|---|---|",
+        "| Method and path | Role | Query | Body | Answers | CLI | What |",
+        "|---|---|---|---|---|---|---|",
     ]
     for op in OPERATIONS:
         query = ", ".join(f"`{name}`" for name in _admin_params(op.params, In.QUERY)) or "-"
@@ -128,7 +128,7 @@ def admin_endpoints() -> str:
             cli = f"`vmsres {op.cli.command}" + (f" {op.cli.subcommand}`" if op.cli.subcommand else "`")
         what = op.summary + (f". {op.description}" if op.description else "")
         rows.append(
-            f"| `{op.method} {PREFIX}{op.path}` | {query} | {_cell(body)} | "
+            f"| `{op.method} {PREFIX}{op.path}` | {op.role} | {query} | {_cell(body)} | "
             f"{', '.join(map(str, sorted(set(statuses))))} | {cli} | {_cell(what)} |"
         )
     return "\n".join(rows) + "\n"

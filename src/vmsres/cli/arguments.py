@@ -137,7 +137,11 @@ def _store_options(
             )
         )
     if admin_token:
-        text = "the admin token, with --endpoint" if endpoint else "enables the admin API and the console"
+        text = (
+            "the admin token or an operator's token, with --endpoint"
+            if endpoint
+            else "enables the admin API and the console (a strong token: see docs/security.md)"
+        )
         options.append(parser.add_argument("--admin-token", action=given, help=text))
     _env_backed(options)
     if create:
@@ -250,6 +254,13 @@ def _serve_parser(commands: Any) -> None:
         metavar="HOST",
         help="a host FetchResource may download from even if it resolves to a private "
         "or loopback address (repeatable)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRESSES",
+        help="comma-separated addresses or networks of proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed ('*': any; default: FORWARDED_ALLOW_IPS, else "
+        "127.0.0.1,::1); see docs/deploy.md",
     )
     serve.add_argument(
         "--gc-interval",

@@ -12,6 +12,7 @@ from vmsres.server.admin.tokens import admin_token_digest
 from vmsres.server.masterkey import MasterKeyError
 from vmsres.server.serve import CannotListen, serve
 from vmsres.server.service.limits import LimitError, parse_rate
+from vmsres.server.service.operators import token_weakness
 from vmsres.server.service.review import ReviewRules, load_rules_file, load_word_list
 from vmsres.server.settings import Settings
 
@@ -57,7 +58,12 @@ def serve_settings(args: argparse.Namespace) -> Settings:
     settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
     settings.gc_interval_seconds, settings.redis_url = args.gc_interval, args.redis_url
     settings.review_rules = rules
+    if args.admin_token:
+        weakness = token_weakness(args.admin_token)
+        if weakness is not None:
+            raise ServeArgumentError(f"--admin-token: {weakness}")
     settings.admin_token_sha256 = admin_token_digest(args.admin_token) if args.admin_token else None
+    settings.forwarded_allow_ips = args.forwarded_allow_ips
     settings.fixtures, settings.webhook_poll_seconds = args.fixtures, args.webhook_poll
     settings.webhook_retry_base_seconds = args.webhook_retry_base
     settings.webhook_retry_max_seconds = args.webhook_retry_max

@@ -116,6 +116,10 @@ def _decisions(data: Any, given: Mapping[str, Any]) -> Shown:
     )
 
 
+def _operator_token(data: Any, _: Mapping[str, Any]) -> str:
+    return f"Operator: {data['Name']} ({data['Role']})\nToken: {data['Token']}"
+
+
 def _limits(data: Any, _: Mapping[str, Any]) -> str:
     return "\n".join(f"{k}: {'server default' if v is None else v}" for k, v in data.items())
 
@@ -179,6 +183,16 @@ SHOW: dict[str, Show] = {
         ("EXPIRES AT", lambda d: iso_time(d["ExpiresAt"])),
     ),
     "load_fixtures": lambda d, _: f"loaded {len(d['LoadedResourceKeys'])} resources",
+    "create_operator": _operator_token,
+    "list_operators": _columns(
+        ("NAME", lambda d: d["Name"]),
+        ("ROLE", lambda d: d["Role"]),
+        ("ENABLED", lambda d: d["Enabled"]),
+    ),
+    "disable_operator": lambda d, _: f"disabled operator {d['Name']}",
+    "enable_operator": lambda d, _: f"enabled operator {d['Name']}",
+    "rotate_operator": _operator_token,
+    "delete_operator": lambda d, _: f"deleted operator {d['Name']}",
 }
 
 

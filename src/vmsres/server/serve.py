@@ -245,6 +245,8 @@ def serve(settings: Settings) -> None:
         http=PROTOCOL_IMPORT_PATH,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     server = uvicorn.Server(config)
     if settings.workers > 1:

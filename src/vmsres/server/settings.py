@@ -54,6 +54,10 @@ class Settings:
     s3_endpoint_url: str | None = None
     # The scheme://host[:port] clients reach us at, for upload and download URLs we hand out.
     public_url: str | None = None
+    # Proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-separated addresses or
+    # networks, "*" for any): the console's same-origin check and login throttling see the
+    # client as the proxy says. None: uvicorn's default (FORWARDED_ALLOW_IPS, else loopback).
+    forwarded_allow_ips: str | None = None
     fetch_allow_hosts: list[str] = field(default_factory=list)
     gc_interval_seconds: int = 300
     # ReviewRules.to_dict(): word lists are read once by the CLI, so workers need no files.

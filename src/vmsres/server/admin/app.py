@@ -38,17 +38,30 @@ class ErrorDetail(BaseModel):
     detail: Any = Field(description="why (a list of schema failures for 422)")
 
 
-async def admin_ops(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> AdminOps:
-    if not admin_token_matches(
-        credentials.credentials if credentials else "", request.app.state.token_sha256
-    ):
-        raise HTTPException(401, "a valid admin token is needed", headers={"WWW-Authenticate": "Bearer"})
-    return AdminOps(request.app.state.services, Actor("admin"))
+def admin_ops_for(operation: AdminOperation) -> Callable[..., Awaitable[AdminOps]]:
+    """The dependency that checks the caller's token: the admin token may do everything; an
+    operator's token may do what the operation's role allows (403 otherwise)."""
 
+    async def admin_ops(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> AdminOps:
+        token = credentials.credentials if credentials else ""
+        services: Services = request.app.state.services
+        if admin_token_matches(token, request.app.state.token_sha256):
+            return AdminOps(services, Actor("admin"))
+        operator = await services.operators.authenticate(token)
+        if operator is None:
+            raise HTTPException(
+                401, "a valid admin or operator token is needed", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if not operator.may(operation.role):
+            raise HTTPException(
+                403, f"operator {operator.name} is a {operator.role}: only admins may do this"
+            )
+        return AdminOps(services, Actor("operator", name=operator.name))
 
-Ops = Annotated[AdminOps, Depends(admin_ops)]
+    return admin_ops
 
 
 async def refused(_: Request, error: Exception) -> JSONResponse:
@@ -75,7 +88,8 @@ def _signature_part(param: Param) -> inspect.Parameter:
 def endpoint_for(operation: AdminOperation) -> Callable[..., Awaitable[Any]]:
     """An endpoint whose signature FastAPI reads: the caller's AdminOps, path and query
     parameters, and the body (a generated model, or free JSON for a "raw" body)."""
-    parts = [inspect.Parameter("ops", inspect.Parameter.KEYWORD_ONLY, annotation=Ops)]
+    ops = Annotated[AdminOps, Depends(admin_ops_for(operation))]
+    parts = [inspect.Parameter("ops", inspect.Parameter.KEYWORD_ONLY, annotation=ops)]
     parts += [_signature_part(p) for p in operation.params if p.where is not In.BODY]
     body_params = operation.params_in(In.BODY)
     model: type[BaseModel] | None = None
@@ -141,7 +155,8 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
         title="vmsres admin API",
         version="1",
         description="Accounts, keys, review queue, test controls, audit trail and webhook deliveries. "
-        "Every call needs `Authorization: Bearer <admin token>`.",
+        "Every call needs `Authorization: Bearer <token>`: the admin token, or an operator's "
+        "personal token (a reviewer's is refused admin-only operations with 403).",
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,

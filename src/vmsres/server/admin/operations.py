@@ -31,10 +31,13 @@ REQUIRED: Any = object()
 
 # Every route can answer 401; an operation's ``errors`` lists what else it can answer.
 UNAUTHORIZED = 401
+# An admin-only route answers 403 to a reviewer's token.
+FORBIDDEN = 403
 # What each error status means (the OpenAPI response descriptions).
 ERROR_STATUSES = {
     400: "The request cannot be done; `detail` says why.",
     401: "The admin token is missing or wrong.",
+    403: "The token is a reviewer's: only admins may do this.",
     404: "The account, key or resource named does not exist.",
     409: "The name or key is taken already.",
 }
@@ -121,13 +124,17 @@ class AdminOperation:
     errors: tuple[int, ...] = ()  # beyond 401, and 422 for a request that fails the schema
     description: str = ""
     cli: Cli | None = None
+    # The least role whose operators may call it: "reviewer" (the review queue, decisions,
+    # resource lookup, audit reading) or "admin" (everything). The admin token may call all.
+    role: Literal["reviewer", "admin"] = "admin"
 
     def params_in(self, where: In) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.where is where)
 
     @property
     def statuses(self) -> tuple[int, ...]:
-        return tuple(sorted({*self.errors, UNAUTHORIZED}))
+        refusals = {UNAUTHORIZED, FORBIDDEN} if self.role == "admin" else {UNAUTHORIZED}
+        return tuple(sorted({*self.errors, *refusals}))
 
 
 # --- CLI input ------------------------------------------------------------------------------
@@ -167,6 +174,7 @@ def os_user() -> str:
 _ACCOUNT_PATH = Param("name", str, In.PATH, doc="account name", cli=CliArg())
 _KEY_PATH = Param("access_key", str, In.PATH, doc="AccessKey", cli=CliArg())
 _RESOURCE_PATH = Param("resource_key", str, In.PATH, doc="ResourceKey", cli=CliArg())
+_OPERATOR_PATH = Param("name", str, In.PATH, doc="operator name", cli=CliArg())
 _NAME_BOUNDS = {"max_length": 128}
 _ACCOUNT_QUERY = Param(
     "account", str | None, In.QUERY, None, "only this account", _NAME_BOUNDS, cli=CliArg("--account")
@@ -451,6 +459,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
             "false with its State, ReviewedBy and ReviewedAt unless Force is true."
         ),
         cli=Cli("review", "approve", "approve resources (State 1)"),
+        role="reviewer",
     ),
     AdminOperation(
         "reject",
@@ -477,6 +486,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         errors=(400,),
         description="The reason reaches the owner as RejectReason; one result per key.",
         cli=Cli("review", "reject", "reject resources (State 2)"),
+        role="reviewer",
     ),
     AdminOperation(
         "review_queue",
@@ -488,6 +498,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         result=list,
         params=(_ACCOUNT_QUERY, _TYPE_QUERY, _LIMIT_QUERY),
         cli=Cli("review", "queue", "resources waiting for review, oldest first"),
+        role="reviewer",
     ),
     AdminOperation(
         "force_state",
@@ -521,6 +532,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "list_resources",
         result=list,
         params=(_ACCOUNT_QUERY, _TYPE_QUERY, _STATE_QUERY, _LIMIT_QUERY),
+        role="reviewer",
     ),
     AdminOperation(
         "get_resource",
@@ -531,6 +543,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         "get_resource",
         params=(_RESOURCE_PATH,),
         errors=(404,),
+        role="reviewer",
     ),
     # --- trails -----------------------------------------------------------------------------
     AdminOperation(
@@ -558,6 +571,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
             _LIMIT_QUERY,
         ),
         cli=Cli("audit", None, "the audit trail, newest first"),
+        role="reviewer",
     ),
     AdminOperation(
         "deliveries",
@@ -702,6 +716,88 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         params=(_ACCOUNT_QUERY, _LIMIT_QUERY),
         cli=Cli("leases", "list", "leases that have not expired"),
     ),
+    # --- operators --------------------------------------------------------------------------
+    AdminOperation(
+        "create_operator",
+        "POST",
+        "/operators",
+        "operators",
+        "create an operator (prints their token once)",
+        "create_operator",
+        params=(
+            Param("Name", str, In.BODY, bounds={"min_length": 1, "max_length": 64}, cli=CliArg()),
+            Param(
+                "Role",
+                Literal["reviewer", "admin"],
+                In.BODY,
+                doc="reviewer: the review queue, decisions, resource lookup, audit reading; admin: everything",
+                cli=CliArg("--role", choices=("reviewer", "admin"), required=True),
+            ),
+        ),
+        body_model="CreateOperator",
+        status=201,
+        errors=(400, 409),
+        description="The personal token is in this response only; the server keeps its sha256.",
+        cli=Cli("operators", "create", "create an operator (prints their personal token once)"),
+    ),
+    AdminOperation(
+        "list_operators",
+        "GET",
+        "/operators",
+        "operators",
+        "list operators (never their tokens)",
+        "list_operators",
+        result=list,
+        cli=Cli("operators", "list", "list operators (never their tokens)"),
+    ),
+    AdminOperation(
+        "disable_operator",
+        "POST",
+        "/operators/{name}/disable",
+        "operators",
+        "disable an operator",
+        "set_operator_enabled",
+        params=(_OPERATOR_PATH,),
+        fixed={"enabled": False},
+        errors=(404,),
+        description="Their token and console sessions stop working at once.",
+        cli=Cli("operators", "disable", "disable an operator (their sessions end at once)"),
+    ),
+    AdminOperation(
+        "enable_operator",
+        "POST",
+        "/operators/{name}/enable",
+        "operators",
+        "enable an operator",
+        "set_operator_enabled",
+        params=(_OPERATOR_PATH,),
+        fixed={"enabled": True},
+        errors=(404,),
+        cli=Cli("operators", "enable", "enable an operator"),
+    ),
+    AdminOperation(
+        "rotate_operator",
+        "POST",
+        "/operators/{name}/rotate",
+        "operators",
+        "give an operator a new token",
+        "rotate_operator",
+        params=(_OPERATOR_PATH,),
+        errors=(404,),
+        description="The new token is in this response only; the old one and its sessions stop working at once.",
+        cli=Cli("operators", "rotate", "give an operator a new token (printed once)"),
+    ),
+    AdminOperation(
+        "delete_operator",
+        "DELETE",
+        "/operators/{name}",
+        "operators",
+        "delete an operator",
+        "delete_operator",
+        params=(_OPERATOR_PATH,),
+        errors=(404,),
+        cli=Cli("operators", "delete", "delete an operator"),
+    ),
     # --- fixtures ---------------------------------------------------------------------------
     AdminOperation(
         "load_fixtures",
@@ -737,6 +833,7 @@ CLI_GROUPS = {
     "limits": "per-account rates and quotas",
     "leases": "mark resources in use for a dialer",
     "fixtures": "test fixtures",
+    "operators": "people of the console and the admin API, with a role and a personal token",
 }
 
 

@@ -1,4 +1,10 @@
-"""The operator console at /console: server-rendered pages over AdminOps, behind the admin token.
+"""The operator console at /console: server-rendered pages over AdminOps.
+
+Operators log in with their personal token (service/operators.py); the admin token logs in the
+break-glass admin. A reviewer sees the review queue, resources and audit trail; only admins see
+accounts and keys. Every POST answers with a redirect (Post/Redirect/Get); what a page must show
+once after it (a new SecretKey, a refusal) travels in a short-lived cookie sealed under the master
+key for that session, never in the address.
 
 Endpoints are module-level functions listed in ``routes``; what they share (services,
 templates, sessions) is one ConsoleState on ``request.app.state.console``.
@@ -6,6 +12,8 @@ templates, sessions) is one ConsoleState on ``request.app.state.console``.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -13,6 +21,7 @@ from importlib import resources as package_files
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -20,6 +29,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.routing import BaseRoute
 
 from vmsres.protocol.records import ResourceState, ResourceType, labels
+from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.admin.tokens import admin_token_matches
 from vmsres.server.console.ops import (
     ConsoleOps,
@@ -29,6 +39,7 @@ from vmsres.server.console.ops import (
     template_parts,
 )
 from vmsres.server.console.session import (
+    BREAK_GLASS,
     COOKIE,
     DEFAULT_SESSION_SECONDS,
     LOGIN_COOKIE,
@@ -38,16 +49,28 @@ from vmsres.server.console.session import (
     Sessions,
     csrf_matches,
 )
+from vmsres.server.masterkey import MasterKeyError
 from vmsres.server.service import outages
 from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view, decided_view
 from vmsres.server.service.events import Actor
+from vmsres.server.service.operators import token_digest
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 
 PREFIX = "/console"
 SESSION_SECONDS_ENV = "VMSRES_CONSOLE_SESSION_SECONDS"
-REVIEWER = "console"
+# The audit trail's name for the console itself (failed logins have no one else to name).
+CONSOLE_ACTOR = Actor("console")
+# Failed logins allowed per client address and per presented token within a window, after
+# which the login answers 429 until the window (started by the first failure) ends.
+LOGIN_WINDOW_SECONDS = 300
+LOGIN_FAILURES_PER_ADDRESS = 20
+LOGIN_FAILURES_PER_TOKEN = 5
+# A flash (what one page shows once after a POST) is kept this long for its GET.
+FLASH_COOKIE = "vmsres_console_flash"
+FLASH_SECONDS = 120
+_LOGIN_FAILED = "console:login-failed:"
 PAGE_SIZE = 20
 QUEUE_LIMIT = 200
 # Where a decision POST's outcome travels to the page it redirects to (comma-separated keys).
@@ -108,11 +131,20 @@ class ConsoleState:
     templates: Environment = field(default_factory=_templates)
     lifetime: int = field(default_factory=_session_seconds)
     _sessions: Sessions | None = None
+    _login_keys: str | None = None
 
     def __post_init__(self) -> None:
         self.ops = ConsoleOps(self.services)
-        self.admin = AdminOps(self.services, Actor("admin", name=REVIEWER))
+        # Reading needs no name; every change goes through admin_for(session).
+        self.reader = AdminOps(self.services, CONSOLE_ACTOR)
         self.expected_digest = self.token_sha256.encode()
+
+    def admin_for(self, session: Session) -> AdminOps:
+        """AdminOps that audit as who is logged in: ``operator:NAME``, or ``admin:console``
+        for the break-glass admin."""
+        if session.is_operator:
+            return AdminOps(self.services, Actor("operator", name=session.name))
+        return AdminOps(self.services, Actor("admin", name="console"))
 
     async def sessions(self) -> Sessions:
         # The key lives in the database so that every worker signs alike; read once per process.
@@ -125,6 +157,14 @@ class ConsoleState:
 
     def now(self) -> float:
         return self.services.clock()
+
+    async def login_key(self, kind: str, value: str) -> str:
+        """The shared-state key counting failed logins of one address or token; prefixed with
+        the deployment's namespace, so deployments sharing one Redis count apart."""
+        if self._login_keys is None:
+            namespace = await self.services.shared_secrets.get("rate_namespace", 8)
+            self._login_keys = f"{_LOGIN_FAILED}{namespace}:"
+        return f"{self._login_keys}{kind}:{value}"
 
 
 def _state(request: Request) -> ConsoleState:
@@ -152,10 +192,52 @@ def cookie_args(request: Request) -> dict[str, Any]:
 async def session_of(request: Request) -> Session:
     state = _state(request)
     session = await (await state.sessions()).read(request.cookies.get(COOKIE), state.now())
+    # An operator disabled, deleted or given a new token since the login: the session ends now.
+    if session is not None and session.is_operator:
+        operator = await state.services.operators.current(session.name, session.fingerprint)
+        session = None if operator is None else dataclasses.replace(session, role=operator.role)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     return session
+
+
+def require_admin(session: Session) -> None:
+    if not session.is_admin:
+        raise HTTPException(403, f"{session.name} is a reviewer: accounts and keys are for admins")
+
+
+def _flash_context(session: Session) -> str:
+    # Bound to the session: a flash cookie copied into another session does not open.
+    return f"vmsres:console-flash:{session.sid}"
+
+
+def flash(request: Request, response: Response, session: Session, data: dict[str, Any]) -> None:
+    """Give the page a redirect leads to something to show once: a short-lived cookie, sealed
+    under the master key (so every worker opens it and the browser cannot read it)."""
+    keyring = _state(request).services.events.keyring
+    sealed = keyring.encrypt(orjson.dumps(data).decode(), _flash_context(session))
+    response.set_cookie(FLASH_COOKIE, sealed, max_age=FLASH_SECONDS, **cookie_args(request))
+
+
+def take_flash(request: Request, session: Session) -> dict[str, Any]:
+    """What the request's flash cookie holds for this session ({} for none or a foreign one)."""
+    sealed = request.cookies.get(FLASH_COOKIE)
+    if not sealed:
+        return {}
+    keyring = _state(request).services.events.keyring
+    try:
+        data = orjson.loads(keyring.decrypt(sealed, _flash_context(session)))
+    except (MasterKeyError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def shown_once(request: Request, response: Response) -> Response:
+    """The page that showed a flash drops it: a reload shows the page without it."""
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE, path=PREFIX)
+    return response
 
 
 async def form_of(request: Request, session: Session | None) -> dict[str, list[str]]:
@@ -185,7 +267,10 @@ async def to_login(_: Request, error: LoginRequired) -> Response:
 
 
 async def http_error(request: Request, error: HTTPException) -> Response:
-    return render(request, "error.html", status=error.status_code, message=error.detail, session=None)
+    heading = {403: "Not allowed", 404: "Not found"}.get(error.status_code, "")
+    return render(
+        request, "error.html", status=error.status_code, message=error.detail, session=None, heading=heading
+    )
 
 
 # --- login ------------------------------------------------------------------------------
@@ -222,15 +307,96 @@ async def login_get(request: Request) -> Response:
     return await login_page(request)
 
 
+def client_address(request: Request) -> str:
+    # After uvicorn's proxy-header handling: the forwarded client for a trusted proxy
+    # (serve --forwarded-allow-ips), else the peer.
+    return request.client.host if request.client else "unknown"
+
+
+async def _login_keys(request: Request, token: str) -> tuple[str, str]:
+    state = _state(request)
+    return (
+        await state.login_key("addr", client_address(request)),
+        await state.login_key("token", token_digest(token)[:32]),
+    )
+
+
+async def _login_attempt(request: Request, token: str) -> Response | None:
+    """Count this attempt before the token is checked, so that concurrent attempts cannot slip
+    past the limit (each gets its own count); the 429 page when this address or token is over."""
+    shared = _state(request).services.shared
+    address_key, token_key = await _login_keys(request, token)
+    by_address = await shared.incr(address_key, ttl=LOGIN_WINDOW_SECONDS)
+    by_token = await shared.incr(token_key, ttl=LOGIN_WINDOW_SECONDS)
+    if by_address <= LOGIN_FAILURES_PER_ADDRESS and by_token <= LOGIN_FAILURES_PER_TOKEN:
+        return None
+    # A refused attempt is no failure: it does not extend the lock-out.
+    await _take_back(request, token)
+    _log_login(request, "throttled")
+    response = render(
+        request,
+        "error.html",
+        status=429,
+        session=None,
+        heading="Too many failed logins",
+        message="Too many failed logins from here or with this token; try again later.",
+    )
+    response.headers["Retry-After"] = str(LOGIN_WINDOW_SECONDS)
+    return response
+
+
+async def _take_back(request: Request, token: str) -> None:
+    """Only failures count: undo what an attempt that succeeded or was refused added."""
+    shared = _state(request).services.shared
+    for key in await _login_keys(request, token):
+        await shared.incr(key, -1, ttl=LOGIN_WINDOW_SECONDS)
+
+
+def _log_login(request: Request, outcome: str, name: str | None = None) -> None:
+    # One JSON line; never the token.
+    line = {"event": "console_login", "outcome": outcome, "client": client_address(request)}
+    if name is not None:
+        line["operator"] = name
+    level = logging.INFO if outcome == "ok" else logging.WARNING
+    logging.getLogger("vmsres").log(level, orjson.dumps(line).decode())
+
+
+async def _login_failed(request: Request) -> None:
+    """Log and audit a wrong token (the attempt was counted already)."""
+    _log_login(request, "failed")
+    await _state(request).services.events.audit(
+        CONSOLE_ACTOR,
+        "ConsoleLogin",
+        None,
+        new_request_id(),
+        "failed",
+        f"wrong token from {client_address(request)}"[:500],
+    )
+
+
 async def login_post(request: Request) -> Response:
     state = _state(request)
     form = await form_of(request, None)
     store = await state.sessions()
     if not store.check_login_form(request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), state.now()):
         raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
-    if not admin_token_matches(first(form, "token"), state.expected_digest):
-        return await login_page(request, "That is not the admin token.", status=401)
-    cookie, _ = store.issue(state.now())
+    token = first(form, "token")
+    throttled = await _login_attempt(request, token)
+    if throttled is not None:
+        return throttled
+    if admin_token_matches(token, state.expected_digest):
+        name, role, fingerprint, actor = BREAK_GLASS, "admin", "", Actor("admin", name="console")
+    else:
+        operator = await state.services.operators.authenticate(token)
+        if operator is None:
+            await _login_failed(request)
+            return await login_page(request, "That is not an operator token or the admin token.", status=401)
+        name, role, fingerprint = operator.name, operator.role, operator.fingerprint
+        actor = Actor("operator", name=operator.name)
+    await _take_back(request, token)
+    _log_login(request, "ok", name)
+    await state.services.events.audit(actor, "ConsoleLogin", None, new_request_id(), "ok")
+    cookie, _ = store.issue(state.now(), name, role, fingerprint)
     response = RedirectResponse(safe_next(first(form, "next")), status_code=303)
     response.set_cookie(COOKIE, cookie, max_age=store.lifetime_seconds, **cookie_args(request))
     response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
@@ -257,7 +423,7 @@ async def review_page(
     account = request.query_params.get("account") or None
     type_ = _int_or_none(request.query_params.get("type"), TYPES)
     try:
-        queue = await state.admin.review_queue(account, type_, QUEUE_LIMIT)
+        queue = await state.reader.review_queue(account, type_, QUEUE_LIMIT)
     except AccountError as exc:
         queue, error = [], str(exc)
     for item in queue:
@@ -273,7 +439,7 @@ async def review_page(
         session=session,
         active="review",
         queue=queue,
-        accounts=await state.admin.list_accounts(),
+        accounts=await state.reader.list_accounts(),
         account=account or "",
         type=type_,
         results=results or [],
@@ -285,7 +451,16 @@ async def review_page(
 
 async def review_get(request: Request) -> Response:
     session = await session_of(request)
-    return await review_page(request, session, results=await _review_outcome(request))
+    shown = take_flash(request, session)
+    page = await review_page(
+        request, session, results=await _review_outcome(request), error=str(shown.get("error", ""))
+    )
+    return shown_once(request, page)
+
+
+def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _OUTCOME_PARAMS]
+    return f"{PREFIX}/review?{urlencode(kept + outcome)}"
 
 
 async def review_post(request: Request) -> Response:
@@ -294,21 +469,27 @@ async def review_post(request: Request) -> Response:
     keys = [k for k in form.get("keys", []) if k]
     decision = first(form, "decision")
     reason = first(form, "reason")
-    if not keys:
-        return await review_page(request, session, error="Select at least one resource.")
-    if decision == "reject" and not reason:
-        return await review_page(request, session, error="A rejection needs a reason.")
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
-    results = await _state(request).admin.review(keys, decision == "approve", reason or None, REVIEWER)
+    refusal = "Select at least one resource." if not keys else ""
+    if not refusal and decision == "reject" and not reason:
+        refusal = "A rejection needs a reason."
+    if refusal:
+        response = RedirectResponse(_review_address(request, []), status_code=303)
+        flash(request, response, session, {"error": refusal})
+        return response
+    admin = _state(request).admin_for(session)
+    # An operator decides under their own name (AdminOps enforces it); the break-glass admin
+    # as "admin".
+    results = await admin.review(keys, decision == "approve", reason or None, session.name)
     # Post/Redirect/Get: the outcome goes into the address of a page that only reads, so a
     # reload shows it again instead of deciding again.
-    outcome = [(k, v) for k, v in request.query_params.multi_items() if k not in _OUTCOME_PARAMS]
+    outcome: list[tuple[str, str]] = []
     for name, ok in (("decided", True), ("refused", False)):
         chosen = [r["ResourceKey"] for r in results if bool(r["Ok"]) is ok]
         if chosen:
             outcome.append((name, ",".join(chosen)))
-    return RedirectResponse(f"{PREFIX}/review?{urlencode(outcome)}#results", status_code=303)
+    return RedirectResponse(_review_address(request, outcome) + "#results", status_code=303)
 
 
 async def _review_outcome(request: Request) -> list[dict[str, Any]]:
@@ -386,7 +567,7 @@ async def resources_page(request: Request) -> Response:
         capped=capped,
         page=page_number,
         pages=pages,
-        accounts=await state.admin.list_accounts(),
+        accounts=await state.reader.list_accounts(),
         account=account,
         type=type_,
         state=resource_state,
@@ -404,10 +585,10 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
     if row is None:
         raise HTTPException(404, f"no resource {resource_key}")
     resource = admin_resource_view(row)
-    trail = await state.admin.audit(resource_key=resource_key, limit=200)
+    trail = await state.reader.audit(resource_key=resource_key, limit=200)
     deliveries = [
         d
-        for d in await state.admin.deliveries(resource["Account"], limit=1000)
+        for d in await state.reader.deliveries(resource["Account"], limit=1000)
         if d["ResourceKey"] == resource_key
     ]
     if resource["Type"] == ResourceType.TTS:
@@ -436,47 +617,60 @@ async def accounts_page(
     error: str = "",
     status: int = 200,
 ) -> Response:
-    admin = _state(request).admin
+    reader = _state(request).reader
     return render(
         request,
         "accounts.html",
         status=status,
         session=session,
         active="accounts",
-        accounts=await admin.list_accounts(),
-        keys=await admin.list_keys(),
+        accounts=await reader.list_accounts(),
+        keys=await reader.list_keys(),
         secret=secret,
         error=error,
     )
 
 
 async def accounts_get(request: Request) -> Response:
-    return await accounts_page(request, await session_of(request))
+    session = await session_of(request)
+    require_admin(session)
+    shown = take_flash(request, session)
+    page = await accounts_page(
+        request,
+        session,
+        secret=shown.get("secret"),
+        error=str(shown.get("error", "")),
+        status=400 if shown.get("error") else 200,
+    )
+    return shown_once(request, page)
 
 
 async def accounts_post(request: Request) -> Response:
     session = await session_of(request)
+    require_admin(session)
     form = await form_of(request, session)
-    admin = _state(request).admin
+    admin = _state(request).admin_for(session)
     action = first(form, "action")
-    # The secret is in this one response only: the page is not cached and not redirected to.
+    shown: dict[str, Any] = {}
     try:
         if action == "create-account":
             await admin.create_account(first(form, "name"), first(form, "policy") or None)
-            return await accounts_page(request, session)
-        if action == "create-key":
-            return await accounts_page(
-                request, session, secret=await admin.create_key(first(form, "account"))
-            )
-        access_key = first(form, "access_key")
-        if action == "rotate-key":
-            return await accounts_page(request, session, secret=await admin.rotate_key(access_key))
-        if action in ("disable-key", "enable-key"):
-            await admin.set_key_enabled(access_key, action == "enable-key")
-            return await accounts_page(request, session)
+        elif action == "create-key":
+            shown["secret"] = await admin.create_key(first(form, "account"))
+        elif action == "rotate-key":
+            shown["secret"] = await admin.rotate_key(first(form, "access_key"))
+        elif action in ("disable-key", "enable-key"):
+            await admin.set_key_enabled(first(form, "access_key"), action == "enable-key")
+        else:
+            raise HTTPException(400, "unknown action")
     except ADMIN_ERRORS as exc:
-        return await accounts_page(request, session, error=str(exc), status=400)
-    raise HTTPException(400, "unknown action")
+        shown["error"] = str(exc)
+    # Post/Redirect/Get: a new SecretKey is shown by the GET once (a flash cookie sealed for this
+    # session, kept FLASH_SECONDS), never put in the address; a reload shows the page without it.
+    response = RedirectResponse(f"{PREFIX}/accounts", status_code=303)
+    if shown:
+        flash(request, response, session, shown)
+    return response
 
 
 # --- static files -------------------------------------------------------------------------

@@ -4,7 +4,9 @@ A session cookie is ``<payload>.<mac>``; the payload holds a random session id a
 expiry. The signing key is derived from a deployment-wide secret kept in the database and from
 the admin token, so every worker accepts the same cookies and changing the admin token logs
 everybody out. Logging out records the session id in the deployment's shared state until the
-cookie would have expired anyway.
+cookie would have expired anyway. A session names who opened it (an operator, or the break-glass
+admin of the admin token); an operator's session also carries a fingerprint of their token, so
+the console ends it as soon as the operator is disabled, deleted or given a new token.
 """
 
 from __future__ import annotations
@@ -27,11 +29,28 @@ SECRET_NAME = "console_session_key"
 _REVOKED = "console:revoked:"
 
 
+# The name a session opened with the admin token (the break-glass admin) goes by.
+BREAK_GLASS = "admin"
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     sid: str
     expires_at: int
     csrf: str
+    # Who logged in: an operator's name, or BREAK_GLASS for the admin token.
+    name: str = BREAK_GLASS
+    role: str = "admin"
+    # The operator's token fingerprint when the session opened; "" for the admin token.
+    fingerprint: str = ""
+
+    @property
+    def is_operator(self) -> bool:
+        return bool(self.fingerprint)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class Sessions:
@@ -57,11 +76,14 @@ class Sessions:
     def _csrf(self, purpose: str, value: str) -> str:
         return hmac.new(self._key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
-    def issue(self, now: float) -> tuple[str, Session]:
+    def issue(
+        self, now: float, name: str = BREAK_GLASS, role: str = "admin", fingerprint: str = ""
+    ) -> tuple[str, Session]:
         sid = secrets.token_urlsafe(24)
         expires_at = int(now) + self.lifetime_seconds
-        cookie = make_token(self._key, "console", {"s": sid}, expires_at)
-        return cookie, Session(sid, expires_at, self._csrf("session", sid))
+        claims = {"s": sid, "o": name, "r": role, "f": fingerprint}
+        cookie = make_token(self._key, "console", claims, expires_at)
+        return cookie, Session(sid, expires_at, self._csrf("session", sid), name, role, fingerprint)
 
     async def read(self, cookie: str | None, now: float) -> Session | None:
         """The session of a valid, unexpired, not logged-out cookie; None otherwise."""
@@ -71,7 +93,14 @@ class Sessions:
         sid = str(claims.get("s", ""))
         if not sid or await self._shared.get(_REVOKED + sid) is not None:
             return None
-        return Session(sid, int(claims["e"]), self._csrf("session", sid))
+        return Session(
+            sid,
+            int(claims["e"]),
+            self._csrf("session", sid),
+            str(claims.get("o", BREAK_GLASS)),
+            str(claims.get("r", "admin")),
+            str(claims.get("f", "")),
+        )
 
     async def revoke(self, session: Session, now: float) -> None:
         ttl = max(1.0, session.expires_at - now + 60)

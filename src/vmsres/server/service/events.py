@@ -26,7 +26,7 @@ class WebhookError(Exception):
 class Actor:
     """Who made a change, as the audit trail records it."""
 
-    kind: str  # "key", "admin", "cli", "system"
+    kind: str  # "key", "admin", "operator", "cli", "system", "console"
     account_name: str | None = None
     access_key: str | None = None
     name: str | None = None

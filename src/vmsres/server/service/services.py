@@ -18,6 +18,7 @@ from vmsres.server.service.events import EventService
 from vmsres.server.service.idempotency import IdempotencyService
 from vmsres.server.service.ingest import IngestService
 from vmsres.server.service.limits import RateLimiter, parse_rate
+from vmsres.server.service.operators import OperatorService
 from vmsres.server.service.resources import ResourceService
 from vmsres.server.service.review import ReviewRules
 from vmsres.server.service.shared_secrets import SharedSecrets
@@ -28,6 +29,7 @@ from vmsres.server.store.accounts import AccountStore
 from vmsres.server.store.database import Database, SqliteDatabase, open_database, sqlite_path
 from vmsres.server.store.events import EventStore
 from vmsres.server.store.hardening import HardeningStore
+from vmsres.server.store.operators import OperatorStore
 from vmsres.server.store.resources import KeywordMatchCache, ResourceStore
 from vmsres.server.store.uploads import UploadStore
 
@@ -81,6 +83,7 @@ class Services:
     limiter: RateLimiter
     idempotency: IdempotencyService
     answers: AnswerCache
+    operators: OperatorService
     clock: Callable[[], float] = time.time
 
     def now(self) -> int:
@@ -233,5 +236,6 @@ def open_services(
         ),
         idempotency=IdempotencyService(hardening, clock=clock, ttl_seconds=settings.idempotency_hours * 3600),
         answers=AnswerCache(int(settings.search_cache_mb * 0.25 * 1024 * 1024)),
+        operators=OperatorService(OperatorStore(db), clock=clock),
         clock=clock,
     )

@@ -285,3 +285,20 @@ credential_generation = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("gen", sa.BigInteger, nullable=False),
 )
+
+# People who review or administer through the console and the admin API (migration
+# 0011_operators). Only the sha256 of a personal token is kept. ``generation`` grows when the
+# operator is disabled or given a new token: console sessions opened before that end.
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    # "reviewer" or "admin".
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
