@@ -575,10 +575,30 @@ def test_an_admin_change_whose_audit_row_fails_does_not_happen(
     assert server.sql("SELECT 1 FROM resource_leases WHERE resource_key = :k", {"k": key}) == []
     attempt("ForceState", "POST", f"/resources/{key}/force-state", json={"State": 2, "Reason": "x"})
     assert admin("GET", server, f"/resources/{key}")["State"] == 1
+    operator = f"op-{uuid.uuid4().hex[:8]}"
+    attempt("CreateOperator", "POST", "/operators", json={"Name": operator, "Role": "reviewer"})
+    assert server.sql("SELECT 1 FROM operators WHERE name = :n", {"n": operator}) == []
+    created = admin("POST", server, "/operators", expect=201, json={"Name": operator, "Role": "reviewer"})
+    attempted.append("CreateOperator")  # the real creation's "ok" row, skipped by the check below
+    attempt("DisableOperator", "POST", f"/operators/{operator}/disable")
+    attempt("RotateOperator", "POST", f"/operators/{operator}/rotate")
+    attempt("DeleteOperator", "DELETE", f"/operators/{operator}")
+    # Still there, enabled, with the token it was given.
+    listed = {o["Name"]: o for o in admin("GET", server, "/operators")}
+    assert listed[operator]["Enabled"] is True
+    assert (
+        httpx.get(
+            f"{server.url}/admin/v1/review/queue",
+            headers={"Authorization": f"Bearer {created['Token']}"},
+            timeout=60,
+        ).status_code
+        == 200
+    )
     # Each failure is on the trail, written after its rollback; none of them says "ok".
     rows = server.sql("SELECT action, outcome FROM audit_log WHERE id > :id ORDER BY id", {"id": last_audit})
     assert [action for action, _ in rows] == attempted
-    assert "ok" not in {outcome for _, outcome in rows}
+    oks = [action for action, outcome in rows if outcome == "ok"]
+    assert oks == ["CreateOperator"]
 
 
 def test_a_client_token_answer_is_kept_with_its_change_or_neither(

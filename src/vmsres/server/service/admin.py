@@ -375,25 +375,25 @@ class AdminOps:
 
     async def create_operator(self, name: str, role: str) -> dict[str, Any]:
         """The new operator with their token: in this answer only."""
-        async with self._audited("CreateOperator", resource=f"operator:{name}"[:64]):
-            row, token = await self.services.operators.create(name, role)
+        async with self._audited("CreateOperator", resource=f"operator:{name}"[:64]) as tx:
+            row, token = await self.services.operators.create(name, role, tx)
         return {**operator_view(row), "Token": token}
 
     async def set_operator_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
         action = "EnableOperator" if enabled else "DisableOperator"
-        async with self._audited(action, resource=f"operator:{name}"[:64]):
-            row = await self.services.operators.set_enabled(name, enabled)
+        async with self._audited(action, resource=f"operator:{name}"[:64]) as tx:
+            row = await self.services.operators.set_enabled(name, enabled, tx)
         return operator_view(row)
 
     async def rotate_operator(self, name: str) -> dict[str, Any]:
         """A new token (in this answer only); the old one and its sessions stop working at once."""
-        async with self._audited("RotateOperator", resource=f"operator:{name}"[:64]):
-            row, token = await self.services.operators.rotate(name)
+        async with self._audited("RotateOperator", resource=f"operator:{name}"[:64]) as tx:
+            row, token = await self.services.operators.rotate(name, tx)
         return {**operator_view(row), "Token": token}
 
     async def delete_operator(self, name: str) -> dict[str, Any]:
-        async with self._audited("DeleteOperator", resource=f"operator:{name}"[:64]):
-            await self.services.operators.delete(name)
+        async with self._audited("DeleteOperator", resource=f"operator:{name}"[:64]) as tx:
+            await self.services.operators.delete(name, tx)
         return {"Name": name, "Deleted": True}
 
 

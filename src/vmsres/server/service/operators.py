@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vmsres.server.service.accounts import AccountError, ConflictError, NotFoundError
-from vmsres.server.store.database import Row, UniqueViolation
+from vmsres.server.store.database import Executor, Row, UniqueViolation
 from vmsres.server.store.operators import OperatorStore
 
 Role = Literal["reviewer", "admin"]
@@ -94,7 +94,7 @@ class OperatorService:
     def _now(self) -> int:
         return int(self.clock())
 
-    async def create(self, name: str, role: str) -> tuple[Row, str]:
+    async def create(self, name: str, role: str, tx: Executor | None = None) -> tuple[Row, str]:
         """The new operator and their token (shown once)."""
         if not _NAME.fullmatch(name):
             raise OperatorError(
@@ -104,7 +104,7 @@ class OperatorService:
             raise OperatorError(f"a role is one of {', '.join(ROLES)}")
         token = new_token()
         try:
-            row = await self.store.create(name, role, token_digest(token), self._now())
+            row = await self.store.create(name, role, token_digest(token), self._now(), tx)
         except UniqueViolation:
             raise ConflictError(f"operator {name} exists already") from None
         return row, token
@@ -112,25 +112,25 @@ class OperatorService:
     async def list(self) -> list[Row]:
         return await self.store.all()
 
-    async def get(self, name: str) -> Row:
-        row = await self.store.by_name(name)
+    async def get(self, name: str, tx: Executor | None = None) -> Row:
+        row = await self.store.by_name(name, tx)
         if row is None:
             raise NotFoundError(f"no operator {name}")
         return row
 
-    async def set_enabled(self, name: str, enabled: bool) -> Row:
-        if not await self.store.set_enabled(name, enabled, self._now()):
+    async def set_enabled(self, name: str, enabled: bool, tx: Executor | None = None) -> Row:
+        if not await self.store.set_enabled(name, enabled, self._now(), tx):
             raise NotFoundError(f"no operator {name}")
-        return await self.get(name)
+        return await self.get(name, tx)
 
-    async def rotate(self, name: str) -> tuple[Row, str]:
+    async def rotate(self, name: str, tx: Executor | None = None) -> tuple[Row, str]:
         token = new_token()
-        if not await self.store.set_token(name, token_digest(token), self._now()):
+        if not await self.store.set_token(name, token_digest(token), self._now(), tx):
             raise NotFoundError(f"no operator {name}")
-        return await self.get(name), token
+        return await self.get(name, tx), token
 
-    async def delete(self, name: str) -> None:
-        if not await self.store.delete(name):
+    async def delete(self, name: str, tx: Executor | None = None) -> None:
+        if not await self.store.delete(name, tx):
             raise NotFoundError(f"no operator {name}")
 
     async def authenticate(self, token: str) -> Operator | None:

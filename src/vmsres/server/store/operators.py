@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from vmsres.server.store.database import Database, Row
+from vmsres.server.store.database import Database, Executor, Row
 from vmsres.server.store.schema import operators
 
 _insert = operators.insert().values(
@@ -45,29 +45,40 @@ class OperatorStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, name: str, role: str, token_sha256: str, now: int) -> Row:
+    async def create(
+        self, name: str, role: str, token_sha256: str, now: int, executor: Executor | None = None
+    ) -> Row:
         """Raises UniqueViolation when the name is taken."""
-        await self.db.execute(_insert, {"name": name, "role": role, "token_sha256": token_sha256, "now": now})
-        row = await self.by_name(name)
+        db = executor or self.db
+        await db.execute(_insert, {"name": name, "role": role, "token_sha256": token_sha256, "now": now})
+        row = await self.by_name(name, db)
         assert row is not None
         return row
 
     async def all(self) -> list[Row]:
         return await self.db.fetch_all(_all)
 
-    async def by_name(self, name: str) -> Row | None:
-        return await self.db.fetch_one(_by_name, {"name": name})
+    async def by_name(self, name: str, executor: Executor | None = None) -> Row | None:
+        return await (executor or self.db).fetch_one(_by_name, {"name": name})
 
     async def by_token(self, token_sha256: str) -> Row | None:
         return await self.db.fetch_one(_by_token, {"token_sha256": token_sha256})
 
-    async def set_enabled(self, name: str, enabled: bool, now: int) -> bool:
-        return await self.db.execute(_enable if enabled else _disable, {"name": name, "now": now}) == 1
-
-    async def set_token(self, name: str, token_sha256: str, now: int) -> bool:
+    async def set_enabled(self, name: str, enabled: bool, now: int, executor: Executor | None = None) -> bool:
         return (
-            await self.db.execute(_set_token, {"name": name, "token_sha256": token_sha256, "now": now}) == 1
+            await (executor or self.db).execute(_enable if enabled else _disable, {"name": name, "now": now})
+            == 1
         )
 
-    async def delete(self, name: str) -> bool:
-        return await self.db.execute(_delete, {"name": name}) == 1
+    async def set_token(
+        self, name: str, token_sha256: str, now: int, executor: Executor | None = None
+    ) -> bool:
+        return (
+            await (executor or self.db).execute(
+                _set_token, {"name": name, "token_sha256": token_sha256, "now": now}
+            )
+            == 1
+        )
+
+    async def delete(self, name: str, executor: Executor | None = None) -> bool:
+        return await (executor or self.db).execute(_delete, {"name": name}) == 1
