@@ -323,3 +323,33 @@ def test_csv_export_of_a_search_is_escaped_against_formulas(server: RunningServe
     # One type only: the recording is not in it.
     tts_only = client.get("/console/resources.csv", params={"type": "1", "keyword": tag})
     assert audio_key not in tts_only.text and all(key in tts_only.text for key in keys)
+
+
+def test_a_new_account_form_sent_after_logout_comes_back_after_login(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/accounts").text)
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    sent = client.post(
+        "/console/accounts",
+        data={"csrf": csrf, "action": "create-account", "name": "late-acct", "policy": "manual"},
+    )
+    assert sent.headers["location"] == "/console/login?next=%2Fconsole%2Faccounts&expired=1"
+    login_page = client.get(sent.headers["location"])
+    assert "the new account&#39;s name and policy are kept" in login_page.text
+    client.post(
+        "/console/login", data={"token": TOKEN, "csrf": csrf_of(login_page.text), "next": "/console/accounts"}
+    )
+    page = client.get("/console/accounts")
+    assert 'value="late-acct"' in page.text and '<option value="manual" selected>' in page.text
+    assert "<td>late-acct</td>" not in page.text  # offered, not created
+    assert 'value="late-acct"' not in client.get("/console/accounts").text
+
+
+def test_a_logout_sent_after_the_session_ended_keeps_nothing(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    again = client.post("/console/logout", data={"csrf": csrf})
+    assert again.headers["location"].endswith("&expired=1")
+    assert "vmsres_console_kept" not in again.headers.get("set-cookie", "")
+    assert "Your session expired; log in to continue." in client.get(again.headers["location"]).text

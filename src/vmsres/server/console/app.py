@@ -75,13 +75,17 @@ LOGIN_FAILURES_PER_TOKEN = 5
 FLASH_COOKIE = "vmsres_console_flash"
 FLASH_SECONDS = 120
 _LOGIN_FAILED = "console:login-failed:"
-# A review form POSTed after its session ended is kept (sealed, like a flash) this long, so that
-# the review page can offer it again once its author has logged in again.
+# A form POSTed after its session ended is kept (sealed, like a flash) this long, so that its
+# page can offer it again once its author has logged in again.
 KEPT_COOKIE = "vmsres_console_kept"
 KEPT_SECONDS = 30 * 60
 _KEPT_CONTEXT = "vmsres:console-kept-form"
 EXPIRED_NOTICE = "Your session expired; log in to continue."
-KEPT_NOTICE = "Your session expired; log in to continue — your selection and reason are kept."
+# What the login page says when a form of that page is kept.
+KEPT_NOTICES = {
+    "review": "Your session expired; log in to continue — your selection and reason are kept.",
+    "accounts": "Your session expired; log in to continue — the new account's name and policy are kept.",
+}
 RESOURCE_KEY = re.compile(r"[0-9a-f]{32}")
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -214,7 +218,8 @@ async def session_of(request: Request) -> Session:
         session = None if operator is None else dataclasses.replace(session, role=operator.role)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target, expired=COOKIE in request.cookies)
+        # A POST came from a page that had a session; a GET may carry the cookie that ended.
+        raise LoginRequired(target, expired=request.method == "POST" or COOKIE in request.cookies)
     return session
 
 
@@ -312,7 +317,7 @@ async def login_page(
     cookie, csrf = (await state.sessions()).login_form(state.now())
     notice = ""
     if request.query_params.get("expired"):
-        notice = KEPT_NOTICE if KEPT_COOKIE in request.cookies else EXPIRED_NOTICE
+        notice = KEPT_NOTICES.get(str(_take_kept(request).get("page")), EXPIRED_NOTICE)
     response = render(
         request,
         "login.html",
@@ -492,17 +497,15 @@ async def review_page(
 async def review_get(request: Request) -> Response:
     session = await session_of(request)
     shown = take_flash(request, session)
-    kept = _take_kept(request) or shown
+    kept = _take_kept(request, "review")
     page = await review_page(
         request,
         session,
         results=await _review_outcome(request),
         error=str(shown.get("error", "")),
-        kept=kept,
+        kept=kept or shown,
     )
-    if KEPT_COOKIE in request.cookies:
-        page.delete_cookie(KEPT_COOKIE, path=PREFIX)
-    return shown_once(request, page)
+    return offered_once(request, shown_once(request, page), kept)
 
 
 def _kept_form(form: dict[str, list[str]]) -> dict[str, Any]:
@@ -512,20 +515,21 @@ def _kept_form(form: dict[str, list[str]]) -> dict[str, Any]:
     }
 
 
-async def _keep_for_login(request: Request) -> Response:
-    """A review POST whose session ended: nothing is decided; the selection and reason are
-    sealed into a short-lived cookie and the login page leads back to the review page, which
-    offers them again (it never submits them by itself)."""
-    form = _kept_form(await form_of(request, None))
-    target = LoginRequired(_review_address(request, []), expired=True)
-    response = RedirectResponse(_login_address(target), status_code=303)
+async def _keep_for_login(request: Request, page: str, target: str, kept: dict[str, Any]) -> Response:
+    """A form POSTed after its session ended: nothing is done; what was filled in is sealed
+    into a short-lived cookie and the login leads back to ``target``, whose page offers it
+    again (never sends it by itself). An empty form is not kept."""
+    response = RedirectResponse(_login_address(LoginRequired(target, expired=True)), status_code=303)
+    if not any(kept.values()):
+        return response
     keyring = _state(request).services.events.keyring
-    sealed = keyring.encrypt(orjson.dumps(form).decode(), _KEPT_CONTEXT)
+    sealed = keyring.encrypt(orjson.dumps({**kept, "page": page}).decode(), _KEPT_CONTEXT)
     response.set_cookie(KEPT_COOKIE, sealed, max_age=KEPT_SECONDS, **cookie_args(request))
     return response
 
 
-def _take_kept(request: Request) -> dict[str, Any]:
+def _take_kept(request: Request, page: str | None = None) -> dict[str, Any]:
+    """The kept form (of ``page``, when given); {} for none, another page's or a forged one."""
     sealed = request.cookies.get(KEPT_COOKIE)
     if not sealed:
         return {}
@@ -533,7 +537,16 @@ def _take_kept(request: Request) -> dict[str, Any]:
         data = orjson.loads(_state(request).services.events.keyring.decrypt(sealed, _KEPT_CONTEXT))
     except (MasterKeyError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict) or (page is not None and data.get("page") != page):
+        return {}
+    return data
+
+
+def offered_once(request: Request, response: Response, kept: dict[str, Any]) -> Response:
+    """The page that offered a kept form drops it."""
+    if kept:
+        response.delete_cookie(KEPT_COOKIE, path=PREFIX)
+    return response
 
 
 def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
@@ -544,9 +557,9 @@ def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
 async def review_post(request: Request) -> Response:
     try:
         session = await session_of(request)
-    except LoginRequired as expired:
-        del expired
-        return await _keep_for_login(request)
+    except LoginRequired:
+        kept = _kept_form(await form_of(request, None))
+        return await _keep_for_login(request, "review", _review_address(request, []), kept)
     form = await form_of(request, session)
     keys = [k for k in form.get("keys", []) if k]
     decision = first(form, "decision")
@@ -795,7 +808,8 @@ async def accounts_page(
 async def accounts_get(request: Request) -> Response:
     session = await session_of(request)
     require_admin(session)
-    shown = take_flash(request, session)
+    kept = _take_kept(request, "accounts")
+    shown = take_flash(request, session) or kept
     page = await accounts_page(
         request,
         session,
@@ -804,11 +818,18 @@ async def accounts_get(request: Request) -> Response:
         status=400 if shown.get("error") else 200,
         kept={"name": str(shown.get("name", "")), "policy": str(shown.get("policy", ""))},
     )
-    return shown_once(request, page)
+    return offered_once(request, shown_once(request, page), kept)
 
 
 async def accounts_post(request: Request) -> Response:
-    session = await session_of(request)
+    try:
+        session = await session_of(request)
+    except LoginRequired:
+        form = await form_of(request, None)
+        kept = {"name": first(form, "name")[:64], "policy": first(form, "policy")[:32]}
+        if first(form, "action") != "create-account":
+            kept = {}
+        return await _keep_for_login(request, "accounts", f"{PREFIX}/accounts", kept)
     require_admin(session)
     form = await form_of(request, session)
     admin = _state(request).admin_for(session)
