@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.audio import write_wav
 from tests.console_support import TOKEN, console_server, csrf_of, login
 from tests.servers import RunningServer, start_server, wait_for
 from tests.wire_client import signed_request
+from vmsres.client import Client
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +191,165 @@ def test_a_decision_redirects_and_a_stale_one_shows_who_decided(server: RunningS
     assert "0 of 1 decided" in page.text and "already decided</strong> by reviewer:admin" in page.text
     record = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()
     assert record["Result"]["Records"][0]["State"] == 1
+
+
+def test_a_failed_login_keeps_next(server: RunningServer) -> None:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    page = client.get("/console/resources?keyword=kept")
+    assert page.status_code == 303
+    form = client.get(page.headers["location"])
+    assert 'name="next" value="/console/resources?keyword=kept"' in form.text
+    refused = client.post(
+        "/console/login",
+        data={
+            "token": "wrong-" + TOKEN,
+            "csrf": csrf_of(form.text),
+            "next": "/console/resources?keyword=kept",
+        },
+    )
+    assert refused.status_code == 401
+    assert 'name="next" value="/console/resources?keyword=kept"' in refused.text
+    accepted = client.post(
+        "/console/login",
+        data={"token": TOKEN, "csrf": csrf_of(refused.text), "next": "/console/resources?keyword=kept"},
+    )
+    assert accepted.status_code == 303 and accepted.headers["location"] == "/console/resources?keyword=kept"
+
+
+def test_a_review_post_after_logout_keeps_the_form_for_after_login(server: RunningServer) -> None:
+    created = signed_request(
+        server, "OpenCreateTts", {"Name": f"kept-{uuid.uuid4().hex[:6]}", "TtsTemplateContent": "hi"}
+    )
+    key = created.json()["Result"]["ResourceKey"]
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    # The session ends server-side (as when it expires) while the form is half filled.
+    session_cookie = client.cookies["vmsres_console"]
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    client.cookies.set("vmsres_console", session_cookie, path="/console")
+    sent = client.post(
+        "/console/review?type=1",
+        data={"csrf": csrf, "keys": key, "reason": "half written", "decision": "reject"},
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/console/login?next=%2Fconsole%2Freview%3Ftype%3D1&expired=1"
+    client.cookies.delete("vmsres_console")  # the browser's copy, which opens nothing now
+    login_page = client.get(sent.headers["location"])
+    assert "your selection and reason are kept" in login_page.text
+    assert (
+        signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()["Result"][
+            "Records"
+        ][0]["State"]
+        == 0
+    )
+    accepted = client.post(
+        "/console/login",
+        data={"token": TOKEN, "csrf": csrf_of(login_page.text), "next": "/console/review?type=1"},
+    )
+    assert accepted.headers["location"] == "/console/review?type=1"
+    review = client.get("/console/review?type=1")
+    assert f'id="pick-{key}" checked' in review.text and 'value="half written"' in review.text
+    # Offered once: the next visit starts empty, and nothing was decided for the reviewer.
+    assert 'value="half written"' not in client.get("/console/review?type=1").text
+    assert (
+        signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()["Result"][
+            "Records"
+        ][0]["State"]
+        == 0
+    )
+
+
+def test_a_refused_form_keeps_its_input(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    created = signed_request(
+        server, "OpenCreateTts", {"Name": f"refused-{uuid.uuid4().hex[:6]}", "TtsTemplateContent": "hi"}
+    )
+    key = created.json()["Result"]["ResourceKey"]
+    refused = client.post(
+        "/console/review", data={"csrf": csrf, "keys": key, "reason": "", "decision": "reject"}
+    )
+    page = client.get(refused.headers["location"])
+    assert "A rejection needs a reason." in page.text and f'id="pick-{key}" checked' in page.text
+    client.post("/console/accounts", data={"csrf": csrf, "action": "create-account", "name": "dup-name"})
+    again = client.post(
+        "/console/accounts",
+        data={"csrf": csrf, "action": "create-account", "name": "dup-name", "policy": "auto"},
+    )
+    page = client.get(again.headers["location"])
+    assert page.status_code == 400
+    assert 'value="dup-name"' in page.text and '<option value="auto" selected>' in page.text
+
+
+def test_goto_a_resource_key(server: RunningServer) -> None:
+    created = signed_request(
+        server, "OpenCreateTts", {"Name": f"goto-{uuid.uuid4().hex[:6]}", "TtsTemplateContent": "hi"}
+    )
+    key = created.json()["Result"]["ResourceKey"]
+    client, _ = login(server)
+    found = client.get("/console/goto", params={"key": f"  {key.upper()} "})
+    assert found.status_code == 303 and found.headers["location"] == f"/console/resources/{key}"
+    malformed = client.get("/console/goto", params={"key": "not-a-key"})
+    assert malformed.status_code == 400 and "32 hexadecimal digits" in malformed.text
+    unknown = client.get("/console/goto", params={"key": "0" * 32})
+    assert unknown.status_code == 404 and f"No resource has the ResourceKey {'0' * 32}." in unknown.text
+
+
+def test_csv_export_of_a_search_is_escaped_against_formulas(server: RunningServer, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    names = [f"={tag}+1", f"+{tag}", f"-{tag}", f"@{tag}", f'{tag}, "quoted"', f"{tag} 中文"]
+    keys = {}
+    for name in names:
+        created = signed_request(server, "OpenCreateTts", {"Name": name, "TtsTemplateContent": "hi"})
+        keys[created.json()["Result"]["ResourceKey"]] = name
+    with Client(server.access_key, server.secret_key, endpoint=server.url) as sdk:
+        audio_key = sdk.upload(write_wav(tmp_path / f"{tag}.wav")).resource_key
+    client, _ = login(server)
+    page = client.get("/console/resources", params={"type": "", "keyword": tag})
+    assert f"{len(names) + 1} found" in page.text  # all types: the recording too
+    assert 'href="/console/resources.csv?account=&amp;type=&amp;state=&amp;keyword=' + tag in page.text
+    export = client.get(
+        "/console/resources.csv", params={"account": "", "type": "", "state": "", "keyword": tag}
+    )
+    assert export.status_code == 200 and export.headers["content-type"] == "text/csv; charset=utf-8"
+    assert "attachment" in export.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8"))))
+    assert rows[0] == ["ResourceKey", "Name", "Account", "Type", "State", "CreateTime", "Remark"]
+    by_key = {row[0]: row for row in rows[1:]}
+    assert set(by_key) == {*keys, audio_key}
+    shown = {key: by_key[key][1] for key in keys}
+    assert shown == {key: ("'" + name if name[0] in "=+-@" else name) for key, name in keys.items()}
+    assert by_key[audio_key][3] != "TTS" and {by_key[k][3] for k in keys} == {"TTS"}
+    # One type only: the recording is not in it.
+    tts_only = client.get("/console/resources.csv", params={"type": "1", "keyword": tag})
+    assert audio_key not in tts_only.text and all(key in tts_only.text for key in keys)
+
+
+def test_a_new_account_form_sent_after_logout_comes_back_after_login(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/accounts").text)
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    sent = client.post(
+        "/console/accounts",
+        data={"csrf": csrf, "action": "create-account", "name": "late-acct", "policy": "manual"},
+    )
+    assert sent.headers["location"] == "/console/login?next=%2Fconsole%2Faccounts&expired=1"
+    login_page = client.get(sent.headers["location"])
+    assert "the new account&#39;s name and policy are kept" in login_page.text
+    client.post(
+        "/console/login", data={"token": TOKEN, "csrf": csrf_of(login_page.text), "next": "/console/accounts"}
+    )
+    page = client.get("/console/accounts")
+    assert 'value="late-acct"' in page.text and '<option value="manual" selected>' in page.text
+    assert "<td>late-acct</td>" not in page.text  # offered, not created
+    assert 'value="late-acct"' not in client.get("/console/accounts").text
+
+
+def test_a_logout_sent_after_the_session_ended_keeps_nothing(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    again = client.post("/console/logout", data={"csrf": csrf})
+    assert again.headers["location"].endswith("&expired=1")
+    assert "vmsres_console_kept" not in again.headers.get("set-cookie", "")
+    assert "Your session expired; log in to continue." in client.get(again.headers["location"]).text

@@ -12,9 +12,12 @@ templates, sessions) is one ConsoleState on ``request.app.state.console``.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
 import os
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib import resources as package_files
@@ -32,6 +35,7 @@ from vmsres.protocol.records import ResourceState, ResourceType, labels
 from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.admin.tokens import admin_token_matches
 from vmsres.server.console.ops import (
+    MAX_MERGED_ROWS,
     ConsoleOps,
     NoAudio,
     PreviewUnavailable,
@@ -71,6 +75,20 @@ LOGIN_FAILURES_PER_TOKEN = 5
 FLASH_COOKIE = "vmsres_console_flash"
 FLASH_SECONDS = 120
 _LOGIN_FAILED = "console:login-failed:"
+# A form POSTed after its session ended is kept (sealed, like a flash) this long, so that its
+# page can offer it again once its author has logged in again.
+KEPT_COOKIE = "vmsres_console_kept"
+KEPT_SECONDS = 30 * 60
+_KEPT_CONTEXT = "vmsres:console-kept-form"
+EXPIRED_NOTICE = "Your session expired; log in to continue."
+# What the login page says when a form of that page is kept.
+KEPT_NOTICES = {
+    "review": "Your session expired; log in to continue — your selection and reason are kept.",
+    "accounts": "Your session expired; log in to continue — the new account's name and policy are kept.",
+}
+RESOURCE_KEY = re.compile(r"[0-9a-f]{32}")
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PAGE_SIZE = 20
 QUEUE_LIMIT = 200
 # Where a decision POST's outcome travels to the page it redirects to (comma-separated keys).
@@ -90,8 +108,10 @@ SECURITY_HEADERS = {
 
 
 class LoginRequired(Exception):
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, expired: bool = False) -> None:
         self.target = target
+        # The browser sent a session cookie that no longer opens: say so on the login page.
+        self.expired = expired
 
 
 def _int_or_none(value: str | None, allowed: dict[int, str]) -> int | None:
@@ -198,7 +218,8 @@ async def session_of(request: Request) -> Session:
         session = None if operator is None else dataclasses.replace(session, role=operator.role)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
+        # A POST came from a page that had a session; a GET may carry the cookie that ended.
+        raise LoginRequired(target, expired=request.method == "POST" or COOKIE in request.cookies)
     return session
 
 
@@ -262,8 +283,13 @@ def first(form: dict[str, list[str]], name: str) -> str:
     return (form.get(name) or [""])[0].strip()
 
 
+def _login_address(error: LoginRequired) -> str:
+    expired = "&expired=1" if error.expired else ""
+    return f"{PREFIX}/login?next={quote(error.target, safe='')}{expired}"
+
+
 async def to_login(_: Request, error: LoginRequired) -> Response:
-    return RedirectResponse(f"{PREFIX}/login?next={quote(error.target, safe='')}", status_code=303)
+    return RedirectResponse(_login_address(error), status_code=303)
 
 
 async def http_error(request: Request, error: HTTPException) -> Response:
@@ -283,9 +309,15 @@ def safe_next(value: str) -> str:
     return f"{PREFIX}/review"
 
 
-async def login_page(request: Request, error: str = "", status: int = 200) -> Response:
+async def login_page(
+    request: Request, error: str = "", status: int = 200, next_target: str | None = None
+) -> Response:
+    """The login form; ``next_target`` is where a failed attempt was going (kept for the retry)."""
     state = _state(request)
     cookie, csrf = (await state.sessions()).login_form(state.now())
+    notice = ""
+    if request.query_params.get("expired"):
+        notice = KEPT_NOTICES.get(str(_take_kept(request).get("page")), EXPIRED_NOTICE)
     response = render(
         request,
         "login.html",
@@ -293,7 +325,8 @@ async def login_page(request: Request, error: str = "", status: int = 200) -> Re
         session=None,
         csrf=csrf,
         error=error,
-        next=safe_next(request.query_params.get("next", "")),
+        notice=notice,
+        next=safe_next(request.query_params.get("next", "") if next_target is None else next_target),
     )
     response.set_cookie(LOGIN_COOKIE, cookie, max_age=LOGIN_FORM_SECONDS, **cookie_args(request))
     return response
@@ -390,7 +423,12 @@ async def login_post(request: Request) -> Response:
         operator = await state.services.operators.authenticate(token)
         if operator is None:
             await _login_failed(request)
-            return await login_page(request, "That is not an operator token or the admin token.", status=401)
+            return await login_page(
+                request,
+                "That is not an operator token or the admin token.",
+                status=401,
+                next_target=first(form, "next"),
+            )
         name, role, fingerprint = operator.name, operator.role, operator.fingerprint
         actor = Actor("operator", name=operator.name)
     await _take_back(request, token)
@@ -417,8 +455,13 @@ async def logout(request: Request) -> Response:
 
 
 async def review_page(
-    request: Request, session: Session, results: list[dict[str, Any]] | None = None, error: str = ""
+    request: Request,
+    session: Session,
+    results: list[dict[str, Any]] | None = None,
+    error: str = "",
+    kept: dict[str, Any] | None = None,
 ) -> Response:
+    """The queue; ``kept`` is a form to offer again (its ``keys`` ticked, its ``reason`` filled)."""
     state = _state(request)
     account = request.query_params.get("account") or None
     type_ = _int_or_none(request.query_params.get("type"), TYPES)
@@ -446,16 +489,64 @@ async def review_page(
         error=error,
         espeak=espeak_binary() is not None,
         query=request.url.query,
+        picked={str(k) for k in (kept or {}).get("keys", [])},
+        reason=str((kept or {}).get("reason", "")),
     )
 
 
 async def review_get(request: Request) -> Response:
     session = await session_of(request)
     shown = take_flash(request, session)
+    kept = _take_kept(request, "review")
     page = await review_page(
-        request, session, results=await _review_outcome(request), error=str(shown.get("error", ""))
+        request,
+        session,
+        results=await _review_outcome(request),
+        error=str(shown.get("error", "")),
+        kept=kept or shown,
     )
-    return shown_once(request, page)
+    return offered_once(request, shown_once(request, page), kept)
+
+
+def _kept_form(form: dict[str, list[str]]) -> dict[str, Any]:
+    return {
+        "keys": [k for k in form.get("keys", []) if k][:QUEUE_LIMIT],
+        "reason": first(form, "reason")[:2000],
+    }
+
+
+async def _keep_for_login(request: Request, page: str, target: str, kept: dict[str, Any]) -> Response:
+    """A form POSTed after its session ended: nothing is done; what was filled in is sealed
+    into a short-lived cookie and the login leads back to ``target``, whose page offers it
+    again (never sends it by itself). An empty form is not kept."""
+    response = RedirectResponse(_login_address(LoginRequired(target, expired=True)), status_code=303)
+    if not any(kept.values()):
+        return response
+    keyring = _state(request).services.events.keyring
+    sealed = keyring.encrypt(orjson.dumps({**kept, "page": page}).decode(), _KEPT_CONTEXT)
+    response.set_cookie(KEPT_COOKIE, sealed, max_age=KEPT_SECONDS, **cookie_args(request))
+    return response
+
+
+def _take_kept(request: Request, page: str | None = None) -> dict[str, Any]:
+    """The kept form (of ``page``, when given); {} for none, another page's or a forged one."""
+    sealed = request.cookies.get(KEPT_COOKIE)
+    if not sealed:
+        return {}
+    try:
+        data = orjson.loads(_state(request).services.events.keyring.decrypt(sealed, _KEPT_CONTEXT))
+    except (MasterKeyError, ValueError):
+        return {}
+    if not isinstance(data, dict) or (page is not None and data.get("page") != page):
+        return {}
+    return data
+
+
+def offered_once(request: Request, response: Response, kept: dict[str, Any]) -> Response:
+    """The page that offered a kept form drops it."""
+    if kept:
+        response.delete_cookie(KEPT_COOKIE, path=PREFIX)
+    return response
 
 
 def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
@@ -464,7 +555,11 @@ def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
 
 
 async def review_post(request: Request) -> Response:
-    session = await session_of(request)
+    try:
+        session = await session_of(request)
+    except LoginRequired:
+        kept = _kept_form(await form_of(request, None))
+        return await _keep_for_login(request, "review", _review_address(request, []), kept)
     form = await form_of(request, session)
     keys = [k for k in form.get("keys", []) if k]
     decision = first(form, "decision")
@@ -476,7 +571,8 @@ async def review_post(request: Request) -> Response:
         refusal = "A rejection needs a reason."
     if refusal:
         response = RedirectResponse(_review_address(request, []), status_code=303)
-        flash(request, response, session, {"error": refusal})
+        # The refused form comes back as it was sent: the reviewer fixes it, not retypes it.
+        flash(request, response, session, {"error": refusal, **_kept_form(form)})
         return response
     admin = _state(request).admin_for(session)
     # An operator decides under their own name (AdminOps enforces it); the break-glass admin
@@ -533,29 +629,56 @@ async def audio(request: Request, resource_key: str, rendition: str) -> Response
 # --- resources ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """The resources search as the address gives it (the page, its pager and its CSV export)."""
+
+    account: str
+    type: int | None  # None: all types
+    state: int | None
+    keyword: str
+
+    @classmethod
+    def of(cls, request: Request) -> SearchFilters:
+        q = request.query_params
+        # No type at all is the wire API's default (TTS); an empty one is "All types".
+        type_ = _int_or_none(q.get("type", "1"), TYPES)
+        return cls(
+            q.get("account", ""),
+            type_,
+            _int_or_none(q.get("state"), STATES),
+            q.get("keyword", "").strip()[:128],
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "type": "" if self.type is None else self.type,
+            "state": "" if self.state is None else self.state,
+            "keyword": self.keyword,
+        }
+
+
 async def resources_page(request: Request) -> Response:
     session = await session_of(request)
     state = _state(request)
+    filters = SearchFilters.of(request)
     q = request.query_params
-    account = q.get("account", "")
-    type_ = _int_or_none(q.get("type") or "1", TYPES)
-    resource_state = _int_or_none(q.get("state"), STATES)
-    keyword = q.get("keyword", "").strip()[:128]
     page_number = max(1, int(q["page"])) if q.get("page", "").isdigit() else 1
     error = ""
     try:
         result = await state.ops.search(
-            account or None, type_ or 0, resource_state, keyword, PAGE_SIZE, (page_number - 1) * PAGE_SIZE
+            filters.account or None,
+            filters.type,
+            filters.state,
+            filters.keyword,
+            PAGE_SIZE,
+            (page_number - 1) * PAGE_SIZE,
         )
         records, total, capped = result.records, result.total, result.capped
     except AccountError as exc:
         records, total, capped, error = [], 0, False, str(exc)
-    params = {
-        "account": account,
-        "type": type_,
-        "state": "" if resource_state is None else resource_state,
-        "keyword": keyword,
-    }
+    params = filters.params()
     pages = max(1, -(-total // PAGE_SIZE))
     return render(
         request,
@@ -568,14 +691,63 @@ async def resources_page(request: Request) -> Response:
         page=page_number,
         pages=pages,
         accounts=await state.reader.list_accounts(),
-        account=account,
-        type=type_,
-        state=resource_state,
-        keyword=keyword,
+        account=filters.account,
+        type=filters.type,
+        state=filters.state,
+        keyword=filters.keyword,
         error=error,
+        max_rows=MAX_MERGED_ROWS,
+        csv_url=f"{PREFIX}/resources.csv?" + urlencode(params),
         prev_url=f"{PREFIX}/resources?" + urlencode({**params, "page": page_number - 1}),
         next_url=f"{PREFIX}/resources?" + urlencode({**params, "page": page_number + 1}),
     )
+
+
+CSV_COLUMNS = ("ResourceKey", "Name", "Account", "Type", "State", "CreateTime", "Remark")
+
+
+def csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+async def resources_csv(request: Request) -> Response:
+    """The search's matches (the newest MAX_MERGED_ROWS of them) as CSV, in the page's order."""
+    await session_of(request)
+    filters = SearchFilters.of(request)
+    try:
+        result = await _state(request).ops.search(
+            filters.account or None, filters.type, filters.state, filters.keyword, MAX_MERGED_ROWS, 0
+        )
+    except AccountError as exc:
+        raise HTTPException(404, str(exc)) from None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in result.records:
+        row = {**record, "Type": TYPES[record["Type"]], "State": STATES[record["State"]]}
+        writer.writerow([csv_cell(row.get(column)) for column in CSV_COLUMNS])
+    return Response(
+        out.getvalue().encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="resources.csv"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def goto_resource(request: Request) -> Response:
+    """The header's go-to box: a ResourceKey (any case, spaces trimmed) opens its page."""
+    await session_of(request)
+    key = request.query_params.get("key", "").strip().lower()
+    if not RESOURCE_KEY.fullmatch(key):
+        raise HTTPException(400, "A ResourceKey is 32 hexadecimal digits (0-9, a-f).")
+    if await _state(request).ops.resource_row(key) is None:
+        raise HTTPException(404, f"No resource has the ResourceKey {key}.")
+    return RedirectResponse(f"{PREFIX}/resources/{key}", status_code=303)
 
 
 async def resource_detail(request: Request, resource_key: str) -> Response:
@@ -583,7 +755,7 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
     state = _state(request)
     row = await state.ops.resource_row(resource_key)
     if row is None:
-        raise HTTPException(404, f"no resource {resource_key}")
+        raise HTTPException(404, f"No resource has the ResourceKey {resource_key}.")
     resource = admin_resource_view(row)
     trail = await state.reader.audit(resource_key=resource_key, limit=200)
     deliveries = [
@@ -616,6 +788,7 @@ async def accounts_page(
     secret: dict[str, Any] | None = None,
     error: str = "",
     status: int = 200,
+    kept: dict[str, str] | None = None,
 ) -> Response:
     reader = _state(request).reader
     return render(
@@ -628,25 +801,35 @@ async def accounts_page(
         keys=await reader.list_keys(),
         secret=secret,
         error=error,
+        kept=kept or {},
     )
 
 
 async def accounts_get(request: Request) -> Response:
     session = await session_of(request)
     require_admin(session)
-    shown = take_flash(request, session)
+    kept = _take_kept(request, "accounts")
+    shown = take_flash(request, session) or kept
     page = await accounts_page(
         request,
         session,
         secret=shown.get("secret"),
         error=str(shown.get("error", "")),
         status=400 if shown.get("error") else 200,
+        kept={"name": str(shown.get("name", "")), "policy": str(shown.get("policy", ""))},
     )
-    return shown_once(request, page)
+    return offered_once(request, shown_once(request, page), kept)
 
 
 async def accounts_post(request: Request) -> Response:
-    session = await session_of(request)
+    try:
+        session = await session_of(request)
+    except LoginRequired:
+        form = await form_of(request, None)
+        kept = {"name": first(form, "name")[:64], "policy": first(form, "policy")[:32]}
+        if first(form, "action") != "create-account":
+            kept = {}
+        return await _keep_for_login(request, "accounts", f"{PREFIX}/accounts", kept)
     require_admin(session)
     form = await form_of(request, session)
     admin = _state(request).admin_for(session)
@@ -665,6 +848,9 @@ async def accounts_post(request: Request) -> Response:
             raise HTTPException(400, "unknown action")
     except ADMIN_ERRORS as exc:
         shown["error"] = str(exc)
+        if action == "create-account":
+            # Refused: the form comes back filled in as it was sent.
+            shown["name"], shown["policy"] = first(form, "name"), first(form, "policy")
     # Post/Redirect/Get: a new SecretKey is shown by the GET once (a flash cookie sealed for this
     # session, kept FLASH_SECONDS), never put in the address; a reload shows the page without it.
     response = RedirectResponse(f"{PREFIX}/accounts", status_code=303)
@@ -702,6 +888,8 @@ routes: list[BaseRoute] = [
     APIRoute(PREFIX + "/review", review_post, methods=["POST"]),
     APIRoute(PREFIX + "/audio/{resource_key}/{rendition}", audio, methods=["GET"]),
     APIRoute(PREFIX + "/resources", resources_page, methods=["GET"]),
+    APIRoute(PREFIX + "/resources.csv", resources_csv, methods=["GET"]),
+    APIRoute(PREFIX + "/goto", goto_resource, methods=["GET"]),
     APIRoute(PREFIX + "/resources/{resource_key}", resource_detail, methods=["GET"]),
     APIRoute(PREFIX + "/accounts", accounts_get, methods=["GET"]),
     APIRoute(PREFIX + "/accounts", accounts_post, methods=["POST"]),

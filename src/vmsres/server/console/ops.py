@@ -67,29 +67,36 @@ class ConsoleOps:
     async def search(
         self,
         account: str | None,
-        type_: int,
+        type_: int | None,
         state: int | None,
         keyword: str,
         limit: int,
         offset: int,
     ) -> SearchPage:
-        """QueryOpenGetResource's filter and order (newest first), one account or all of them.
+        """QueryOpenGetResource's filter and order (newest first), one account or all of them,
+        one type or (``type_`` None) all of them.
 
-        Each account is searched by the wire API's own query; across accounts the per-account
-        pages are merged by (CreateTime, id) newest first.
+        One account and one type is the wire API's own query; otherwise the pages of each
+        (account, type) are merged by (CreateTime, id) newest first, capped at MAX_MERGED_ROWS.
         """
         resources = self.services.resources
+        types = [int(t) for t in ResourceType] if type_ is None else [type_]
         if account:
             row = await self.services.accounts.account(account)
-            rows, total = await resources.search(row["id"], type_, state, keyword, limit, offset)
-            return SearchPage([_record(r, account) for r in rows], total, False)
+            accounts = [(int(row["id"]), account)]
+        else:
+            accounts = [(int(a["id"]), str(a["name"])) for a in await self.services.accounts.list_accounts()]
+        if len(accounts) == 1 and len(types) == 1:
+            rows, total = await resources.search(accounts[0][0], types[0], state, keyword, limit, offset)
+            return SearchPage([_record(r, accounts[0][1]) for r in rows], total, False)
         wanted = min(offset + limit, MAX_MERGED_ROWS)
         streams: list[list[tuple[tuple[int, int], dict[str, Any]]]] = []
         total = 0
-        for acc in await self.services.accounts.list_accounts():
-            rows, count = await resources.search(acc["id"], type_, state, keyword, wanted, 0)
-            total += count
-            streams.append([((-r["created_at"], -r["id"]), _record(r, acc["name"])) for r in rows])
+        for account_id, name in accounts:
+            for type_number in types:
+                rows, count = await resources.search(account_id, type_number, state, keyword, wanted, 0)
+                total += count
+                streams.append([((-r["created_at"], -r["id"]), _record(r, name)) for r in rows])
         merged = [record for _, record in heapq.merge(*streams, key=lambda item: item[0])]
         return SearchPage(merged[offset : offset + limit], total, offset + limit > MAX_MERGED_ROWS)
 

@@ -28,6 +28,13 @@
     item.classList.add("current");
     item.focus({ preventScroll: true });
     item.scrollIntoView({ block: "nearest" });
+    // The sticky bar covers the top of the window: an item under it is moved just below it.
+    var bar = form.querySelector(".bulk");
+    if (bar) {
+      var barBottom = bar.getBoundingClientRect().bottom;
+      var top = item.getBoundingClientRect().top;
+      if (top < barBottom + 8) window.scrollBy(0, top - barBottom - 8);
+    }
   }
 
   function selectCurrentIfNone() {
