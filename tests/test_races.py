@@ -674,13 +674,13 @@ def test_upload_urls_racing_a_commit_of_their_file_name_are_consumed_or_refused(
     assert sum(seen.values()) == ROUNDS * 2 * 4
 
 
+# A trigger that waits on a lock the test holds needs PostgreSQL (SQLite has one writer anyway).
+@pytest.mark.parametrize("server", ["postgresql"], indirect=True)
 def test_an_upload_url_caught_between_its_check_and_its_insert_is_consumed_by_the_commit(
     server: RunningServer, receiver: Receiver
 ) -> None:
     """The race above, made certain on PostgreSQL: the URL's insert is held (by a trigger waiting
     on a lock this test holds) after its check found no resource, while the commit runs."""
-    if _backend(server) != "postgresql":
-        pytest.skip("needs a trigger that waits on a lock the test holds (PostgreSQL)")
     import psycopg
 
     account = Account(server, receiver)
