@@ -69,6 +69,14 @@ async def refused(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=status)
 
 
+async def dependency_failed(_: Request, error: Exception) -> JSONResponse:
+    answer = outages.wire_error(error)
+    assert answer is not None  # registered for outages.OUTAGES only
+    retry = answer.retry_after_seconds
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return JSONResponse({"detail": answer.message}, status_code=answer.http_status, headers=headers)
+
+
 def _field(param: Param) -> Any:
     default = ... if param.required else param.default
     return (param.annotation, Field(default, description=param.doc or None, **param.bounds))
@@ -167,13 +175,6 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
     for error_type in ADMIN_ERRORS:
         app.add_exception_handler(error_type, refused)
     app.include_router(router)
-
-    async def dependency_failed(_: Request, error: Exception) -> JSONResponse:
-        answer = outages.wire_error(error)
-        assert answer is not None  # registered for outages.OUTAGES only
-        retry = answer.retry_after_seconds
-        headers = {"Retry-After": str(retry)} if retry is not None else None
-        return JSONResponse({"detail": answer.message}, status_code=answer.http_status, headers=headers)
 
     for outage in outages.OUTAGES:
         app.add_exception_handler(outage, dependency_failed)
