@@ -15,7 +15,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, create_model
 
+from vmsres.protocol.records import Shape
 from vmsres.server.admin.operations import (
+    ADMIN_RESOURCE,
+    ADMIN_RESOURCE_NULLABLE,
     ERROR_STATUSES,
     OPERATIONS,
     PREFIX,
@@ -136,10 +139,34 @@ def endpoint_for(operation: AdminOperation) -> Callable[..., Awaitable[Any]]:
     return endpoint
 
 
+_KINDS: dict[str, type] = {"str": str, "int": int, "bool": bool}
+
+
+def shape_model(shape: Shape, nullable: frozenset[str] = frozenset()) -> type[BaseModel]:
+    """The OpenAPI schema of a declared Shape: a field present only on some Types is optional."""
+    fields: dict[str, Any] = {}
+    for declared in shape.fields:
+        assert isinstance(declared.kind, str), "nested shapes are not used by the admin API"
+        kind: Any = _KINDS[declared.kind]
+        if declared.name in nullable:
+            kind = kind | None
+        default = ... if declared.only_for is None else None
+        fields[declared.name] = (kind, Field(default, description=declared.doc or None))
+    return create_model(shape.name, __doc__=shape.doc, **fields)
+
+
+AdminResource = shape_model(ADMIN_RESOURCE, ADMIN_RESOURCE_NULLABLE)
+
+
 def _responses(operation: AdminOperation) -> dict[int | str, dict[str, Any]]:
-    return {
+    responses: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorDetail, "description": ERROR_STATUSES[status]} for status in operation.statuses
     }
+    if operation.answers_resources:
+        # Documented only: the answer is sent as AdminOps built it, not re-serialized by a model.
+        model = list[AdminResource] if operation.result is list else AdminResource  # type: ignore[valid-type]
+        responses[operation.status] = {"model": model, "description": "Successful Response"}
+    return responses
 
 
 router = APIRouter(prefix=PREFIX)
@@ -153,7 +180,11 @@ for _operation in OPERATIONS:
         summary=_operation.summary,
         tags=[_operation.tag],
         status_code=_operation.status,
-        response_model=list[dict[str, Any]] if _operation.result is list else dict[str, Any],
+        response_model=None
+        if _operation.answers_resources
+        else list[dict[str, Any]]
+        if _operation.result is list
+        else dict[str, Any],
         responses=_responses(_operation),
     )
 
