@@ -31,3 +31,27 @@ def test_every_error_code_is_documented() -> None:
 
     for code in ERRORS:
         assert f"| {code} |" in text
+
+
+def test_the_webhook_event_example_has_the_fields_events_carry() -> None:
+    """docs/review.md shows a resource event by hand; its Data must be what resource_payload
+    sends, field for field and in order, so a subscriber reading the page parses the real thing."""
+    import json
+    import re
+
+    from vmsres.server.service.events import resource_payload
+
+    text = (ROOT / "docs/review.md").read_text()
+    block = re.search(r"On every change of a resource.*?```json\n(.*?)```", text, flags=re.DOTALL)
+    assert block, "docs/review.md no longer shows the resource event"
+    example = json.loads(block.group(1))
+    row = {
+        "resource_key": "k",
+        "name": "n",
+        "type": 1,
+        "state": 2,
+        "reject_reason": "r",
+        "reviewed_by": "reviewer:alice",
+    }
+    assert list(example["Data"]) == list(resource_payload(row))
+    assert set(example) == {"EventId", "Type", "Account", "Time", "Data"}

@@ -1,12 +1,14 @@
 """Import contracts: the arrows between vmsres's layers point one way (docs/architecture.md).
 
 Every import statement of src/vmsres counts, at any depth (a lazy import inside a function is
-still an arrow), relative ones resolved.
+still an arrow), relative ones resolved, and so does importlib.import_module("...") or
+__import__("..."). The protocol and the client are also held to their third-party dependencies.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +145,20 @@ def imports_of(path: Path) -> Iterator[str]:
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
                 yield submodule if _module_exists(submodule) else base
+        elif _is_dynamic_import(node):
+            assert isinstance(node, ast.Call)
+            name = node.args[0]
+            # A name computed at run time cannot be checked: say so rather than miss an arrow.
+            yield name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else "?"
+
+
+def _is_dynamic_import(node: ast.AST) -> bool:
+    """``importlib.import_module(...)``, ``import_module(...)`` or ``__import__(...)``."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in ("import_module", "__import__")
 
 
 def _within(module: str, package: str) -> bool:
@@ -201,6 +217,66 @@ def test_a_forbidden_arrow_is_caught(importer: str, target: str) -> None:
 
 def test_every_arrow_points_the_right_way() -> None:
     assert broken(arrows()) == []
+
+
+# Third-party distributions a layer may import, beyond the standard library and vmsres itself:
+# the protocol ships with the client, the client runs where only its dependencies are installed.
+THIRD_PARTY_ALLOWED: dict[str, frozenset[str]] = {
+    "vmsres.protocol": frozenset({"orjson"}),
+    "vmsres.client": frozenset({"orjson", "httpx"}),
+}
+# Modules whose dynamic import names a module chosen at run time, on purpose: backends.require
+# imports the optional modules of an extra to tell whether it is installed.
+DYNAMIC_ALLOWED = {"vmsres.server.backends"}
+
+
+def third_party(found: list[tuple[str, str]]) -> list[str]:
+    problems = []
+    for importer, target in found:
+        top = target.split(".")[0]
+        if top in ("vmsres", "__future__") or top in sys.stdlib_module_names:
+            continue
+        for package, allowed in THIRD_PARTY_ALLOWED.items():
+            if _within(importer, package) and top not in allowed:
+                problems.append(f"{importer} -> {target}: {package} may import only {sorted(allowed)}")
+    return problems
+
+
+def every_import() -> list[tuple[str, str]]:
+    return [
+        (_module_name(path), target)
+        for path in sorted((SRC / "vmsres").rglob("*.py"))
+        for target in imports_of(path)
+    ]
+
+
+def test_protocol_and_client_import_only_their_dependencies() -> None:
+    found = every_import()
+    assert ("vmsres.client.sync", "httpx") in found  # the walk sees third-party imports
+    assert third_party(found) == []
+
+
+@pytest.mark.parametrize(
+    ("importer", "target"),
+    [
+        ("vmsres.protocol.spec", "httpx"),
+        ("vmsres.protocol.records", "pydantic"),
+        ("vmsres.client.core", "sqlalchemy"),
+        ("vmsres.client.cli", "fastapi.routing"),
+    ],
+)
+def test_a_forbidden_dependency_is_caught(importer: str, target: str) -> None:
+    assert third_party([(importer, target)]), f"{importer} -> {target} passed"
+
+
+def test_dynamic_imports_are_seen_and_named() -> None:
+    tree = ast.parse('import importlib\nimportlib.import_module("vmsres.server.store")\n__import__(x)')
+    calls = [node for node in ast.walk(tree) if _is_dynamic_import(node)]
+    assert len(calls) == 2
+    unnamed = [
+        importer for importer, target in every_import() if target == "?" and importer not in DYNAMIC_ALLOWED
+    ]
+    assert unnamed == [], f"imports of a name computed at run time escape the contracts: {unnamed}"
 
 
 def test_known_exceptions_are_still_needed() -> None:

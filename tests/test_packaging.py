@@ -349,3 +349,36 @@ def test_serve_options_come_from_the_environment_and_the_command_line_wins(
         env={**os.environ, "VMSRES_PORT": "eighty"},
     )
     assert "default" in listed.stdout
+
+
+def test_the_wheel_carries_every_file_the_package_needs() -> None:
+    """Every file under src/vmsres reaches the wheel: a .py file through a package setuptools finds
+    (a folder with an __init__.py: packages.find takes no namespace packages), any other file
+    through a pattern of [tool.setuptools.package-data]. Migrations, templates, static files and
+    py.typed are data a forgotten pattern would silently leave out of ``pip install vmsres``."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    package = root / "src" / "vmsres"
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert config["packages"]["find"]["where"] == ["src"]
+    shipped = {path for pattern in config["package-data"]["vmsres"] for path in package.glob(pattern)}
+    files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert len(files) > 100
+    for path in files:
+        if path.suffix == ".py":
+            folders = path.relative_to(package).parents
+            missing = [f for f in folders if not (package / f / "__init__.py").is_file()]
+            assert not missing, f"{path} is in a folder without __init__.py: not packaged"
+        else:
+            assert path in shipped, f"{path} matches no package-data pattern: not packaged"
+    # The data the server cannot start or serve without.
+    names = {str(p.relative_to(package)) for p in shipped}
+    assert {
+        "py.typed",
+        "server/store/migrations/script.py.mako",
+        "server/console/static/console.css",
+    } <= names
+    assert any(n.startswith("server/console/templates/") for n in names)
+    # Nothing outside src/ is a package: tools/, tests/ and scripts/ stay out of the wheel.
+    assert not (root / "src" / "tools").exists() and not (root / "src" / "tests").exists()

@@ -376,3 +376,51 @@ def test_cli_remote_and_local_share_the_service_layer(server: RunningServer) -> 
     assert "forced over State 1" in trail[0]["Detail"]
     wrong = run_cli("accounts", "list", "--endpoint", server.url, "--admin-token", "nope", check=False)
     assert wrong.returncode == 1 and "401" in wrong.stderr
+
+
+def test_resource_answers_match_the_schema_declared_from_the_record(tmp_path: Path) -> None:
+    """The admin API's resource answers are documented by a schema made from the protocol's
+    record (admin/operations.py ADMIN_RESOURCE); every answer, of either Type, decided or not,
+    must validate against the OpenAPI document the server publishes."""
+    import jsonschema
+
+    from vmsres.protocol.records import RESOURCE
+
+    fixtures = tmp_path / "fixtures.json"
+    fixtures.write_text(json.dumps(FIXTURES))
+    server = admin_server(tmp_path / "data", "--fixtures", str(fixtures))
+    try:
+        admin = Admin(server)
+        document = admin("GET", "/openapi.json")
+        schema = {**document["components"]["schemas"]["AdminResource"], "additionalProperties": False}
+        schema["components"] = document["components"]
+        assert set(schema["properties"]) == {f.name for f in RESOURCE.fields} | {
+            "Account",
+            "ReviewedBy",
+            "ReviewedAt",
+        }
+        routes = document["paths"]
+        for path, method in [
+            ("/admin/v1/resources", "get"),
+            ("/admin/v1/resources/{resource_key}", "get"),
+            ("/admin/v1/review/queue", "get"),
+            ("/admin/v1/resources/{resource_key}/force-state", "post"),
+        ]:
+            answer = routes[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+            assert "AdminResource" in json.dumps(answer), path
+
+        answers = [
+            *admin("GET", "/resources"),
+            *admin("GET", "/review/queue"),
+            admin("GET", f"/resources/{'d' * 32}"),
+            admin("GET", f"/resources/{'a' * 32}"),
+        ]
+        forced = admin("POST", f"/resources/{'c' * 32}/force-state", json={"State": 2, "Reason": "no"})
+        answers.append(forced)
+        assert {a["Type"] for a in answers} == {0, 1}
+        assert {a["State"] for a in answers} == {0, 1, 2}
+        for answer in answers:
+            jsonschema.validate(answer, schema)
+        assert forced["ReviewedBy"] == "forced:admin" and isinstance(forced["ReviewedAt"], int)
+    finally:
+        server.stop()

@@ -1,13 +1,16 @@
 """A Python client for the VMS voice-resource OpenAPI, for vmsres and the real endpoint alike.
 
-    from vmsres.client import Client
+    from vmsres.client import Client, ResourceType
 
     with Client("AK...", "SK...", endpoint="http://127.0.0.1:8080") as client:
-        for resource in client.iter_resources(type=1):
+        for resource in client.iter_resources(type=ResourceType.TTS):
             print(resource.resource_key, resource.name)
 
 Wire errors are raised as the classes of vmsres.protocol.errors (``ResourceKeyIsNotExist``, ...), each
-with ``code``, ``message``, ``request_id`` and ``http_status``.
+with ``code``, ``message``, ``request_id`` and ``http_status``. The sync ``Client`` and the
+``AsyncClient`` share one sans-I/O core (core.py) and differ only in their httpx transport; their
+operations and models are generated from vmsres.protocol (tools/clientgen.py). The client imports
+the protocol, httpx and orjson only, never the server.
 """
 
 from vmsres.client.asynchronous import AsyncClient

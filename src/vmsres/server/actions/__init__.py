@@ -1,4 +1,12 @@
-"""One function per wire action. Each takes the validated parameters and returns the Result."""
+"""The actions layer: one function per wire action, between the wire and the service.
+
+Each function takes the parameters the wire layer has already validated against the action's
+vmsres.protocol.spec.ActionSpec, calls the service (vmsres.server.service) and returns the
+action's Result, shaped by the protocol's result declaration; failures are raised as the
+vmsres.protocol.errors class of their wire code and turned into a response by the wire envelope.
+resources.py holds the actions on the library, audio.py those that move audio bytes, dryrun.py the
+checks that DryRun=true makes instead. Actions know neither HTTP nor SQL.
+"""
 
 from __future__ import annotations
 

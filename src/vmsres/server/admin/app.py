@@ -15,7 +15,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, create_model
 
+from vmsres.protocol.records import Shape
 from vmsres.server.admin.operations import (
+    ADMIN_RESOURCE,
+    ADMIN_RESOURCE_NULLABLE,
     ERROR_STATUSES,
     OPERATIONS,
     PREFIX,
@@ -67,6 +70,14 @@ def admin_ops_for(operation: AdminOperation) -> Callable[..., Awaitable[AdminOps
 async def refused(_: Request, error: Exception) -> JSONResponse:
     status = 404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError) else 400
     return JSONResponse({"detail": str(error)}, status_code=status)
+
+
+async def dependency_failed(_: Request, error: Exception) -> JSONResponse:
+    answer = outages.wire_error(error)
+    assert answer is not None  # registered for outages.OUTAGES only
+    retry = answer.retry_after_seconds
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return JSONResponse({"detail": answer.message}, status_code=answer.http_status, headers=headers)
 
 
 def _field(param: Param) -> Any:
@@ -128,10 +139,34 @@ def endpoint_for(operation: AdminOperation) -> Callable[..., Awaitable[Any]]:
     return endpoint
 
 
+_KINDS: dict[str, type] = {"str": str, "int": int, "bool": bool}
+
+
+def shape_model(shape: Shape, nullable: frozenset[str] = frozenset()) -> type[BaseModel]:
+    """The OpenAPI schema of a declared Shape: a field present only on some Types is optional."""
+    fields: dict[str, Any] = {}
+    for declared in shape.fields:
+        assert isinstance(declared.kind, str), "nested shapes are not used by the admin API"
+        kind: Any = _KINDS[declared.kind]
+        if declared.name in nullable:
+            kind = kind | None
+        default = ... if declared.only_for is None else None
+        fields[declared.name] = (kind, Field(default, description=declared.doc or None))
+    return create_model(shape.name, __doc__=shape.doc, **fields)
+
+
+AdminResource = shape_model(ADMIN_RESOURCE, ADMIN_RESOURCE_NULLABLE)
+
+
 def _responses(operation: AdminOperation) -> dict[int | str, dict[str, Any]]:
-    return {
+    responses: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorDetail, "description": ERROR_STATUSES[status]} for status in operation.statuses
     }
+    if operation.answers_resources:
+        # Documented only: the answer is sent as AdminOps built it, not re-serialized by a model.
+        model = list[AdminResource] if operation.result is list else AdminResource  # type: ignore[valid-type]
+        responses[operation.status] = {"model": model, "description": "Successful Response"}
+    return responses
 
 
 router = APIRouter(prefix=PREFIX)
@@ -145,7 +180,11 @@ for _operation in OPERATIONS:
         summary=_operation.summary,
         tags=[_operation.tag],
         status_code=_operation.status,
-        response_model=list[dict[str, Any]] if _operation.result is list else dict[str, Any],
+        response_model=None
+        if _operation.answers_resources
+        else list[dict[str, Any]]
+        if _operation.result is list
+        else dict[str, Any],
         responses=_responses(_operation),
     )
 
@@ -167,13 +206,6 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
     for error_type in ADMIN_ERRORS:
         app.add_exception_handler(error_type, refused)
     app.include_router(router)
-
-    async def dependency_failed(_: Request, error: Exception) -> JSONResponse:
-        answer = outages.wire_error(error)
-        assert answer is not None  # registered for outages.OUTAGES only
-        retry = answer.retry_after_seconds
-        headers = {"Retry-After": str(retry)} if retry is not None else None
-        return JSONResponse({"detail": answer.message}, status_code=answer.http_status, headers=headers)
 
     for outage in outages.OUTAGES:
         app.add_exception_handler(outage, dependency_failed)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import orjson
 
-from vmsres.protocol.records import ResourceState, ResourceType, listing, wire_values
+from vmsres.protocol.records import RESOURCE, Field, ResourceState, ResourceType, Shape, listing, wire_values
 from vmsres.server.settings import REVIEW_POLICIES
 
 PREFIX = "/admin/v1"
@@ -101,6 +101,27 @@ class Cli:
     pick: Callable[[Mapping[str, Any]], str] | None = None
 
 
+# What the resource operations answer (service.admin.admin_resource_view): the wire record,
+# declared in the protocol, with the account that holds it and where its review stands. The
+# OpenAPI document's schema of those answers is made from it.
+ADMIN_RESOURCE = Shape(
+    "AdminResource",
+    "A resource of any account, as the admin API shows it.",
+    (
+        *RESOURCE.fields,
+        Field("Account", "str", "the account that holds it"),
+        Field(
+            "ReviewedBy",
+            "str",
+            'who decided it (`reviewer:NAME`, `auto:RULE`, `forced:admin`, `fixture`), `""` while undecided',
+        ),
+        Field("ReviewedAt", "int", "when it was decided, epoch seconds; null while undecided"),
+    ),
+)
+# Fields of ADMIN_RESOURCE that may be null.
+ADMIN_RESOURCE_NULLABLE = frozenset({"ReviewedAt"})
+
+
 BodyKind = Literal["fields", "partial", "raw"]
 
 
@@ -113,6 +134,8 @@ class AdminOperation:
     summary: str
     call: str  # the AdminOps method
     result: type = dict
+    # The answer, or each item of a list answer, is an ADMIN_RESOURCE.
+    answers_resources: bool = False
     params: tuple[Param, ...] = ()
     # "fields": each body field is a keyword of the method; "partial": the fields sent, as one
     # dict (a field left out stays as it is); "raw": the JSON body itself, unchecked here.
@@ -499,6 +522,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         params=(_ACCOUNT_QUERY, _TYPE_QUERY, _LIMIT_QUERY),
         cli=Cli("review", "queue", "resources waiting for review, oldest first"),
         role="reviewer",
+        answers_resources=True,
     ),
     AdminOperation(
         "force_state",
@@ -521,6 +545,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         body_model="ForceState",
         errors=(400,),
         cli=Cli("review", "force", "test control: put a resource in any State"),
+        answers_resources=True,
     ),
     # --- resources --------------------------------------------------------------------------
     AdminOperation(
@@ -533,6 +558,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         result=list,
         params=(_ACCOUNT_QUERY, _TYPE_QUERY, _STATE_QUERY, _LIMIT_QUERY),
         role="reviewer",
+        answers_resources=True,
     ),
     AdminOperation(
         "get_resource",
@@ -544,6 +570,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         params=(_RESOURCE_PATH,),
         errors=(404,),
         role="reviewer",
+        answers_resources=True,
     ),
     # --- trails -----------------------------------------------------------------------------
     AdminOperation(

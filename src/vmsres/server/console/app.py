@@ -95,6 +95,8 @@ QUEUE_LIMIT = 200
 _OUTCOME_PARAMS = ("decided", "refused")
 TYPES = labels(ResourceType)
 STATES = labels(ResourceState)
+# CSS classes by State (state-reviewing, ...): the stylesheet names States, not wire numbers.
+STATE_CLASSES = {int(state): f"state-{state.name.lower()}" for state in ResourceState}
 MAX_FORM_BYTES = 256 * 1024
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 # Pages are scripts and styles from this origin only; audio comes from the console's own routes.
@@ -138,7 +140,9 @@ def _templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    templates.globals.update(prefix=PREFIX, types=TYPES, states=STATES, TTS=ResourceType.TTS)
+    templates.globals.update(
+        prefix=PREFIX, types=TYPES, states=STATES, state_classes=STATE_CLASSES, TTS=ResourceType.TTS
+    )
     # Same clock as CreateTime in the records, so the trail and the resource read alike.
     templates.filters["when"] = lambda t: china_time(int(t)) if t else ""
     return templates
