@@ -252,6 +252,30 @@ def test_repeated_keys_first_wins_in_query_and_form_body() -> None:
     assert form == {"Keyword": "one", "Limit": "5"}
 
 
+def test_repeated_keys_first_wins_in_a_json_body_too(server: RunningServer) -> None:
+    # orjson kept the last value: a JSON body read `{"Name":"a","Name":"b"}` as "b", the query
+    # and form bodies as "a".
+    body = b'{"Name":"first","Name":"second","TtsTemplateContent":"hi","TtsTemplateContent":"x#"}'
+    assert body_parameters(b'{"Type":1,"Type":0,"TtsOption":{"a":1,"a":2}}', "application/json") == {
+        "Type": 1,
+        "TtsOption": {"a": 1},
+    }
+    created = signed_request(server, "OpenCreateTts", body)
+    assert created.status_code == 200, created.text
+    assert created.json()["Result"]["Name"] == "first"
+    for content_type in ("application/x-www-form-urlencoded", "application/json"):
+        form = signed_request(
+            server,
+            "OpenCreateTts",
+            b"Name=one&Name=two&TtsTemplateContent=hi",
+            content_type=content_type,
+        )
+        if content_type.endswith("json"):
+            assert error_code(form) == "InvalidParameter"
+        else:
+            assert form.json()["Result"]["Name"] == "one"
+
+
 def test_form_escapes_that_are_not_utf8_name_the_parameter() -> None:
     from vmsres.protocol.errors import InvalidParameter
 
