@@ -92,5 +92,12 @@ def test_every_status_a_route_can_answer_is_in_its_openapi_entry(tmp_path: Path)
                 answer = httpx.request(method.upper(), url, content=b'{"x": "\xff"}', headers=headers)
                 assert str(answer.status_code) in listed, (method, path, answer.status_code, answer.text)
         assert with_body >= 10
+        # A missing resource is 404 on every resource route, force-state included (it said 400).
+        missing = httpx.post(
+            server.url + "/admin/v1/resources/" + "0" * 32 + "/force-state",
+            json={"State": 1},
+            headers=headers,
+        )
+        assert (missing.status_code, missing.json()) == (404, {"detail": "no resource " + "0" * 32})
     finally:
         server.stop()

@@ -529,7 +529,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
             Param("Reason", str | None, In.BODY, None, bounds={"max_length": 2000}, cli=CliArg("--reason")),
         ),
         body_model="ForceState",
-        errors=(400,),
+        errors=(400, 404),
         cli=Cli("review", "force", "test control: put a resource in any State"),
     ),
     # --- resources --------------------------------------------------------------------------
