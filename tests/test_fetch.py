@@ -209,6 +209,33 @@ class AudioServer:
         return [item.path for item in self.seen]
 
 
+IDNA_LOCATIONS = [
+    "http://xn--a/",
+    "//xn--/",
+    "http://xn--zz--.example/",
+    "http://\u00e9\u00e9.xn--a.example/",
+]
+
+
+@pytest.mark.parametrize("location", IDNA_LOCATIONS, ids=range(len(IDNA_LOCATIONS)))
+def test_a_redirect_to_a_host_idna_cannot_decode_is_a_wire_error(origin: AudioServer, location: str) -> None:
+    # httpx parsed every Location itself and let idna's error escape: an InternalError.
+    with pytest.raises((InvalidParameter, EmptyResourceBody)) as info:
+        fetch(origin.url(f"/to?url={quote(location, safe='')}"))
+    assert origin.paths() == ["/to"]
+    if isinstance(info.value, InvalidParameter):
+        assert info.value.parameter == "Url"
+
+
+def test_a_redirect_to_a_punycode_host_is_followed(origin: AudioServer, fake_dns: FakeDns) -> None:
+    # "xn--ls8h" is an emoji label, valid punycode that IDNA 2008 refuses to decode.
+    host = "xn--ls8h.vmsres.test"
+    fake_dns.answers[host] = [["127.0.0.1"]]
+    target = f"http://{host}:{origin.port}/audio"
+    assert fetch(origin.url(f"/to?url={quote(target, safe='')}"), allow=ALLOW | {host}) == AUDIO
+    assert origin.paths() == ["/to", "/audio"]
+
+
 def _handler(state: AudioServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:

@@ -216,6 +216,29 @@ def test_the_connection_still_serves_after_a_413_on_keep_alive(server: RunningSe
         assert session.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
+@pytest.mark.parametrize("declared", [0, 5, 1000])
+def test_content_length_beside_chunked_is_framed_by_the_chunks(server: RunningServer, declared: int) -> None:
+    # The chunks frame the body (h11, RFC 9112); a Content-Length unlike them made the request
+    # look cut short and the server answered nothing (uvicorn's 500).
+    chunked = b"5\r\nhello\r\n0\r\n\r\n"
+    head = f"POST {QUERY} HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n"
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(head.encode() + b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
+        status, body = _read_answer(sock)
+    assert (status, _code(body)) == (401, "MissingAuthenticationToken")
+
+
+def test_an_upload_with_content_length_beside_chunked_is_stored_whole(server: RunningServer) -> None:
+    vms = official_vms_service(server)
+    url = vms.get_resource_upload_url({"FileName": "framed.wav"})["Result"]["UploadUrl"]
+    head = f"PUT {urlsplit(url).path} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(head.encode() + b"Transfer-Encoding: chunked\r\n\r\n" + b"5\r\nhello\r\n0\r\n\r\n")
+        status, body = _read_answer(sock)
+    assert status == 200
+    assert body["Result"] == {"Size": 5}
+
+
 def test_query_escapes_that_are_not_utf8_name_the_parameter(server: RunningServer) -> None:
     response = requests.get(f"{server.url}{QUERY}&Keyword=%FF%FE", timeout=10)
     assert response.status_code == 400
@@ -227,6 +250,30 @@ def test_query_escapes_that_are_not_utf8_name_the_parameter(server: RunningServe
 def test_repeated_keys_first_wins_in_query_and_form_body() -> None:
     form = body_parameters(b"Keyword=one&Keyword=two&Limit=5", "application/x-www-form-urlencoded")
     assert form == {"Keyword": "one", "Limit": "5"}
+
+
+def test_repeated_keys_first_wins_in_a_json_body_too(server: RunningServer) -> None:
+    # orjson kept the last value: a JSON body read `{"Name":"a","Name":"b"}` as "b", the query
+    # and form bodies as "a".
+    body = b'{"Name":"first","Name":"second","TtsTemplateContent":"hi","TtsTemplateContent":"x#"}'
+    assert body_parameters(b'{"Type":1,"Type":0,"TtsOption":{"a":1,"a":2}}', "application/json") == {
+        "Type": 1,
+        "TtsOption": {"a": 1},
+    }
+    created = signed_request(server, "OpenCreateTts", body)
+    assert created.status_code == 200, created.text
+    assert created.json()["Result"]["Name"] == "first"
+    for content_type in ("application/x-www-form-urlencoded", "application/json"):
+        form = signed_request(
+            server,
+            "OpenCreateTts",
+            b"Name=one&Name=two&TtsTemplateContent=hi",
+            content_type=content_type,
+        )
+        if content_type.endswith("json"):
+            assert error_code(form) == "InvalidParameter"
+        else:
+            assert form.json()["Result"]["Name"] == "one"
 
 
 def test_form_escapes_that_are_not_utf8_name_the_parameter() -> None:

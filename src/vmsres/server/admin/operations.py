@@ -40,7 +40,15 @@ ERROR_STATUSES = {
     403: "The token is a reviewer's: only admins may do this.",
     404: "The account, key or resource named does not exist.",
     409: "The name or key is taken already.",
+    503: "The database (or Redis) cannot be reached right now; retry after `Retry-After` seconds.",
+    507: "The server's storage is full; nothing was changed.",
 }
+# Every route reads the database, so every route can meet its outage (docs/reliability.md); every
+# route that may write can meet a full disk; every route with a body can be sent one that is not
+# UTF-8, which FastAPI refuses with 400 before any validation.
+OUTAGE = 503
+STORAGE_FULL = 507
+UNREADABLE_BODY = 400
 
 
 class In(StrEnum):
@@ -157,7 +165,9 @@ class AdminOperation:
     @property
     def statuses(self) -> tuple[int, ...]:
         refusals = {UNAUTHORIZED, FORBIDDEN} if self.role == "admin" else {UNAUTHORIZED}
-        return tuple(sorted({*self.errors, *refusals}))
+        faults = {OUTAGE} if self.method == "GET" else {OUTAGE, STORAGE_FULL}
+        unreadable = {UNREADABLE_BODY} if self.params_in(In.BODY) else set()
+        return tuple(sorted({*self.errors, *refusals, *faults, *unreadable}))
 
 
 # --- CLI input ------------------------------------------------------------------------------
@@ -543,7 +553,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
             Param("Reason", str | None, In.BODY, None, bounds={"max_length": 2000}, cli=CliArg("--reason")),
         ),
         body_model="ForceState",
-        errors=(400,),
+        errors=(400, 404),
         cli=Cli("review", "force", "test control: put a resource in any State"),
         answers_resources=True,
     ),

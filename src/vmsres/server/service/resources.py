@@ -429,7 +429,7 @@ class ResourceService:
             )
             row = await self.store.admin_get(resource_key, tx) if changed else None
             if row is None:
-                raise ReviewError(f"no resource {resource_key}")
+                raise NotFoundError(f"no resource {resource_key}")
             queued = await self._announce(
                 tx, row["account_id"], row["account_name"], "resource.reviewed", row
             )

@@ -27,11 +27,19 @@ class ClientDisconnected(Exception):
 
 
 def declared_length(scope: Scope) -> int | None:
-    """The Content-Length the client announced, or None (chunked, absent or unreadable)."""
+    """The Content-Length the client announced, or None (chunked, absent or unreadable).
+
+    With Transfer-Encoding as well, the HTTP parser frames the body by the chunks and ignores
+    Content-Length (RFC 9112, 6.3), so the length is None here too: compared with the chunks, a
+    stale Content-Length would make a whole body look cut short.
+    """
+    length: int | None = None
     for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length" and length is None:
+            length = int(value) if value.isdigit() else -1
+    return None if length is None or length < 0 else length
 
 
 async def read_body(
