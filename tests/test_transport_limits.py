@@ -305,3 +305,19 @@ def test_fetch_resource_answers_a_malformed_redirect_with_invalid_parameter(
     response = signed_request(server, "FetchResource", {"Url": url, "Name": f"r-{len(location)}"})
     assert (response.status_code, error_code(response)) == (400, "InvalidParameter")
     assert "Url" in response.json()["ResponseMetadata"]["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n",
+        b"POST /?Action=QueryOpenGetResource HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        b"POST /?Action=QueryOpenGetResource HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    ],
+)
+def test_a_head_the_parser_refuses_gets_the_error_envelope(server: RunningServer, head: bytes) -> None:
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(head)
+        status, body = _read_answer(sock)
+    assert (status, _code(body)) == (400, "InvalidParameter")
+    assert "Request" in body["ResponseMetadata"]["Error"]["Message"]  # type: ignore[index]

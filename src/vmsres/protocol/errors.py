@@ -71,7 +71,9 @@ class InvalidParameter(ParameterError):
     template = "The specified parameter %s is invalid."
     when = (
         "A parameter has the wrong type, is out of its bounds or not one of its allowed values; "
-        "also a body that is not valid UTF-8 JSON or form data (parameter `Body`); a FetchResource "
+        "also a body that is not valid UTF-8 JSON or form data (parameter `Body`), or a request "
+        "head the HTTP parser refuses, e.g. NUL in a header or a doubled Content-Length "
+        "(parameter `Request`); a FetchResource "
         "`Url` that is not http(s) or leads to a host that is not public (unless allowed with "
         "--fetch-allow-host); GetResourceDownloadUrl `Rendition=telephony` for a resource that has "
         "none (pending while ffmpeg is missing on the server, or ffmpeg could not convert it)."

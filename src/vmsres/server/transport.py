@@ -27,7 +27,13 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from vmsres.protocol.errors import RequestHeaderFieldsTooLarge, RequestTimeout, RequestUriTooLong, VmsError
+from vmsres.protocol.errors import (
+    InvalidParameter,
+    RequestHeaderFieldsTooLarge,
+    RequestTimeout,
+    RequestUriTooLong,
+    VmsError,
+)
 from vmsres.protocol.request_ids import new_request_id
 from vmsres.server.settings import Settings
 from vmsres.server.wire.asgi import ASGIApp, Receive, Scope, Send, send_response
@@ -64,7 +70,7 @@ def _limits_from_env() -> TransportLimits:
 def _error_response(status: int, error: VmsError) -> bytes:
     """A complete HTTP/1.1 answer with the Volcengine error envelope, for use before h11 has a request."""
     body = error_body(new_request_id(), "", DEFAULT_REGION, error)
-    reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+    reason = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
     head = (
         b"HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
         b"content-length: %d\r\nconnection: close\r\n\r\n" % (status, reason, len(body))
@@ -188,7 +194,11 @@ class GuardedH11Protocol(H11Protocol):
         if len(self.conn.trailing_data[0]) > self.limits.max_header_bytes:
             self._answer_and_close(431, RequestHeaderFieldsTooLarge())
         else:
-            super().send_400_response(msg)
+            # A head the parser refuses (NUL or CR in a field, a bad or doubled Content-Length, raw
+            # non-ASCII in the target) gets the same envelope as every other bad input.
+            self._answer_and_close(
+                400, InvalidParameter("Request", f"It is not a well-formed HTTP/1.1 request ({msg}).")
+            )
 
     def close_connection(self) -> None:
         """uvicorn's close(): a lingering close while the client may still be sending."""
