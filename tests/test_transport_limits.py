@@ -321,3 +321,29 @@ def test_a_head_the_parser_refuses_gets_the_error_envelope(server: RunningServer
         status, body = _read_answer(sock)
     assert (status, _code(body)) == (400, "InvalidParameter")
     assert "Request" in body["ResponseMetadata"]["Error"]["Message"]  # type: ignore[index]
+
+
+def test_a_body_trickled_inside_every_pause_still_ends_in_408(server: RunningServer) -> None:
+    # --body-timeout 1: each pause below stays under it, but the whole body gets 10 s at most.
+    started = time.monotonic()
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(f"POST {QUERY} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n".encode())
+        sock.settimeout(0.5)
+        answer = b""
+        # Bounded: at most 40 s and 1000 bytes, one byte every 0.4 s.
+        for _ in range(100):
+            try:
+                sock.sendall(b"{")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                answer = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if answer:
+                break
+        sock.settimeout(30)
+        status, body = _read_answer(sock, answer)
+    assert (status, _code(body)) == (408, "RequestTimeout")
+    # It came when the whole-body limit ran out, not at a pause (none was long enough).
+    assert time.monotonic() - started >= 9

@@ -225,7 +225,7 @@ def _serve_parser(commands: Any) -> None:
         "--body-timeout",
         type=float,
         default=Settings.body_timeout_seconds,
-        help="seconds a request body may pause between two pieces",
+        help="seconds a request body may pause between two pieces; the whole body gets 10 times this",
     )
     limits.add_argument(
         "--idempotency-hours", type=float, default=24.0, help="how long ClientToken answers are kept"

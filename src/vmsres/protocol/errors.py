@@ -262,7 +262,8 @@ class RequestTimeout(VmsError):
     default_message = "The request did not arrive in time."
     when = (
         "The request head did not arrive within 10 seconds of its first byte "
-        "(`--header-timeout`), or its body paused for 30 seconds (`--body-timeout`)."
+        "(`--header-timeout`), its body paused for 30 seconds (`--body-timeout`), or the whole "
+        "body took longer than 10 times that (300 seconds by default)."
     )
 
 

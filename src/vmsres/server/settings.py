@@ -16,6 +16,8 @@ SETTINGS_ENV = "VMSRES_SERVE_SETTINGS"
 MASTER_KEY_ENV = "VMSRES_MASTER_KEY"
 # A body that stalls this long between two of its pieces is given up (RequestTimeout, 408).
 BODY_IDLE_SECONDS = 30.0
+# A whole request body must arrive within this many --body-timeout periods (300 s by default).
+BODY_TOTAL_PAUSES = 10
 # The longest audio accepted unless the operator says otherwise (docs/audio.md): every second
 # becomes 16 kB of telephony rendition, so this bounds what a 5 MB upload can expand into.
 MAX_AUDIO_SECONDS = 600.0

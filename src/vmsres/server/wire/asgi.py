@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from vmsres.protocol.errors import RequestTimeout
-from vmsres.server.settings import BODY_IDLE_SECONDS
+from vmsres.server.settings import BODY_IDLE_SECONDS, BODY_TOTAL_PAUSES
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,18 +50,25 @@ async def read_body(
     BodyTooLarge at once when the announced Content-Length is over ``limit`` (nothing is read:
     the transport drains what the client still sends), or as soon as a chunked body passes it;
     ClientDisconnected when the connection ends first; RequestTimeout when no piece of the body
-    arrives for ``idle_seconds``.
+    arrives for ``idle_seconds``, or the whole body takes longer than BODY_TOTAL_PAUSES of them.
     """
     declared = declared_length(scope)
     if declared is not None and declared > limit:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
+    loop = asyncio.get_running_loop()
+    # A client trickling a byte just inside every pause would otherwise hold the connection for
+    # as long as it likes; the whole body gets BODY_TOTAL_PAUSES pauses' worth of time.
+    deadline = loop.time() + idle_seconds * BODY_TOTAL_PAUSES
     while True:
+        left = deadline - loop.time()
         try:
-            async with asyncio.timeout(idle_seconds):
+            async with asyncio.timeout(min(idle_seconds, max(left, 0.0))):
                 message = await receive()
         except TimeoutError:
+            if left <= idle_seconds:
+                raise RequestTimeout("The request body took too long to arrive.") from None
             raise RequestTimeout("The request body stalled.") from None
         if message["type"] == "http.disconnect":
             raise ClientDisconnected()
