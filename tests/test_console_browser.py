@@ -130,11 +130,24 @@ def click_and_load(driver: Any, element: Any) -> None:
     Without this a wait for an element that both pages have (a results table, say) can find the
     old page's copy, which then goes stale under the test.
     """
-    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     old_page = driver.find_element("tag name", "html")
     element.click()
-    wait(driver, ec.staleness_of(old_page), "the click did not load a new page")
+
+    def old_page_gone(_: Any) -> bool:
+        try:
+            old_page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            # Chromium sometimes reports a node of a page already replaced this way instead.
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    wait(driver, old_page_gone, "the click did not load a new page")
 
 
 def visible(selector: str) -> Any:
