@@ -401,3 +401,22 @@ def test_serve_refuses_numbers_out_of_range_on_one_line(tmp_path: Path) -> None:
     workers_env = run_cli("serve", *data, env={**os.environ, "VMSRES_WORKERS": "0"}, check=False)
     one_line_failure(workers_env, "VMSRES_WORKERS='0': must be at least 1, not 0", code=2)
     assert not (tmp_path / "data").exists()
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    # Under a file: no user (root included) can make a folder there.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    where = blocker / "data"
+    for command in (["serve", "--port", "0"], ["accounts", "list", "--create"]):
+        done = run_cli(*command, "--data-dir", str(where), check=False)
+        one_line_failure(done, f"vmsres: cannot make the data dir {where}: Not a directory")
+
+
+def test_an_unreachable_endpoint_is_named(free_port: int) -> None:
+    token = ["--admin-token", "t"]
+    down = run_cli("accounts", "list", "--endpoint", f"http://127.0.0.1:{free_port}/", *token, check=False)
+    one_line_failure(down, f"vmsres: cannot reach http://127.0.0.1:{free_port}: ")
+    for endpoint in ("127.0.0.1:8080", "ftp://127.0.0.1"):
+        bad = run_cli("accounts", "list", "--endpoint", endpoint, *token, check=False)
+        one_line_failure(bad, "--endpoint (or VMSRES_ENDPOINT) is a URL starting http:// or https://")
