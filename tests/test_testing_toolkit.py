@@ -103,6 +103,22 @@ def test_manual_review_approve_and_reject() -> None:
             assert client.query_open_get_resource(ResourceType.TTS).records[0].state == ResourceState.APPROVED
 
 
+def test_deciding_again_says_who_and_when_in_iso_time() -> None:
+    with VmsServer(review="manual") as server:
+        account = server.new_account()
+        with client_for(server, account) as client:
+            key = client.open_create_tts("twice", "hello").resource_key
+        server.approve(key)
+        with pytest.raises(VmsServerError) as again:
+            server.reject(key, "too late")
+        assert re.fullmatch(
+            r"already decided: State 1 by reviewer:vmsres\.testing at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+            str(again.value),
+        ), str(again.value)
+        with pytest.raises(VmsServerError, match=f"^no resource {'0' * 32}$"):
+            server.reject("0" * 32, "unknown")
+
+
 def test_reset_empties_every_library_and_keeps_keys() -> None:
     with VmsServer() as server:
         accounts = [server.new_account() for _ in range(2)]
