@@ -119,6 +119,16 @@ def test_deciding_again_says_who_and_when_in_iso_time() -> None:
             server.reject("0" * 32, "unknown")
 
 
+def test_new_account_refuses_a_taken_or_invalid_name(vms_server: VmsServer) -> None:
+    taken = vms_server.new_account().name
+    with pytest.raises(Exception, match=f"account '{taken}' already exists"):
+        vms_server.new_account(taken)
+    # An explicit empty name is a mistake, not a request for a generated one.
+    for bad in ("", "-dash", "x" * 65):
+        with pytest.raises(Exception, match="an account name is 1-64"):
+            vms_server.new_account(bad)
+
+
 def test_reset_empties_every_library_and_keeps_keys() -> None:
     with VmsServer() as server:
         accounts = [server.new_account() for _ in range(2)]

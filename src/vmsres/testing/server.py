@@ -269,7 +269,7 @@ class VmsServer:
 
     def new_account(self, name: str | None = None, *, review: ReviewMode | None = None) -> Account:
         """A new account with one key; ``review`` overrides the server's mode for it alone."""
-        account_name = name or f"test-{next(_account_numbers)}-{secrets.token_hex(3)}"
+        account_name = name if name is not None else f"test-{next(_account_numbers)}-{secrets.token_hex(3)}"
 
         async def create() -> Account:
             ops = self._ops()
