@@ -129,6 +129,19 @@ def test_new_account_refuses_a_taken_or_invalid_name(vms_server: VmsServer) -> N
             vms_server.new_account(bad)
 
 
+def test_a_wrong_serve_arg_is_an_error_not_an_exit() -> None:
+    for args, needle in (
+        (["--nope"], "serve_args: unrecognized arguments: --nope"),
+        (["--review", "bogus"], "serve_args: argument --review: invalid choice: 'bogus'"),
+        (["--workers"], "serve_args: argument --workers: expected one argument"),
+    ):
+        server = VmsServer(serve_args=args)
+        with pytest.raises(VmsServerError) as refused:
+            server.start()
+        assert str(refused.value).startswith(needle), str(refused.value)
+        assert not server.running and server.data_dir is not None and not server.data_dir.exists()
+
+
 def test_reset_empties_every_library_and_keeps_keys() -> None:
     with VmsServer() as server:
         accounts = [server.new_account() for _ in range(2)]
