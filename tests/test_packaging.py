@@ -382,3 +382,41 @@ def test_the_wheel_carries_every_file_the_package_needs() -> None:
     assert any(n.startswith("server/console/templates/") for n in names)
     # Nothing outside src/ is a package: tools/, tests/ and scripts/ stay out of the wheel.
     assert not (root / "src" / "tools").exists() and not (root / "src" / "tests").exists()
+
+
+def test_serve_refuses_numbers_out_of_range_on_one_line(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    for option, value, needle in (
+        ("--port", "99999", "argument --port: must be from 0 to 65535, not 99999"),
+        ("--port", "-1", "argument --port: must be from 0 to 65535, not -1"),
+        ("--workers", "0", "argument --workers: must be at least 1, not 0"),
+        ("--max-resources", "-5", "argument --max-resources: must be at least 0, not -5"),
+        ("--webhook-poll", "nan", "argument --webhook-poll: must be at least 0, not nan"),
+    ):
+        done = run_cli("serve", *data, option, value, check=False)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.splitlines()[-1] == f"vmsres serve: error: {needle}", done.stderr
+    from_env = run_cli("serve", *data, env={**os.environ, "VMSRES_PORT": "70000"}, check=False)
+    one_line_failure(from_env, "VMSRES_PORT='70000': must be from 0 to 65535, not 70000", code=2)
+    workers_env = run_cli("serve", *data, env={**os.environ, "VMSRES_WORKERS": "0"}, check=False)
+    one_line_failure(workers_env, "VMSRES_WORKERS='0': must be at least 1, not 0", code=2)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    # Under a file: no user (root included) can make a folder there.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    where = blocker / "data"
+    for command in (["serve", "--port", "0"], ["accounts", "list", "--create"]):
+        done = run_cli(*command, "--data-dir", str(where), check=False)
+        one_line_failure(done, f"vmsres: cannot make the data dir {where}: Not a directory")
+
+
+def test_an_unreachable_endpoint_is_named(free_port: int) -> None:
+    token = ["--admin-token", "t"]
+    down = run_cli("accounts", "list", "--endpoint", f"http://127.0.0.1:{free_port}/", *token, check=False)
+    one_line_failure(down, f"vmsres: cannot reach http://127.0.0.1:{free_port}: ")
+    for endpoint in ("127.0.0.1:8080", "ftp://127.0.0.1"):
+        bad = run_cli("accounts", "list", "--endpoint", endpoint, *token, check=False)
+        one_line_failure(bad, "--endpoint (or VMSRES_ENDPOINT) is a URL starting http:// or https://")

@@ -103,6 +103,45 @@ def test_manual_review_approve_and_reject() -> None:
             assert client.query_open_get_resource(ResourceType.TTS).records[0].state == ResourceState.APPROVED
 
 
+def test_deciding_again_says_who_and_when_in_iso_time() -> None:
+    with VmsServer(review="manual") as server:
+        account = server.new_account()
+        with client_for(server, account) as client:
+            key = client.open_create_tts("twice", "hello").resource_key
+        server.approve(key)
+        with pytest.raises(VmsServerError) as again:
+            server.reject(key, "too late")
+        assert re.fullmatch(
+            r"already decided: State 1 by reviewer:vmsres\.testing at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+            str(again.value),
+        ), str(again.value)
+        with pytest.raises(VmsServerError, match=f"^no resource {'0' * 32}$"):
+            server.reject("0" * 32, "unknown")
+
+
+def test_new_account_refuses_a_taken_or_invalid_name(vms_server: VmsServer) -> None:
+    taken = vms_server.new_account().name
+    with pytest.raises(Exception, match=f"account '{taken}' already exists"):
+        vms_server.new_account(taken)
+    # An explicit empty name is a mistake, not a request for a generated one.
+    for bad in ("", "-dash", "x" * 65):
+        with pytest.raises(Exception, match="an account name is 1-64"):
+            vms_server.new_account(bad)
+
+
+def test_a_wrong_serve_arg_is_an_error_not_an_exit() -> None:
+    for args, needle in (
+        (["--nope"], "serve_args: unrecognized arguments: --nope"),
+        (["--review", "bogus"], "serve_args: argument --review: invalid choice: 'bogus'"),
+        (["--workers"], "serve_args: argument --workers: expected one argument"),
+    ):
+        server = VmsServer(serve_args=args)
+        with pytest.raises(VmsServerError) as refused:
+            server.start()
+        assert str(refused.value).startswith(needle), str(refused.value)
+        assert not server.running and server.data_dir is not None and not server.data_dir.exists()
+
+
 def test_reset_empties_every_library_and_keeps_keys() -> None:
     with VmsServer() as server:
         accounts = [server.new_account() for _ in range(2)]

@@ -37,12 +37,36 @@ def env_name(action: argparse.Action) -> str:
     return ENV_PREFIX + action.dest.upper()
 
 
+class Bounded:
+    """An int or float option's type that refuses a value out of [low, high]: argparse reports it
+    on one line, instead of a traceback (a port of 99999) or a silent oddity (0 workers)."""
+
+    def __init__(self, kind: type[int] | type[float], low: float, high: float | None = None) -> None:
+        self.kind, self.low, self.high = kind, low, high
+        self.__name__ = kind.__name__  # argparse names the type in "invalid int value"
+
+    def __call__(self, raw: str) -> int | float:
+        value = self.kind(raw)
+        if value != value or value < self.low or (self.high is not None and value > self.high):
+            span = f"at least {self.low:g}" if self.high is None else f"from {self.low:g} to {self.high:g}"
+            raise argparse.ArgumentTypeError(f"must be {span}, not {raw}")
+        return value
+
+
+PORT = Bounded(int, 0, 65535)
+POSITIVE_INT = Bounded(int, 1)
+NON_NEGATIVE_INT = Bounded(int, 0)
+NON_NEGATIVE = Bounded(float, 0)
+
+
 def _env_value(action: argparse.Action, raw: str) -> object:
     convert: Callable[[str], object] = action.type if callable(action.type) else str
     if isinstance(action, argparse._AppendAction):
         return [convert(item.strip()) for item in raw.split(",") if item.strip()]
     try:
         value = convert(raw)
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(str(error)) from None
     except ValueError:
         raise ValueError(f"not a valid {getattr(convert, '__name__', 'value')}") from None
     if action.choices is not None and value not in action.choices:
@@ -171,8 +195,8 @@ def _serve_parser(commands: Any) -> None:
     serve.set_defaults(runner="serve")
     store_options = _store_options(serve, endpoint=False, create=False)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--port", type=PORT, default=8080, help="0 picks a free port")
+    serve.add_argument("--workers", type=POSITIVE_INT, default=1, help="server processes")
     serve.add_argument(
         "--review",
         choices=REVIEW_POLICIES,
@@ -183,16 +207,26 @@ def _serve_parser(commands: Any) -> None:
     rules.add_argument("--review-rules", help="a JSON or TOML file of review rules")
     rules.add_argument("--banned-words", help="a file of banned words for TTS content, one a line")
     rules.add_argument("--banned-name-words", help="a file of banned words for names, one a line")
-    rules.add_argument("--max-tts-chars", type=int, help="longest TTS template content, characters")
-    rules.add_argument("--min-audio-seconds", type=float, help="shortest audio accepted")
-    rules.add_argument("--max-audio-seconds", type=float, help="longest audio accepted")
+    rules.add_argument(
+        "--max-tts-chars", type=NON_NEGATIVE_INT, help="longest TTS template content, characters"
+    )
+    rules.add_argument("--min-audio-seconds", type=NON_NEGATIVE, help="shortest audio accepted")
+    rules.add_argument("--max-audio-seconds", type=NON_NEGATIVE, help="longest audio accepted")
     rules.add_argument("--name-pattern", help="a regular expression every name must match")
     serve.add_argument("--fixtures", help="a JSON fixtures file to load at startup")
     hooks = serve.add_argument_group("webhooks")
-    hooks.add_argument("--webhook-retry-base", type=float, default=2.0, help="first retry delay, seconds")
-    hooks.add_argument("--webhook-retry-max", type=float, default=600.0, help="longest retry delay, seconds")
-    hooks.add_argument("--webhook-max-age", type=float, default=24 * 3600.0, help="give up after, seconds")
-    hooks.add_argument("--webhook-poll", type=float, default=1.0, help="how often to look for due deliveries")
+    hooks.add_argument(
+        "--webhook-retry-base", type=NON_NEGATIVE, default=2.0, help="first retry delay, seconds"
+    )
+    hooks.add_argument(
+        "--webhook-retry-max", type=NON_NEGATIVE, default=600.0, help="longest retry delay, seconds"
+    )
+    hooks.add_argument(
+        "--webhook-max-age", type=NON_NEGATIVE, default=24 * 3600.0, help="give up after, seconds"
+    )
+    hooks.add_argument(
+        "--webhook-poll", type=NON_NEGATIVE, default=1.0, help="how often to look for due deliveries"
+    )
     serve.add_argument(
         "--redis-url",
         help="Redis for state shared by all processes, e.g. redis://127.0.0.1:6379/0",
@@ -200,39 +234,49 @@ def _serve_parser(commands: Any) -> None:
     limits = serve.add_argument_group("limits (docs/security.md; accounts can override them)")
     limits.add_argument("--rate-per-key", metavar="RATE", help="N/s, N/m or N/h with optional :BURST")
     limits.add_argument("--rate-per-account", metavar="RATE", help="N/s, N/m or N/h with optional :BURST")
-    limits.add_argument("--max-resources", type=int, help="resources per account (default unlimited)")
-    limits.add_argument("--max-storage-bytes", type=int, help="audio bytes per account (default unlimited)")
+    limits.add_argument(
+        "--max-resources", type=NON_NEGATIVE_INT, help="resources per account (default unlimited)"
+    )
+    limits.add_argument(
+        "--max-storage-bytes", type=NON_NEGATIVE_INT, help="audio bytes per account (default unlimited)"
+    )
     limits.add_argument(
         "--max-audio-duration",
-        type=float,
+        type=NON_NEGATIVE,
         default=Settings.max_audio_duration_seconds,
         metavar="SECONDS",
         help="longest audio accepted, checked before any conversion (default %(default)g)",
     )
     limits.add_argument(
-        "--max-header-bytes", type=int, default=Settings.max_header_bytes, help="request head size cap"
+        "--max-header-bytes",
+        type=NON_NEGATIVE_INT,
+        default=Settings.max_header_bytes,
+        help="request head size cap",
     )
     limits.add_argument(
-        "--max-header-count", type=int, default=Settings.max_header_count, help="request header fields cap"
+        "--max-header-count",
+        type=NON_NEGATIVE_INT,
+        default=Settings.max_header_count,
+        help="request header fields cap",
     )
     limits.add_argument(
         "--header-timeout",
-        type=float,
+        type=NON_NEGATIVE,
         default=Settings.header_timeout_seconds,
         help="seconds a client has to send a request head",
     )
     limits.add_argument(
         "--body-timeout",
-        type=float,
+        type=NON_NEGATIVE,
         default=Settings.body_timeout_seconds,
         help="seconds a request body may pause between two pieces; the whole body gets 10 times this",
     )
     limits.add_argument(
-        "--idempotency-hours", type=float, default=24.0, help="how long ClientToken answers are kept"
+        "--idempotency-hours", type=NON_NEGATIVE, default=24.0, help="how long ClientToken answers are kept"
     )
     serve.add_argument(
         "--search-cache-mb",
-        type=float,
+        type=NON_NEGATIVE,
         default=64.0,
         help="per worker: memory for keyword match lists, kept while the account is unchanged (0: off)",
     )
@@ -264,7 +308,7 @@ def _serve_parser(commands: Any) -> None:
     )
     serve.add_argument(
         "--gc-interval",
-        type=int,
+        type=NON_NEGATIVE_INT,
         default=300,
         metavar="SECONDS",
         help="how often to collect expired uploads and orphaned blobs (0: never)",

@@ -327,8 +327,19 @@ def describe_failure(error: Exception) -> str:
         text = f"database: {error.orig}"
     elif isinstance(error, migrate.DatabaseUnreachable):
         text = f"database: {error}"
+    elif isinstance(error, httpx.UnsupportedProtocol):
+        text = f"--endpoint (or {ENDPOINT_ENV}) is a URL starting http:// or https://"
+    elif isinstance(error, httpx.TransportError):
+        text = f"cannot reach {_request_url(error)}: {text or type(error).__name__}"
     # Drivers add hints on further lines; the report stays one line.
     return " ".join(text.split())
+
+
+def _request_url(error: httpx.TransportError) -> str:
+    try:
+        return str(error.request.url.copy_with(path="/", query=None)).rstrip("/")
+    except RuntimeError:  # httpx raised it before a request was made
+        return "the server"
 
 
 def fail(error: Exception) -> int:

@@ -32,6 +32,10 @@ def database_url_for_dir(data_dir: str | os.PathLike[str]) -> str:
     return f"sqlite:///{Path(data_dir).resolve() / 'vmsres.db'}"
 
 
+class UnusableDataDir(OSError):
+    """The data dir cannot be made (a read-only or missing parent, no permission)."""
+
+
 @dataclass
 class Settings:
     data_dir: str = "./data"
@@ -105,5 +109,8 @@ class Settings:
 
     def ensure_data_dir(self) -> Path:
         path = Path(self.data_dir)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UnusableDataDir(f"cannot make the data dir {path}: {error.strerror or error}") from None
         return path

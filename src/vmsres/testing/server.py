@@ -20,7 +20,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     import uvicorn
@@ -210,7 +210,13 @@ class VmsServer:
 
         if not self._serve_args:
             return Settings(review=self.review), None
-        parser = argparse.ArgumentParser(prog="vmsres")
+
+        class Parser(argparse.ArgumentParser):
+            # A wrong option is this call's error, not a SystemExit that ends the test run.
+            def error(self, message: str) -> NoReturn:
+                raise VmsServerError(f"serve_args: {message}")
+
+        parser = Parser(prog="vmsres")
         add_server_commands(parser.add_subparsers(dest="command", required=True))
         args = parser.parse_args(["serve", *self._serve_args])
         settings = serve_settings(args)
@@ -269,7 +275,7 @@ class VmsServer:
 
     def new_account(self, name: str | None = None, *, review: ReviewMode | None = None) -> Account:
         """A new account with one key; ``review`` overrides the server's mode for it alone."""
-        account_name = name or f"test-{next(_account_numbers)}-{secrets.token_hex(3)}"
+        account_name = name if name is not None else f"test-{next(_account_numbers)}-{secrets.token_hex(3)}"
 
         async def create() -> Account:
             ops = self._ops()

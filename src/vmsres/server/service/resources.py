@@ -38,10 +38,10 @@ class AlreadyDecided(ReviewError):
 
     def __init__(self, row: Row) -> None:
         self.row = row
-        super().__init__(
-            f"already decided: State {row['state']} by {row['reviewed_by'] or 'nobody'}"
-            f" at {row['reviewed_at']}"
-        )
+        # A time people read: ISO 8601 in UTC, as the CLI's tables show times.
+        when = row["reviewed_at"]
+        at = "" if when is None else f" at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(when))}"
+        super().__init__(f"already decided: State {row['state']} by {row['reviewed_by'] or 'nobody'}{at}")
 
 
 def forced_detail(before: Row) -> str:
