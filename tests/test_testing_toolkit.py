@@ -313,3 +313,21 @@ def test_serve_args_as_the_command_line_takes_them() -> None:
                 client.open_create_tts("one too many", "hello")
     with pytest.raises(ValueError, match="rate"):
         VmsServer(serve_args=["--rate-per-key", "fast"]).start()
+
+
+def test_settings_that_cannot_work_are_a_vmsserver_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        ({"data_dir": a_file}, "is not a folder"),
+        ({"database_url": "postgresq://x/y"}, "unsupported database URL"),
+        ({"fixtures": tmp_path / "missing.json"}, "no fixtures file"),
+    ]
+    for options, message in cases:
+        server = VmsServer(**options)  # type: ignore[arg-type]
+        with pytest.raises(VmsServerError, match=message):
+            server.start()
+        # A temporary store made before the refusal is gone again; a given data_dir is left alone.
+        if "data_dir" not in options:
+            assert server.data_dir is not None and not server.data_dir.exists()
+        assert a_file.read_text() == "x"

@@ -147,6 +147,7 @@ class VmsServer:
     def _start(self) -> None:
         import uvicorn
 
+        from vmsres.server import backends
         from vmsres.server.admin.tokens import admin_token_digest
         from vmsres.server.masterkey import default_key_file
         from vmsres.server.serve import bind_socket, create_app
@@ -162,6 +163,8 @@ class VmsServer:
             default_key_file(self.data_dir).write_text(_throwaway_key_text())
         else:
             self.data_dir = self._given_data_dir
+            if self.data_dir.exists() and not self.data_dir.is_dir():
+                raise VmsServerError(f"data_dir {self.data_dir} is not a folder")
             self.data_dir.mkdir(parents=True, exist_ok=True)
         self._socket = bind_socket(HOST, 0)
         self.port = self._socket.getsockname()[1]
@@ -179,6 +182,13 @@ class VmsServer:
             if not hasattr(settings, name):
                 raise ValueError(f"no server setting {name!r}")
             setattr(settings, name, value)
+        # The checks `vmsres serve` makes, as this class's own error rather than a library's.
+        try:
+            backends.check(settings)
+        except (backends.UnusableSettings, backends.MissingExtra) as error:
+            raise VmsServerError(str(error)) from None
+        if self.fixtures is not None and not self.fixtures.is_file():
+            raise VmsServerError(f"no fixtures file {self.fixtures}")
         prepare_store(settings, sqlite_image=True)
         self._app = create_app(settings)
         # log_config None: the host process's logging stays as its test runner set it up.
