@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmsres.server.admin.operations import CLI_GROUPS, OPERATIONS, CliArg
-from vmsres.server.settings import MASTER_KEY_ENV, REVIEW_POLICIES, Settings
+from vmsres.server.settings import BODY_TOTAL_PAUSES, MASTER_KEY_ENV, REVIEW_POLICIES, Settings
 
 ENV_PREFIX = "VMSRES_"
 
@@ -269,7 +269,7 @@ def _serve_parser(commands: Any) -> None:
         "--body-timeout",
         type=NON_NEGATIVE,
         default=Settings.body_timeout_seconds,
-        help="seconds a request body may pause between two pieces; the whole body gets 10 times this",
+        help=f"seconds a request body may pause between two pieces; the whole body gets {BODY_TOTAL_PAUSES} times this",
     )
     limits.add_argument(
         "--idempotency-hours", type=NON_NEGATIVE, default=24.0, help="how long ClientToken answers are kept"
