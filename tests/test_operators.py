@@ -2,7 +2,8 @@
 
 Real servers on loopback: the `vmsres operators` CLI on the store and through --endpoint, the
 admin API with operator tokens, console logins by operator, throttled and audited failed logins,
-the admin token's minimum strength, and forwarded headers from trusted and untrusted proxies.
+wrong Bearer tokens on the admin API throttled with the same counts, the admin token's minimum
+strength, and forwarded headers from trusted and untrusted proxies.
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ from tests.servers import (
     run_sql,
 )
 from tests.wire_client import signed_request
-from vmsres.server.console.app import (
-    LOGIN_FAILURES_PER_ADDRESS,
-    LOGIN_FAILURES_PER_TOKEN,
-    LOGIN_WINDOW_SECONDS,
-)
+from vmsres.server.service.logins import FAILURES_PER_ADDRESS as LOGIN_FAILURES_PER_ADDRESS
+from vmsres.server.service.logins import FAILURES_PER_TOKEN as LOGIN_FAILURES_PER_TOKEN
+from vmsres.server.service.logins import WINDOW_SECONDS as LOGIN_WINDOW_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +75,13 @@ def waiting_tts(server: RunningServer, name: str) -> str:
 
 
 def audit_rows(server: RunningServer, **query: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{server.url}/admin/v1/audit",
-        params={**query, "limit": "1000"},
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=30,
-    )
+    # From an address of its own: the tests lock 127.0.0.1 out, the admin API included.
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3"), timeout=30) as client:
+        response = client.get(
+            f"{server.url}/admin/v1/audit",
+            params={**query, "limit": "1000"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()
     return rows
@@ -424,5 +424,122 @@ def test_forwarded_headers_are_believed_only_from_the_trusted_proxy(tmp_path: Pa
             r["Detail"] for r in audit_rows(running, action="ConsoleLogin") if r["Outcome"] == "failed"
         ]
         assert details == ["wrong token from 198.51.100.9"]
+    finally:
+        running.stop()
+
+
+# --- wrong Bearer tokens on the admin API ---------------------------------------------------
+
+
+def _bearer_calls(
+    running: RunningServer,
+    tokens: list[str],
+    source: str = "127.0.0.1",
+    forwarded_for: str | None = None,
+    path: str = "/admin/v1/accounts",
+) -> list[httpx.Response]:
+    """One GET of ``path`` per token, all sent at once, each on its own connection."""
+    barrier = threading.Barrier(len(tokens))
+    headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+
+    def call(token: str) -> httpx.Response:
+        with httpx.Client(
+            base_url=running.url, transport=httpx.HTTPTransport(local_address=source), timeout=30
+        ) as client:
+            barrier.wait(timeout=30)
+            return client.get(path, headers={**headers, "Authorization": f"Bearer {token}"})
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        return list(pool.map(call, tokens))
+
+
+def _statuses(answers: list[httpx.Response]) -> list[int]:
+    return sorted(a.status_code for a in answers)
+
+
+def test_concurrent_wrong_bearer_tokens_get_exactly_the_allowed_tries(tmp_path: Path) -> None:
+    running = console_server(tmp_path / "bearer")
+    try:
+        wrong, attempts = "vmsop_" + "b" * 43, 3 * LOGIN_FAILURES_PER_TOKEN
+        answers = _bearer_calls(running, [wrong] * attempts)
+        allowed = LOGIN_FAILURES_PER_TOKEN
+        assert _statuses(answers) == [401] * allowed + [429] * (attempts - allowed)
+        for answer in answers:
+            if answer.status_code == 429:
+                assert answer.headers["retry-after"] == str(LOGIN_WINDOW_SECONDS)
+                assert answer.json() == {
+                    "detail": "too many wrong tokens from this address or with this token; "
+                    "try again after Retry-After seconds"
+                }
+            else:
+                assert answer.json() == {"detail": "a valid admin or operator token is needed"}
+                assert answer.headers["www-authenticate"] == "Bearer"
+        failed = [r for r in audit_rows(running, action="AdminApiLogin") if r["Outcome"] == "failed"]
+        assert len(failed) == allowed
+        assert {r["Actor"] for r in failed} == {"admin-api"}
+        assert {r["Detail"] for r in failed} == {"wrong token from 127.0.0.1 (GET /admin/v1/accounts)"}
+        lines = [json.loads(line) for line in running.log_lines() if '"admin_api_auth"' in line]
+        outcomes = sorted(line["outcome"] for line in lines)
+        assert outcomes == ["failed"] * allowed + ["throttled"] * (attempts - allowed)
+        assert all(line["client"] == "127.0.0.1" for line in lines)
+        assert wrong not in "\n".join(running.log_lines())
+        # Refused tries are no failures: this address has 5 of its 20, so the right token works.
+        assert admin_api(running, "GET", "/accounts").status_code == 200
+        # No token at all is not a guess: 401, not counted, not audited.
+        for _ in range(LOGIN_FAILURES_PER_ADDRESS):
+            assert httpx.get(f"{running.url}/admin/v1/accounts", timeout=30).status_code == 401
+        assert admin_api(running, "GET", "/accounts").status_code == 200
+    finally:
+        running.stop()
+
+
+def test_an_address_locked_out_by_bearer_tokens_is_locked_out_of_the_console_too(tmp_path: Path) -> None:
+    running = console_server(tmp_path / "bearer-address")
+    try:
+        reviewer = create_operator(running, "rita", "reviewer")
+        attempts = LOGIN_FAILURES_PER_ADDRESS + 6
+        answers = _bearer_calls(running, [f"vmsop_guess{n:02d}" + "x" * 32 for n in range(attempts)])
+        assert _statuses(answers) == [401] * LOGIN_FAILURES_PER_ADDRESS + [429] * 6
+        # The address is locked out, even for right tokens, on both doors.
+        queue = "/admin/v1/review/queue"
+        assert _statuses(_bearer_calls(running, [TOKEN, reviewer], path=queue)) == [429, 429]
+        assert login(running, TOKEN)[1].status_code == 429
+        # Another address is not: the admin token and an operator's token work from there.
+        from_elsewhere = _bearer_calls(running, [TOKEN, reviewer], source="127.0.0.2", path=queue)
+        assert _statuses(from_elsewhere) == [200, 200]
+        failed = [r for r in audit_rows(running, action="AdminApiLogin") if r["Outcome"] == "failed"]
+        assert len(failed) == LOGIN_FAILURES_PER_ADDRESS
+    finally:
+        running.stop()
+
+
+def test_bearer_throttling_sees_the_client_a_trusted_proxy_names(tmp_path: Path) -> None:
+    running = console_server(tmp_path / "bearer-proxy", "--forwarded-allow-ips", "127.0.0.2")
+    try:
+        attempts = LOGIN_FAILURES_PER_ADDRESS + 2
+        guesses = [f"guess-{n:02d}-" + "y" * 24 for n in range(attempts)]
+        answers = _bearer_calls(running, guesses, source="127.0.0.2", forwarded_for="203.0.113.7")
+        assert _statuses(answers) == [401] * LOGIN_FAILURES_PER_ADDRESS + [429] * 2
+        # Through the proxy, another client is another address.
+        assert _statuses(_bearer_calls(running, [TOKEN], "127.0.0.2", "203.0.113.7")) == [429]
+        assert _statuses(_bearer_calls(running, [TOKEN], "127.0.0.2", "198.51.100.9")) == [200]
+        # A host not trusted cannot name a client: it is counted as itself (nothing counted yet).
+        assert _statuses(_bearer_calls(running, [TOKEN], "127.0.0.1", "203.0.113.7")) == [200]
+        details = {r["Detail"] for r in audit_rows(running, action="AdminApiLogin")}
+        assert details == {"wrong token from 203.0.113.7 (GET /admin/v1/accounts)"}
+    finally:
+        running.stop()
+
+
+def test_bearer_throttling_counts_across_workers_with_redis(tmp_path: Path) -> None:
+    require_redis()
+    running = console_server(tmp_path / "bearer-workers", "--workers", "2", "--redis-url", REDIS_URL)
+    try:
+        wrong, attempts = "vmsop_" + "q" * 43, 4 * LOGIN_FAILURES_PER_TOKEN
+        # Separate connections sent at once: the kernel spreads them over both workers.
+        answers = _bearer_calls(running, [wrong] * attempts)
+        allowed = LOGIN_FAILURES_PER_TOKEN
+        assert _statuses(answers) == [401] * allowed + [429] * (attempts - allowed)
+        assert admin_api(running, "GET", "/accounts").status_code == 200
     finally:
         running.stop()

@@ -27,14 +27,17 @@ from vmsres.server.admin.operations import (
     Param,
     call_keywords,
 )
-from vmsres.server.admin.tokens import admin_token_matches
+from vmsres.server.admin.tokens import admin_token_matches, client_address
 from vmsres.server.service import outages
 from vmsres.server.service.accounts import ConflictError, NotFoundError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps
 from vmsres.server.service.events import Actor
+from vmsres.server.service.logins import ADMIN_API_DOOR, WINDOW_SECONDS, LoginGuard, Verdict
 from vmsres.server.service.services import Services
 
 _bearer = HTTPBearer(auto_error=False)
+_NO_TOKEN = "a valid admin or operator token is needed"
+_THROTTLED = "too many wrong tokens from this address or with this token; try again after Retry-After seconds"
 
 
 class ErrorDetail(BaseModel):
@@ -43,21 +46,34 @@ class ErrorDetail(BaseModel):
 
 def admin_ops_for(operation: AdminOperation) -> Callable[..., Awaitable[AdminOps]]:
     """The dependency that checks the caller's token: the admin token may do everything; an
-    operator's token may do what the operation's role allows (403 otherwise)."""
+    operator's token may do what the operation's role allows (403 otherwise). A wrong token
+    counts as a failed login (service/logins.py, shared with the console's login form): past
+    the limit the address or token gets 429 until the window ends. No token at all is not a
+    guess and is not counted."""
 
     async def admin_ops(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> AdminOps:
         token = credentials.credentials if credentials else ""
+        if not token:
+            raise HTTPException(401, _NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
         services: Services = request.app.state.services
-        if admin_token_matches(token, request.app.state.token_sha256):
-            return AdminOps(services, Actor("admin"))
-        operator = await services.operators.authenticate(token)
+        logins: LoginGuard = request.app.state.logins
+        operator = None
+        admin = admin_token_matches(token, request.app.state.token_sha256)
+        if not admin:
+            operator = await services.operators.authenticate(token)
+        address = client_address(request)
+        verdict = await logins.judge(address, token, admin or operator is not None)
+        if verdict is not Verdict.ALLOWED:
+            await logins.record(verdict, address, f" ({request.method} {request.url.path})")
+        if verdict is Verdict.THROTTLED:
+            raise HTTPException(429, _THROTTLED, headers={"Retry-After": str(WINDOW_SECONDS)})
+        if verdict is Verdict.FAILED:
+            raise HTTPException(401, _NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
         if operator is None:
-            raise HTTPException(
-                401, "a valid admin or operator token is needed", headers={"WWW-Authenticate": "Bearer"}
-            )
+            return AdminOps(services, Actor("admin"))
         if not operator.may(operation.role):
             raise HTTPException(
                 403, f"operator {operator.name} is a {operator.role}: only admins may do this"
@@ -202,6 +218,7 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
     )
     app.state.services = services
     app.state.token_sha256 = token_sha256.encode()
+    app.state.logins = LoginGuard(services, ADMIN_API_DOOR)
     # One handler for the whole family: Starlette picks it by the error's class hierarchy.
     for error_type in ADMIN_ERRORS:
         app.add_exception_handler(error_type, refused)

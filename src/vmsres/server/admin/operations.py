@@ -33,6 +33,8 @@ REQUIRED: Any = object()
 UNAUTHORIZED = 401
 # An admin-only route answers 403 to a reviewer's token.
 FORBIDDEN = 403
+# Every route answers 429 to an address or token with too many wrong tokens (service/logins.py).
+THROTTLED = 429
 # What each error status means (the OpenAPI response descriptions).
 ERROR_STATUSES = {
     400: "The request cannot be done; `detail` says why.",
@@ -40,6 +42,7 @@ ERROR_STATUSES = {
     403: "The token is a reviewer's: only admins may do this.",
     404: "The account, key or resource named does not exist.",
     409: "The name or key is taken already.",
+    429: "Too many wrong tokens from this address or with this token; retry after `Retry-After` seconds.",
     503: "The database (or Redis) cannot be reached right now; retry after `Retry-After` seconds.",
     507: "The server's storage is full; nothing was changed.",
 }
@@ -164,7 +167,7 @@ class AdminOperation:
 
     @property
     def statuses(self) -> tuple[int, ...]:
-        refusals = {UNAUTHORIZED, FORBIDDEN} if self.role == "admin" else {UNAUTHORIZED}
+        refusals = {UNAUTHORIZED, THROTTLED, FORBIDDEN} if self.role == "admin" else {UNAUTHORIZED, THROTTLED}
         faults = {OUTAGE} if self.method == "GET" else {OUTAGE, STORAGE_FULL}
         unreadable = {UNREADABLE_BODY} if self.params_in(In.BODY) else set()
         return tuple(sorted({*self.errors, *refusals, *faults, *unreadable}))

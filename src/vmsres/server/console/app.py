@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import logging
 import os
 import re
 from collections.abc import Callable, Coroutine
@@ -33,7 +32,7 @@ from starlette.routing import BaseRoute
 
 from vmsres.protocol.records import ResourceState, ResourceType, labels
 from vmsres.protocol.request_ids import new_request_id
-from vmsres.server.admin.tokens import admin_token_matches
+from vmsres.server.admin.tokens import admin_token_matches, client_address
 from vmsres.server.console.ops import (
     MAX_MERGED_ROWS,
     ConsoleOps,
@@ -58,23 +57,17 @@ from vmsres.server.service import outages
 from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view, decided_view
 from vmsres.server.service.events import Actor
-from vmsres.server.service.operators import token_digest
+from vmsres.server.service.logins import CONSOLE_DOOR, WINDOW_SECONDS, LoginGuard, Verdict
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 
 PREFIX = "/console"
 SESSION_SECONDS_ENV = "VMSRES_CONSOLE_SESSION_SECONDS"
 # The audit trail's name for the console itself (failed logins have no one else to name).
-CONSOLE_ACTOR = Actor("console")
-# Failed logins allowed per client address and per presented token within a window, after
-# which the login answers 429 until the window (started by the first failure) ends.
-LOGIN_WINDOW_SECONDS = 300
-LOGIN_FAILURES_PER_ADDRESS = 20
-LOGIN_FAILURES_PER_TOKEN = 5
+CONSOLE_ACTOR = CONSOLE_DOOR.actor
 # A flash (what one page shows once after a POST) is kept this long for its GET.
 FLASH_COOKIE = "vmsres_console_flash"
 FLASH_SECONDS = 120
-_LOGIN_FAILED = "console:login-failed:"
 # A form POSTed after its session ended is kept (sealed, like a flash) this long, so that its
 # page can offer it again once its author has logged in again.
 KEPT_COOKIE = "vmsres_console_kept"
@@ -155,13 +148,14 @@ class ConsoleState:
     templates: Environment = field(default_factory=_templates)
     lifetime: int = field(default_factory=_session_seconds)
     _sessions: Sessions | None = None
-    _login_keys: str | None = None
 
     def __post_init__(self) -> None:
         self.ops = ConsoleOps(self.services)
         # Reading needs no name; every change goes through admin_for(session).
         self.reader = AdminOps(self.services, CONSOLE_ACTOR)
         self.expected_digest = self.token_sha256.encode()
+        # Failed logins count with the admin API's wrong Bearer tokens (service/logins.py).
+        self.logins = LoginGuard(self.services, CONSOLE_DOOR)
 
     def admin_for(self, session: Session) -> AdminOps:
         """AdminOps that audit as who is logged in: ``operator:NAME``, or ``admin:console``
@@ -181,14 +175,6 @@ class ConsoleState:
 
     def now(self) -> float:
         return self.services.clock()
-
-    async def login_key(self, kind: str, value: str) -> str:
-        """The shared-state key counting failed logins of one address or token; prefixed with
-        the deployment's namespace, so deployments sharing one Redis count apart."""
-        if self._login_keys is None:
-            namespace = await self.services.shared_secrets.get("rate_namespace", 8)
-            self._login_keys = f"{_LOGIN_FAILED}{namespace}:"
-        return f"{self._login_keys}{kind}:{value}"
 
 
 def _state(request: Request) -> ConsoleState:
@@ -344,32 +330,7 @@ async def login_get(request: Request) -> Response:
     return await login_page(request)
 
 
-def client_address(request: Request) -> str:
-    # After uvicorn's proxy-header handling: the forwarded client for a trusted proxy
-    # (serve --forwarded-allow-ips), else the peer.
-    return request.client.host if request.client else "unknown"
-
-
-async def _login_keys(request: Request, token: str) -> tuple[str, str]:
-    state = _state(request)
-    return (
-        await state.login_key("addr", client_address(request)),
-        await state.login_key("token", token_digest(token)[:32]),
-    )
-
-
-async def _login_attempt(request: Request, token: str) -> Response | None:
-    """Count this attempt before the token is checked, so that concurrent attempts cannot slip
-    past the limit (each gets its own count); the 429 page when this address or token is over."""
-    shared = _state(request).services.shared
-    address_key, token_key = await _login_keys(request, token)
-    by_address = await shared.incr(address_key, ttl=LOGIN_WINDOW_SECONDS)
-    by_token = await shared.incr(token_key, ttl=LOGIN_WINDOW_SECONDS)
-    if by_address <= LOGIN_FAILURES_PER_ADDRESS and by_token <= LOGIN_FAILURES_PER_TOKEN:
-        return None
-    # A refused attempt is no failure: it does not extend the lock-out.
-    await _take_back(request, token)
-    _log_login(request, "throttled")
+def throttled_page(request: Request) -> Response:
     response = render(
         request,
         "error.html",
@@ -378,37 +339,8 @@ async def _login_attempt(request: Request, token: str) -> Response | None:
         heading="Too many failed logins",
         message="Too many failed logins from here or with this token; try again later.",
     )
-    response.headers["Retry-After"] = str(LOGIN_WINDOW_SECONDS)
+    response.headers["Retry-After"] = str(WINDOW_SECONDS)
     return response
-
-
-async def _take_back(request: Request, token: str) -> None:
-    """Only failures count: undo what an attempt that succeeded or was refused added."""
-    shared = _state(request).services.shared
-    for key in await _login_keys(request, token):
-        await shared.incr(key, -1, ttl=LOGIN_WINDOW_SECONDS)
-
-
-def _log_login(request: Request, outcome: str, name: str | None = None) -> None:
-    # One JSON line; never the token.
-    line = {"event": "console_login", "outcome": outcome, "client": client_address(request)}
-    if name is not None:
-        line["operator"] = name
-    level = logging.INFO if outcome == "ok" else logging.WARNING
-    logging.getLogger("vmsres").log(level, orjson.dumps(line).decode())
-
-
-async def _login_failed(request: Request) -> None:
-    """Log and audit a wrong token (the attempt was counted already)."""
-    _log_login(request, "failed")
-    await _state(request).services.events.audit(
-        CONSOLE_ACTOR,
-        "ConsoleLogin",
-        None,
-        new_request_id(),
-        "failed",
-        f"wrong token from {client_address(request)}"[:500],
-    )
 
 
 async def login_post(request: Request) -> Response:
@@ -418,25 +350,29 @@ async def login_post(request: Request) -> Response:
     if not store.check_login_form(request.cookies.get(LOGIN_COOKIE), first(form, "csrf"), state.now()):
         raise HTTPException(403, "the login form expired or was not sent by this page; reload it")
     token = first(form, "token")
-    throttled = await _login_attempt(request, token)
-    if throttled is not None:
-        return throttled
-    if admin_token_matches(token, state.expected_digest):
+    operator = None
+    admin = admin_token_matches(token, state.expected_digest)
+    if not admin:
+        operator = await state.services.operators.authenticate(token)
+    address = client_address(request)
+    verdict = await state.logins.judge(address, token, admin or operator is not None)
+    if verdict is Verdict.THROTTLED:
+        await state.logins.record(verdict, address)
+        return throttled_page(request)
+    if verdict is Verdict.FAILED:
+        await state.logins.record(verdict, address)
+        return await login_page(
+            request,
+            "That is not an operator token or the admin token.",
+            status=401,
+            next_target=first(form, "next"),
+        )
+    if operator is None:
         name, role, fingerprint, actor = BREAK_GLASS, "admin", "", Actor("admin", name="console")
     else:
-        operator = await state.services.operators.authenticate(token)
-        if operator is None:
-            await _login_failed(request)
-            return await login_page(
-                request,
-                "That is not an operator token or the admin token.",
-                status=401,
-                next_target=first(form, "next"),
-            )
         name, role, fingerprint = operator.name, operator.role, operator.fingerprint
         actor = Actor("operator", name=operator.name)
-    await _take_back(request, token)
-    _log_login(request, "ok", name)
+    await state.logins.record(verdict, address, name=name)
     await state.services.events.audit(actor, "ConsoleLogin", None, new_request_id(), "ok")
     cookie, _ = store.issue(state.now(), name, role, fingerprint)
     response = RedirectResponse(safe_next(first(form, "next")), status_code=303)
