@@ -165,6 +165,7 @@ def test_every_page_fits_390_px(browser: Any, server: RunningServer, queue: Queu
         "resources": f"/console/resources?type=&keyword={queue.tag}",
         "resource": f"/console/resources/{queue.tts_keys[0]}",
         "accounts": "/console/accounts",
+        "operators": "/console/operators",
         "error": "/console/goto?key=nonsense",
     }
     for name, path in pages.items():

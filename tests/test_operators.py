@@ -288,6 +288,72 @@ def test_disabling_rotating_or_deleting_an_operator_ends_their_sessions_at_once(
     assert client.get("/console/review").status_code == 303
 
 
+def test_the_console_operators_page_goes_through_the_service_with_post_redirect_get(
+    server: RunningServer,
+) -> None:
+    admin_token = create_operator(server, "page-adm", "admin")
+    client, _ = login(server, admin_token)
+    page = client.get("/console/operators")
+    assert page.status_code == 200 and 'href="/console/operators"' in page.text
+    csrf = csrf_of(page.text)
+    created = client.post(
+        "/console/operators", data={"csrf": csrf, "action": "create", "name": "page-rev", "role": "reviewer"}
+    )
+    assert created.status_code == 303 and created.headers["location"] == "/console/operators"
+    shown = client.get("/console/operators")
+    token = shown.text.split('id="issued-token">', 1)[1].split("<", 1)[0]
+    assert token.startswith("vmsop_") and token not in created.cookies["vmsres_console_flash"]
+    assert token not in client.get("/console/operators").text, "the token was shown twice"
+    # The token works, and the operator is what the admin API lists.
+    listed = {o["Name"]: o for o in admin_api(server, "GET", "/operators").json()}
+    assert listed["page-rev"]["Role"] == "reviewer" and listed["page-rev"]["Enabled"] is True
+    reviewer, answer = login(server, token)
+    assert answer.status_code == 303
+    # A reviewer is refused the page, its link and its POSTs.
+    review = reviewer.get("/console/review")
+    assert 'href="/console/operators"' not in review.text
+    refused = reviewer.get("/console/operators")
+    assert refused.status_code == 403 and "page-rev is a reviewer: operators are for admins" in refused.text
+    post = reviewer.post(
+        "/console/operators",
+        data={"csrf": csrf_of(review.text), "action": "create", "name": "sneaky", "role": "admin"},
+    )
+    assert post.status_code == 403 and "sneaky" not in {
+        o["Name"] for o in admin_api(server, "GET", "/operators").json()
+    }
+    # Refusals come back in the form with its input.
+    for name, role, why in (
+        ("page-rev", "admin", "operator page-rev exists already"),
+        ("bad name", "reviewer", "an operator name is 1-64 letters"),
+        ("page-x", "boss", "a role is one of reviewer, admin"),
+    ):
+        sent = client.post(
+            "/console/operators", data={"csrf": csrf, "action": "create", "name": name, "role": role}
+        )
+        again = client.get(sent.headers["location"])
+        assert again.status_code == 400 and why in again.text
+        assert f'value="{name}"' in again.text
+    # Disabling ends the reviewer's session at once; the audit names the admin who did it.
+    client.post("/console/operators", data={"csrf": csrf, "action": "disable", "name": "page-rev"})
+    assert reviewer.get("/console/review").status_code == 303
+    rotated = client.post("/console/operators", data={"csrf": csrf, "action": "rotate", "name": "page-rev"})
+    new_token = (
+        client.get(rotated.headers["location"]).text.split('id="issued-token">', 1)[1].split("<", 1)[0]
+    )
+    assert new_token != token
+    deleted = client.post("/console/operators", data={"csrf": csrf, "action": "delete", "name": "page-rev"})
+    assert "Operator page-rev deleted" in client.get(deleted.headers["location"]).text
+    for action, outcomes in (
+        ("CreateOperator", ["ConflictError", "OperatorError", "OperatorError", "ok"]),
+        ("DisableOperator", ["ok"]),
+        ("RotateOperator", ["ok"]),
+        ("DeleteOperator", ["ok"]),
+    ):
+        rows = [r for r in audit_rows(server, action=action) if r["Actor"] == "operator:page-adm"]
+        assert sorted(r["Outcome"] for r in rows) == outcomes, action
+    assert client.post("/console/operators", data={"action": "delete", "name": "page-adm"}).status_code == 403
+
+
 # --- login hardening ------------------------------------------------------------------------
 
 

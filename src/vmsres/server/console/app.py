@@ -58,6 +58,7 @@ from vmsres.server.service.accounts import AccountError
 from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view, decided_view
 from vmsres.server.service.events import Actor
 from vmsres.server.service.logins import CONSOLE_DOOR, WINDOW_SECONDS, LoginGuard, Verdict
+from vmsres.server.service.operators import ROLES
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 
@@ -78,6 +79,7 @@ EXPIRED_NOTICE = "Your session expired; log in to continue."
 KEPT_NOTICES = {
     "review": "Your session expired; log in to continue — your selection and reason are kept.",
     "accounts": "Your session expired; log in to continue — the new account's name and policy are kept.",
+    "operators": "Your session expired; log in to continue — the new operator's name and role are kept.",
 }
 RESOURCE_KEY = re.compile(r"[0-9a-f]{32}")
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
@@ -213,9 +215,9 @@ async def session_of(request: Request) -> Session:
     return session
 
 
-def require_admin(session: Session) -> None:
+def require_admin(session: Session, what: str = "accounts and keys") -> None:
     if not session.is_admin:
-        raise HTTPException(403, f"{session.name} is a reviewer: accounts and keys are for admins")
+        raise HTTPException(403, f"{session.name} is a reviewer: {what} are for admins")
 
 
 def _flash_context(session: Session) -> str:
@@ -799,6 +801,76 @@ async def accounts_post(request: Request) -> Response:
     return response
 
 
+# --- operators ----------------------------------------------------------------------------
+
+OPERATOR_ACTIONS = ("create", "disable", "enable", "rotate", "delete")
+
+
+async def operators_get(request: Request) -> Response:
+    """Operators (never their tokens); a new or rotated token is shown by this GET once."""
+    session = await session_of(request)
+    require_admin(session, "operators")
+    kept = _take_kept(request, "operators")
+    shown = take_flash(request, session) or kept
+    error = str(shown.get("error", ""))
+    page = render(
+        request,
+        "operators.html",
+        status=400 if error else 200,
+        session=session,
+        active="operators",
+        operators=await _state(request).reader.list_operators(),
+        roles=ROLES,
+        issued=shown.get("issued"),
+        done=str(shown.get("done", "")),
+        error=error,
+        kept={"name": str(shown.get("name", "")), "role": str(shown.get("role", ""))},
+    )
+    return offered_once(request, shown_once(request, page), kept)
+
+
+async def operators_post(request: Request) -> Response:
+    try:
+        session = await session_of(request)
+    except LoginRequired:
+        form = await form_of(request, None)
+        kept = {"name": first(form, "name")[:64], "role": first(form, "role")[:16]}
+        if first(form, "action") != "create":
+            kept = {}
+        return await _keep_for_login(request, "operators", f"{PREFIX}/operators", kept)
+    require_admin(session, "operators")
+    form = await form_of(request, session)
+    action, name = first(form, "action"), first(form, "name")
+    if action not in OPERATOR_ACTIONS:
+        raise HTTPException(400, "unknown action")
+    admin = _state(request).admin_for(session)
+    shown: dict[str, Any] = {}
+    try:
+        if action == "create":
+            made = await admin.create_operator(name, first(form, "role"))
+            shown["issued"] = {"Name": made["Name"], "Role": made["Role"], "Token": made["Token"]}
+        elif action == "rotate":
+            made = await admin.rotate_operator(name)
+            shown["issued"] = {"Name": made["Name"], "Role": made["Role"], "Token": made["Token"]}
+        elif action == "delete":
+            await admin.delete_operator(name)
+            shown["done"] = f"Operator {name} deleted; their sessions have ended."
+        else:
+            await admin.set_operator_enabled(name, action == "enable")
+            ended = "; their sessions have ended" if action == "disable" else ""
+            shown["done"] = f"Operator {name} {action}d{ended}."
+    except ADMIN_ERRORS as exc:
+        shown = {"error": str(exc)}
+        if action == "create":
+            # Refused: the form comes back filled in as it was sent.
+            shown["name"], shown["role"] = name[:64], first(form, "role")[:16]
+    # Post/Redirect/Get, as for keys: a token is shown by the GET once (a flash sealed for this
+    # session), never put in the address; a reload shows the page without it.
+    response = RedirectResponse(f"{PREFIX}/operators", status_code=303)
+    flash(request, response, session, shown)
+    return response
+
+
 # --- static files -------------------------------------------------------------------------
 
 STATIC_ROOT = package_files.files("vmsres.server.console") / "static"
@@ -833,6 +905,8 @@ routes: list[BaseRoute] = [
     APIRoute(PREFIX + "/resources/{resource_key}", resource_detail, methods=["GET"]),
     APIRoute(PREFIX + "/accounts", accounts_get, methods=["GET"]),
     APIRoute(PREFIX + "/accounts", accounts_post, methods=["POST"]),
+    APIRoute(PREFIX + "/operators", operators_get, methods=["GET"]),
+    APIRoute(PREFIX + "/operators", operators_post, methods=["POST"]),
     APIRoute(PREFIX + "/static/{name}", static, methods=["GET"]),
 ]
 
