@@ -116,6 +116,24 @@ def _decisions(data: Any, given: Mapping[str, Any]) -> Shown:
     )
 
 
+def _queue_page(data: Any, _: Mapping[str, Any]) -> str:
+    first, last = data["Offset"] + 1, data["Offset"] + len(data["Items"])
+    shown = f"{first}-{last}" if data["Items"] else "none"
+    accounts = ", ".join(f"{c['Account']} {c['Count']}" for c in data["ByAccount"]) or "-"
+    types = ", ".join(f"{label(ResourceType, c['Type'])} {c['Count']}" for c in data["ByType"]) or "-"
+    table = _columns(
+        ("RESOURCE KEY", lambda d: d["ResourceKey"]),
+        ("ACCOUNT", lambda d: d["Account"]),
+        ("TYPE", lambda d: label(ResourceType, d["Type"])),
+        ("SUBMITTED", lambda d: d["CreateTime"]),
+        ("NAME", lambda d: d["Name"]),
+    )(data["Items"], {})
+    return (
+        f"{data['Total']} waiting match (showing {shown}, sort {data['Sort']}); "
+        f"whole queue {data['QueueTotal']}: by account {accounts}; by type {types}\n{table}"
+    )
+
+
 def _operator_token(data: Any, _: Mapping[str, Any]) -> str:
     return f"Operator: {data['Name']} ({data['Role']})\nToken: {data['Token']}"
 
@@ -153,6 +171,7 @@ SHOW: dict[str, Show] = {
         ("TYPE", lambda d: label(ResourceType, d["Type"])),
         ("NAME", lambda d: d["Name"]),
     ),
+    "review_queue_page": _queue_page,
     "force_state": lambda d, _: f"{d['ResourceKey']}: State {d['State']}",
     "audit": _columns(
         ("ID", lambda d: d["Id"]),

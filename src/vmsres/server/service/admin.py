@@ -7,6 +7,7 @@ whether it works on a store directly or talks to a server's admin API.
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -27,12 +28,33 @@ from vmsres.server.service.records import resource_record
 from vmsres.server.service.resources import AlreadyDecided, ReviewError, new_resource_key
 from vmsres.server.service.services import Services
 from vmsres.server.store.database import Executor, Row
+from vmsres.server.store.resources import QUEUE_ORDERS, QueueFilter
 
 MAX_LIST = 1000
+# The review queue's pages (review_queue_page): how deep an offset may go, the sorts, and the
+# units an age ("older than") is written in.
+MAX_QUEUE_OFFSET = 1_000_000
+QUEUE_SORTS: tuple[str, ...] = tuple(QUEUE_ORDERS)
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_AGE = re.compile(r"(\d{1,9})\s*([smhd]?)")
 
 
 class FixtureError(ValueError):
     """A fixtures file that cannot be loaded."""
+
+
+class QueueQueryError(ValueError):
+    """A review queue query with a value out of its bounds (the admin API answers 400)."""
+
+
+def parse_age(text: str) -> int:
+    """Seconds from an age such as ``90m``, ``2h``, ``7d`` or ``45s`` (a bare number: seconds)."""
+    match = _AGE.fullmatch(text.strip().lower())
+    if match is None:
+        raise QueueQueryError(
+            f"older_than {text!r} is not an age: a whole number with s, m, h or d (e.g. 30m, 2h, 7d)"
+        )
+    return int(match[1]) * AGE_UNITS[match[2] or "s"]
 
 
 def account_view(row: Row) -> dict[str, Any]:
@@ -285,6 +307,67 @@ class AdminOps:
     ) -> list[dict[str, Any]]:
         return await self.list_resources(account, type_, ResourceState.REVIEWING, limit)
 
+    async def review_queue_page(
+        self,
+        account: str | None = None,
+        type_: int | None = None,
+        name: str | None = None,
+        older_than: str | None = None,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        sort: str = "oldest",
+        offset: int = 0,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """A page of the resources under review with the exact total matching the filters, and
+        the whole queue's counts per account and per Type (filters do not change those: they are
+        what a reviewer picks a filter from).
+
+        ``older_than`` (an age, parse_age) and ``created_after``/``created_before`` (epoch
+        seconds, both ends included) filter on when a resource was submitted; ``name`` is a
+        case-insensitive substring of its Name.
+        """
+        if type_ is not None and type_ not in wire_values(ResourceType):
+            raise QueueQueryError(f"type must be one of {wire_values(ResourceType)}, not {type_}")
+        if sort not in QUEUE_SORTS:
+            raise QueueQueryError(f"sort must be one of {', '.join(QUEUE_SORTS)}, not {sort!r}")
+        if not 1 <= limit <= MAX_LIST:
+            raise QueueQueryError(f"limit must be from 1 to {MAX_LIST}, not {limit}")
+        if not 0 <= offset <= MAX_QUEUE_OFFSET:
+            raise QueueQueryError(f"offset must be from 0 to {MAX_QUEUE_OFFSET}, not {offset}")
+        for label, value in (("created_after", created_after), ("created_before", created_before)):
+            if value is not None and value < 0:
+                raise QueueQueryError(f"{label} is epoch seconds (>= 0), not {value}")
+        if name is not None and len(name) > 256:
+            raise QueueQueryError("name is a substring of at most 256 characters")
+        created_to = created_before
+        if older_than:
+            cutoff = int(self.services.now()) - parse_age(older_than)
+            created_to = cutoff if created_to is None else min(created_to, cutoff)
+        where = QueueFilter(
+            account_name=account or None,
+            type=type_,
+            name_folded=(name or "").strip().casefold() or None,
+            created_from=created_after,
+            created_to=created_to,
+        )
+        rows, total, counts = await self.services.resources.queue(where, sort, offset, limit)
+        by_account: dict[str, int] = {}
+        by_type: dict[int, int] = {}
+        for row in counts:
+            by_account[row["account_name"]] = by_account.get(row["account_name"], 0) + row["n"]
+            by_type[row["type"]] = by_type.get(row["type"], 0) + row["n"]
+        return {
+            "Total": total,
+            "Offset": offset,
+            "Limit": limit,
+            "Sort": sort,
+            "Items": [admin_resource_view(r) for r in rows],
+            "QueueTotal": sum(by_type.values()),
+            "ByAccount": [{"Account": a, "Count": n} for a, n in sorted(by_account.items())],
+            "ByType": [{"Type": t, "Count": n} for t, n in sorted(by_type.items())],
+        }
+
     async def get_resource(self, resource_key: str) -> dict[str, Any]:
         row = await self.services.resources.find(resource_key)
         if row is None:
@@ -497,5 +580,6 @@ ADMIN_ERRORS: tuple[type[Exception], ...] = (
     ReviewError,
     WebhookError,
     FixtureError,
+    QueueQueryError,
     ValueError,
 )

@@ -26,7 +26,7 @@ from vmsres.server.settings import ReviewPolicy
 from vmsres.server.store.database import Executor, Row
 from vmsres.server.store.hardening import HardeningStore
 from vmsres.server.store.holds import HoldStore
-from vmsres.server.store.resources import ListFilter, ResourceStore
+from vmsres.server.store.resources import ListFilter, QueueFilter, ResourceStore
 
 
 class ReviewError(Exception):
@@ -161,6 +161,14 @@ class ResourceService:
         self, account: str | None, type_: int | None, state: int | None, limit: int
     ) -> list[Row]:
         return await self.store.admin_list(account, type_, state, limit)
+
+    async def queue(
+        self, where: QueueFilter, order: str, offset: int, limit: int
+    ) -> tuple[list[Row], int, list[Row]]:
+        """A page of the resources under review, their exact total, and the whole queue's counts
+        per account and Type (account_name, type, n)."""
+        rows = await self.store.queue_page(where, order, offset, limit)
+        return rows, await self.store.queue_total(where), await self.store.queue_counts()
 
     async def set_limits(self, account_id: int, limits: dict[str, Any], tx: Executor | None = None) -> None:
         if not await self.hardening.set_limits(account_id, limits, tx):

@@ -425,6 +425,89 @@ def _admin_listing(by_account: bool, by_type: bool, by_state: bool) -> Select[An
     return stmt.order_by(resources.c.created_at, resources.c.id).limit(sa.bindparam("limit"))
 
 
+# The review queue's orders (AdminOps.review_queue_page); each ends in id, so paging with an
+# offset never repeats or skips a row while nothing is decided.
+QUEUE_ORDERS: dict[str, tuple[Any, ...]] = {
+    "oldest": (resources.c.created_at, resources.c.id),
+    "newest": (resources.c.created_at.desc(), resources.c.id.desc()),
+    "name": (resources.c.name_folded, resources.c.created_at, resources.c.id),
+    "account": (accounts.c.name, resources.c.created_at, resources.c.id),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """Which resources under review a queue page is about; None: not filtered on that."""
+
+    account_name: str | None = None
+    type: int | None = None
+    # casefold()ed substring of the Name.
+    name_folded: str | None = None
+    # Submitted (created_at) at or after / at or before, epoch seconds.
+    created_from: int | None = None
+    created_to: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"state": STATE_UNDER_REVIEW}
+        if self.account_name is not None:
+            params["account_name"] = self.account_name
+        if self.type is not None:
+            params["type"] = self.type
+        if self.name_folded:
+            params["name_pattern"] = "%" + escape_like(self.name_folded) + "%"
+        if self.created_from is not None:
+            params["created_from"] = self.created_from
+        if self.created_to is not None:
+            params["created_to"] = self.created_to
+        return params
+
+    def shape(self) -> tuple[bool, ...]:
+        return (
+            self.account_name is not None,
+            self.type is not None,
+            bool(self.name_folded),
+            self.created_from is not None,
+            self.created_to is not None,
+        )
+
+
+def _queue_where(stmt: Select[Any], shape: tuple[bool, ...]) -> Select[Any]:
+    by_account, by_type, by_name, from_, to = shape
+    # state first: migration 0013_review_queue's index (state, created_at, id) serves it.
+    stmt = stmt.where(resources.c.state == sa.bindparam("state"))
+    if by_account:
+        stmt = stmt.where(accounts.c.name == sa.bindparam("account_name"))
+    if by_type:
+        stmt = stmt.where(resources.c.type == sa.bindparam("type"))
+    if by_name:
+        stmt = stmt.where(resources.c.name_folded.like(sa.bindparam("name_pattern"), escape="\\"))
+    if from_:
+        stmt = stmt.where(resources.c.created_at >= sa.bindparam("created_from"))
+    if to:
+        stmt = stmt.where(resources.c.created_at <= sa.bindparam("created_to"))
+    return stmt
+
+
+@cache
+def _queue_page(shape: tuple[bool, ...], order: str) -> Select[Any]:
+    stmt = _queue_where(sa.select(*ADMIN_COLUMNS).select_from(_with_account), shape)
+    return stmt.order_by(*QUEUE_ORDERS[order]).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+
+
+@cache
+def _queue_total(shape: tuple[bool, ...]) -> Select[Any]:
+    return _queue_where(sa.select(sa.func.count()).select_from(_with_account), shape)
+
+
+# The whole queue by account and Type: what the counts the console shows (and filters by) add up.
+_queue_counts = (
+    sa.select(accounts.c.name.label("account_name"), resources.c.type, sa.func.count().label("n"))
+    .select_from(_with_account)
+    .where(resources.c.state == STATE_UNDER_REVIEW)
+    .group_by(accounts.c.name, resources.c.type)
+)
+
+
 _admin_by_key = (
     sa.select(*ADMIN_COLUMNS)
     .select_from(_with_account)
@@ -659,6 +742,17 @@ class ResourceStore:
             params["state"] = state
         stmt = _admin_listing(account_name is not None, type_ is not None, state is not None)
         return await self.db.fetch_all(stmt, params)
+
+    async def queue_page(self, where: QueueFilter, order: str, offset: int, limit: int) -> list[Row]:
+        params = {**where.params(), "offset": offset, "limit": limit}
+        return await self.db.fetch_all(_queue_page(where.shape(), order), params)
+
+    async def queue_total(self, where: QueueFilter) -> int:
+        return int(await self.db.fetch_value(_queue_total(where.shape()), where.params()))
+
+    async def queue_counts(self) -> list[Row]:
+        """(account_name, type, n) for every account and Type with resources under review."""
+        return await self.db.fetch_all(_queue_counts)
 
     async def delete_all(self, account_id: int, executor: Executor | None = None) -> list[str]:
         """Delete every resource of an account; the keys that were deleted."""
