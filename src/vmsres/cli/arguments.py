@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmsres.server.admin.operations import CLI_GROUPS, OPERATIONS, CliArg
-from vmsres.server.settings import BODY_TOTAL_PAUSES, MASTER_KEY_ENV, REVIEW_POLICIES, Settings
+from vmsres.server.settings import (
+    BODY_TOTAL_PAUSES,
+    BULK_CONFIRM_ABOVE,
+    MASTER_KEY_ENV,
+    REVIEW_POLICIES,
+    Settings,
+)
 
 ENV_PREFIX = "VMSRES_"
 
@@ -214,6 +220,21 @@ def _serve_parser(commands: Any) -> None:
     rules.add_argument("--max-audio-seconds", type=NON_NEGATIVE, help="longest audio accepted")
     rules.add_argument("--name-pattern", help="a regular expression every name must match")
     serve.add_argument("--fixtures", help="a JSON fixtures file to load at startup")
+    console = serve.add_argument_group("console (docs/console.md)")
+    console.add_argument(
+        "--reject-reasons",
+        metavar="FILE",
+        help="the console's preset reject reasons, one a line (# starts a comment; default: "
+        "the list in docs/console.md)",
+    )
+    console.add_argument(
+        "--bulk-confirm-above",
+        type=NON_NEGATIVE_INT,
+        default=BULK_CONFIRM_ABOVE,
+        metavar="N",
+        help="a console decision on more than N resources at once asks for a confirmation "
+        "(0: every bulk decision does)",
+    )
     hooks = serve.add_argument_group("webhooks")
     hooks.add_argument(
         "--webhook-retry-base", type=NON_NEGATIVE, default=2.0, help="first retry delay, seconds"

@@ -14,7 +14,7 @@ from vmsres.server.serve import CannotListen, serve
 from vmsres.server.service.limits import LimitError, parse_rate
 from vmsres.server.service.operators import token_weakness
 from vmsres.server.service.review import ReviewRules, load_rules_file, load_word_list
-from vmsres.server.settings import Settings
+from vmsres.server.settings import MAX_REASON_CHARS, Settings
 
 SERVE_FAILURES: tuple[type[Exception], ...] = (*FAILURES, CannotListen, ValueError)
 
@@ -58,6 +58,17 @@ def serve_settings(args: argparse.Namespace) -> Settings:
     settings.public_url, settings.fetch_allow_hosts = args.public_url, args.fetch_allow_host
     settings.gc_interval_seconds, settings.redis_url = args.gc_interval, args.redis_url
     settings.review_rules = rules
+    if args.reject_reasons:
+        try:
+            reasons = load_word_list(Path(args.reject_reasons))
+        except (OSError, UnicodeDecodeError) as error:
+            raise ServeArgumentError(f"--reject-reasons: {error}") from None
+        if not reasons:
+            raise ServeArgumentError(f"--reject-reasons: {args.reject_reasons} lists no reason")
+        if any(len(reason) > MAX_REASON_CHARS for reason in reasons):
+            raise ServeArgumentError(f"--reject-reasons: a reason is at most {MAX_REASON_CHARS} characters")
+        settings.reject_reasons = reasons
+    settings.bulk_confirm_above = args.bulk_confirm_above
     if args.admin_token:
         weakness = token_weakness(args.admin_token)
         if weakness is not None:

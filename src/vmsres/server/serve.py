@@ -101,7 +101,14 @@ def create_app(settings: Settings) -> VmsApp:
             ("/admin/", BuiltOnFirstRequest(lambda: create_admin_app(services, token_sha256)))
         )
         config.mounts.append(
-            (CONSOLE_PREFIX, BuiltOnFirstRequest(lambda: create_console_app(services, token_sha256)))
+            (
+                CONSOLE_PREFIX,
+                BuiltOnFirstRequest(
+                    lambda: create_console_app(
+                        services, token_sha256, settings.reject_reasons, settings.bulk_confirm_above
+                    )
+                ),
+            )
         )
     dispatcher = Dispatcher(
         services.event_store,

@@ -25,6 +25,19 @@ MAX_AUDIO_SECONDS = 600.0
 # service.review gives the policies their meaning.
 ReviewPolicy = Literal["auto", "manual", "auto-then-manual"]
 REVIEW_POLICIES: tuple[ReviewPolicy, ...] = ("auto", "manual", "auto-then-manual")
+# The console's preset reject reasons unless --reject-reasons names a file of them (docs/console.md).
+DEFAULT_REJECT_REASONS: tuple[str, ...] = (
+    "Contains banned or offensive words",
+    "Name does not describe the content",
+    "Audio quality too poor (noise, clipping, silence)",
+    "Wrong language or unclear pronunciation",
+    "Advertising or marketing without consent",
+    "Duplicate of an existing resource",
+)
+# A reject reason reaches the resource's owner as RejectReason, up to this many characters.
+MAX_REASON_CHARS = 2000
+# A bulk decision in the console of more resources than this asks for a confirmation first.
+BULK_CONFIRM_ABOVE = 20
 
 
 def database_url_for_dir(data_dir: str | os.PathLike[str]) -> str:
@@ -89,6 +102,10 @@ class Settings:
     idempotency_hours: float = 24.0
     # Per worker: lists of keyword matches kept while their account is unchanged (0: off).
     search_cache_mb: float = 64.0
+    # The console: preset reject reasons (read once by the CLI, so workers need no file), and
+    # how many resources one bulk decision may take without a confirmation step.
+    reject_reasons: list[str] = field(default_factory=lambda: list(DEFAULT_REJECT_REASONS))
+    bulk_confirm_above: int = BULK_CONFIRM_ABOVE
     extra: dict[str, object] = field(default_factory=dict)
 
     def resolved_database_url(self) -> str:

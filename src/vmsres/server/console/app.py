@@ -17,7 +17,7 @@ import dataclasses
 import io
 import os
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from importlib import resources as package_files
 from typing import Any
@@ -55,12 +55,20 @@ from vmsres.server.console.session import (
 from vmsres.server.masterkey import MasterKeyError
 from vmsres.server.service import outages
 from vmsres.server.service.accounts import AccountError
-from vmsres.server.service.admin import ADMIN_ERRORS, AdminOps, admin_resource_view, decided_view
+from vmsres.server.service.admin import (
+    ADMIN_ERRORS,
+    QUEUE_SORTS,
+    AdminOps,
+    QueueQueryError,
+    admin_resource_view,
+    decided_view,
+)
 from vmsres.server.service.events import Actor
 from vmsres.server.service.logins import CONSOLE_DOOR, WINDOW_SECONDS, LoginGuard, Verdict
 from vmsres.server.service.operators import ROLES
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
+from vmsres.server.settings import BULK_CONFIRM_ABOVE, DEFAULT_REJECT_REASONS, MAX_REASON_CHARS
 
 PREFIX = "/console"
 SESSION_SECONDS_ENV = "VMSRES_CONSOLE_SESSION_SECONDS"
@@ -78,6 +86,7 @@ EXPIRED_NOTICE = "Your session expired; log in to continue."
 # What the login page says when a form of that page is kept.
 KEPT_NOTICES = {
     "review": "Your session expired; log in to continue — your selection and reason are kept.",
+    "resource": "Your session expired; log in to continue — your reason is kept.",
     "accounts": "Your session expired; log in to continue — the new account's name and policy are kept.",
     "operators": "Your session expired; log in to continue — the new operator's name and role are kept.",
 }
@@ -85,7 +94,13 @@ RESOURCE_KEY = re.compile(r"[0-9a-f]{32}")
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PAGE_SIZE = 20
+# Review queue items per page; also the most keys one decision POST or confirmation takes.
+QUEUE_PAGE_SIZE = 50
 QUEUE_LIMIT = 200
+# What the queue's address may hold: its filters, sort and page (kept across pages and decisions).
+QUEUE_PARAMS = ("account", "type", "name", "older_than", "sort", "page")
+# Where a preset reject reason and free text meet when both are given.
+REASON_JOINER = ": "
 # Where a decision POST's outcome travels to the page it redirects to (comma-separated keys).
 _OUTCOME_PARAMS = ("decided", "refused")
 TYPES = labels(ResourceType)
@@ -147,6 +162,10 @@ def _templates() -> Environment:
 class ConsoleState:
     services: Services
     token_sha256: str
+    # serve --reject-reasons: the reasons a reviewer picks from (free text is still allowed).
+    reject_reasons: Sequence[str] = DEFAULT_REJECT_REASONS
+    # serve --bulk-confirm-above: a decision on more resources than this is confirmed first.
+    confirm_above: int = BULK_CONFIRM_ABOVE
     templates: Environment = field(default_factory=_templates)
     lifetime: int = field(default_factory=_session_seconds)
     _sessions: Sessions | None = None
@@ -396,6 +415,56 @@ async def logout(request: Request) -> Response:
 # --- review queue -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    """The queue as the address gives it: filters, sort and page (kept by every link and form)."""
+
+    account: str
+    type: int | None
+    name: str
+    older_than: str
+    sort: str
+    page: int
+
+    @classmethod
+    def of(cls, request: Request) -> QueueView:
+        q = request.query_params
+        sort = q.get("sort", "") or "oldest"
+        if sort not in QUEUE_SORTS:
+            raise HTTPException(400, f"sort must be one of {', '.join(QUEUE_SORTS)}")
+        page = q.get("page", "")
+        return cls(
+            q.get("account", ""),
+            _int_or_none(q.get("type"), TYPES),
+            q.get("name", "").strip()[:128],
+            q.get("older_than", "").strip()[:16],
+            sort,
+            max(1, min(int(page), 1_000_000 // QUEUE_PAGE_SIZE)) if page.isdigit() else 1,
+        )
+
+    def params(self, **changes: Any) -> dict[str, Any]:
+        """The address's parameters, with ``changes`` (a new page, another account...); empty
+        ones are left out, so addresses stay short."""
+        values = {
+            "account": self.account,
+            "type": "" if self.type is None else self.type,
+            "name": self.name,
+            "older_than": self.older_than,
+            "sort": "" if self.sort == "oldest" else self.sort,
+            "page": "" if self.page == 1 else self.page,
+            **changes,
+        }
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+    def address(self, path: str = "/review", **changes: Any) -> str:
+        params = self.params(**changes)
+        return f"{PREFIX}{path}" + (f"?{urlencode(params)}" if params else "")
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.account or self.type is not None or self.name or self.older_than)
+
+
 async def review_page(
     request: Request,
     session: Session,
@@ -403,14 +472,24 @@ async def review_page(
     error: str = "",
     kept: dict[str, Any] | None = None,
 ) -> Response:
-    """The queue; ``kept`` is a form to offer again (its ``keys`` ticked, its ``reason`` filled)."""
+    """A page of the queue; ``kept`` is a form to offer again (its ``keys`` ticked, its
+    ``reason`` and ``preset`` filled)."""
     state = _state(request)
-    account = request.query_params.get("account") or None
-    type_ = _int_or_none(request.query_params.get("type"), TYPES)
+    view = QueueView.of(request)
+    empty: dict[str, Any] = {"Items": [], "Total": 0, "QueueTotal": 0, "ByAccount": [], "ByType": []}
     try:
-        queue = await state.reader.review_queue(account, type_, QUEUE_LIMIT)
-    except AccountError as exc:
-        queue, error = [], str(exc)
+        answer = await state.reader.review_queue_page(
+            account=view.account or None,
+            type_=view.type,
+            name=view.name or None,
+            older_than=view.older_than or None,
+            sort=view.sort,
+            offset=(view.page - 1) * QUEUE_PAGE_SIZE,
+            limit=QUEUE_PAGE_SIZE,
+        )
+    except (AccountError, QueueQueryError) as exc:
+        answer, error = empty, str(exc)
+    queue = answer["Items"]
     for item in queue:
         if item["Type"] == ResourceType.TTS:
             item["Parts"] = template_parts(item.get("TtsTemplateContent", ""))
@@ -418,21 +497,36 @@ async def review_page(
             # Fixtures make audio records without bytes; they get no player.
             row = await state.ops.resource_row(item["ResourceKey"])
             item["HasAudio"] = bool(row and row["blob_key"])
+    total = answer["Total"]
+    pages = max(1, -(-total // QUEUE_PAGE_SIZE))
+    first_shown = (view.page - 1) * QUEUE_PAGE_SIZE + 1
+    kept = kept or {}
     return render(
         request,
         "review.html",
         session=session,
         active="review",
         queue=queue,
+        total=total,
+        queue_total=answer["QueueTotal"],
+        by_account=answer["ByAccount"],
+        by_type=answer["ByType"],
+        first_shown=first_shown,
+        last_shown=first_shown + len(queue) - 1,
+        page=view.page,
+        pages=pages,
+        view=view,
+        sorts=QUEUE_SORTS,
         accounts=await state.reader.list_accounts(),
-        account=account or "",
-        type=type_,
         results=results or [],
         error=error,
         espeak=espeak_binary() is not None,
-        query=request.url.query,
-        picked={str(k) for k in (kept or {}).get("keys", [])},
-        reason=str((kept or {}).get("reason", "")),
+        query=urlencode(view.params()),
+        picked={str(k) for k in kept.get("keys", [])},
+        reason=str(kept.get("reason", "")),
+        preset=str(kept.get("preset", "")),
+        reasons=state.reject_reasons,
+        confirm_above=state.confirm_above,
     )
 
 
@@ -453,7 +547,8 @@ async def review_get(request: Request) -> Response:
 def _kept_form(form: dict[str, list[str]]) -> dict[str, Any]:
     return {
         "keys": [k for k in form.get("keys", []) if k][:QUEUE_LIMIT],
-        "reason": first(form, "reason")[:2000],
+        "reason": first(form, "reason")[:MAX_REASON_CHARS],
+        "preset": first(form, "preset")[:MAX_REASON_CHARS],
     }
 
 
@@ -491,12 +586,28 @@ def offered_once(request: Request, response: Response, kept: dict[str, Any]) -> 
     return response
 
 
-def _review_address(request: Request, outcome: list[tuple[str, str]]) -> str:
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _OUTCOME_PARAMS]
-    return f"{PREFIX}/review?{urlencode(kept + outcome)}"
+def _review_address(request: Request, outcome: list[tuple[str, str]], path: str = "/review") -> str:
+    """The queue's address as the request had it (filters, sort, page), with ``outcome``."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k in QUEUE_PARAMS]
+    return f"{PREFIX}{path}?{urlencode(kept + outcome)}"
+
+
+def reject_reason(request: Request, form: dict[str, list[str]]) -> str:
+    """The reason a form gives: a preset reason and free text joined (``preset: text``) when
+    both are given, else whichever is. A preset must be one of the configured list."""
+    preset, text = first(form, "preset"), first(form, "reason")
+    if preset and preset not in _state(request).reject_reasons:
+        raise HTTPException(400, "that preset reason is not in the list; reload the page")
+    reason = REASON_JOINER.join(part for part in (preset, text) if part)
+    if len(reason) > MAX_REASON_CHARS:
+        raise HTTPException(400, f"a reason is at most {MAX_REASON_CHARS} characters")
+    return reason
 
 
 async def review_post(request: Request) -> Response:
+    """A decision from the queue: the ticked items (or the one whose own button was pressed,
+    ``one=approve:KEY``). Above --bulk-confirm-above keys nothing is decided until the form comes
+    back from the confirmation page with ``confirm=yes``."""
     try:
         session = await session_of(request)
     except LoginRequired:
@@ -505,9 +616,15 @@ async def review_post(request: Request) -> Response:
     form = await form_of(request, session)
     keys = [k for k in form.get("keys", []) if k]
     decision = first(form, "decision")
-    reason = first(form, "reason")
+    one = first(form, "one")
+    if one:
+        decision, _, key = one.partition(":")
+        keys = [key]
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
+    if len(keys) > QUEUE_LIMIT:
+        raise HTTPException(400, f"at most {QUEUE_LIMIT} resources are decided at once")
+    reason = reject_reason(request, form)
     refusal = "Select at least one resource." if not keys else ""
     if not refusal and decision == "reject" and not reason:
         refusal = "A rejection needs a reason."
@@ -516,18 +633,57 @@ async def review_post(request: Request) -> Response:
         # The refused form comes back as it was sent: the reviewer fixes it, not retypes it.
         flash(request, response, session, {"error": refusal, **_kept_form(form)})
         return response
+    if len(keys) > _state(request).confirm_above and first(form, "confirm") != "yes":
+        # Post/Redirect/Get to the question; what it asks about travels in its address.
+        asked = [("decision", decision), ("keys", ",".join(keys))]
+        asked += [(name, first(form, name)) for name in ("preset", "reason") if first(form, name)]
+        return RedirectResponse(_review_address(request, asked, "/review/confirm"), status_code=303)
     admin = _state(request).admin_for(session)
     # An operator decides under their own name (AdminOps enforces it); the break-glass admin
     # as "admin".
     results = await admin.review(keys, decision == "approve", reason or None, session.name)
     # Post/Redirect/Get: the outcome goes into the address of a page that only reads, so a
     # reload shows it again instead of deciding again.
+    return RedirectResponse(_review_address(request, _outcome(results)) + "#results", status_code=303)
+
+
+def _outcome(results: list[dict[str, Any]]) -> list[tuple[str, str]]:
     outcome: list[tuple[str, str]] = []
     for name, ok in (("decided", True), ("refused", False)):
         chosen = [r["ResourceKey"] for r in results if bool(r["Ok"]) is ok]
         if chosen:
             outcome.append((name, ",".join(chosen)))
-    return RedirectResponse(_review_address(request, outcome) + "#results", status_code=303)
+    return outcome
+
+
+async def review_confirm(request: Request) -> Response:
+    """ "Approve 57 resources?": a bulk decision above the threshold, asked before it is done.
+    Only reads; its Confirm button sends the decision again with confirm=yes."""
+    session = await session_of(request)
+    q = request.query_params
+    decision = q.get("decision", "")
+    if decision not in ("approve", "reject"):
+        raise HTTPException(400, "decision must be approve or reject")
+    keys = [k for k in q.get("keys", "").split(",") if RESOURCE_KEY.fullmatch(k)][:QUEUE_LIMIT]
+    if not keys:
+        raise HTTPException(400, "no resources to decide")
+    names = []
+    for key in keys:
+        row = await _state(request).ops.resource_row(key)
+        names.append({"key": key, "name": row["name"] if row else "(no such resource)"})
+    return render(
+        request,
+        "review_confirm.html",
+        session=session,
+        active="review",
+        decision=decision,
+        items=names,
+        preset=q.get("preset", ""),
+        reason=q.get("reason", ""),
+        combined=REASON_JOINER.join(p for p in (q.get("preset", ""), q.get("reason", "")) if p),
+        post_to=_review_address(request, []),
+        back_to=_review_address(request, []),
+    )
 
 
 async def _review_outcome(request: Request) -> list[dict[str, Any]]:
@@ -707,7 +863,12 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
     ]
     if resource["Type"] == ResourceType.TTS:
         resource["Parts"] = template_parts(resource.get("TtsTemplateContent", ""))
-    return render(
+    shown = take_flash(request, session)
+    kept = _take_kept(request, "resource")
+    if kept.get("key") != resource_key:
+        kept = {}
+    filled = kept or shown
+    page = render(
         request,
         "resource.html",
         session=session,
@@ -718,7 +879,47 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
         trail=trail,
         deliveries=deliveries,
         espeak=espeak_binary() is not None,
+        under_review=resource["State"] == ResourceState.REVIEWING,
+        reasons=state.reject_reasons,
+        decided=shown.get("decided"),
+        error=str(shown.get("error", "")),
+        reason=str(filled.get("reason", "")),
+        preset=str(filled.get("preset", "")),
     )
+    return offered_once(request, shown_once(request, page), kept)
+
+
+async def resource_decide(request: Request, resource_key: str) -> Response:
+    """Approve or reject one resource from its page (compare-and-set like the queue: one decided
+    meanwhile is refused and the page says by whom and when)."""
+    target = f"{PREFIX}/resources/{resource_key}"
+    try:
+        session = await session_of(request)
+    except LoginRequired:
+        form = await form_of(request, None)
+        kept = {"reason": first(form, "reason")[:MAX_REASON_CHARS], "preset": first(form, "preset")}
+        if any(kept.values()):
+            kept["key"] = resource_key
+        return await _keep_for_login(request, "resource", target, kept)
+    form = await form_of(request, session)
+    decision = first(form, "decision")
+    if decision not in ("approve", "reject"):
+        raise HTTPException(400, "decision must be approve or reject")
+    reason = reject_reason(request, form)
+    response = RedirectResponse(target + "#decision", status_code=303)
+    if decision == "reject" and not reason:
+        kept = {"reason": first(form, "reason"), "preset": first(form, "preset")}
+        flash(request, response, session, {"error": "A rejection needs a reason.", **kept})
+        return response
+    admin = _state(request).admin_for(session)
+    (result,) = await admin.review([resource_key], decision == "approve", reason or None, session.name)
+    if result["Ok"]:
+        flash(request, response, session, {"decided": {"Ok": True, "State": result["State"]}})
+    else:
+        flash(
+            request, response, session, {"decided": {k: v for k, v in result.items() if k != "ResourceKey"}}
+        )
+    return response
 
 
 # --- accounts and keys --------------------------------------------------------------------
@@ -898,11 +1099,13 @@ routes: list[BaseRoute] = [
     APIRoute(PREFIX + "/logout", logout, methods=["POST"]),
     APIRoute(PREFIX + "/review", review_get, methods=["GET"]),
     APIRoute(PREFIX + "/review", review_post, methods=["POST"]),
+    APIRoute(PREFIX + "/review/confirm", review_confirm, methods=["GET"]),
     APIRoute(PREFIX + "/audio/{resource_key}/{rendition}", audio, methods=["GET"]),
     APIRoute(PREFIX + "/resources", resources_page, methods=["GET"]),
     APIRoute(PREFIX + "/resources.csv", resources_csv, methods=["GET"]),
     APIRoute(PREFIX + "/goto", goto_resource, methods=["GET"]),
     APIRoute(PREFIX + "/resources/{resource_key}", resource_detail, methods=["GET"]),
+    APIRoute(PREFIX + "/resources/{resource_key}/decide", resource_decide, methods=["POST"]),
     APIRoute(PREFIX + "/accounts", accounts_get, methods=["GET"]),
     APIRoute(PREFIX + "/accounts", accounts_post, methods=["POST"]),
     APIRoute(PREFIX + "/operators", operators_get, methods=["GET"]),
@@ -927,7 +1130,12 @@ exception_handlers: dict[int | type[Exception], Callable[[Request, Any], Corouti
 }
 
 
-def create_console_app(services: Services, token_sha256: str) -> FastAPI:
+def create_console_app(
+    services: Services,
+    token_sha256: str,
+    reject_reasons: Sequence[str] = DEFAULT_REJECT_REASONS,
+    confirm_above: int = BULK_CONFIRM_ABOVE,
+) -> FastAPI:
     app = FastAPI(
         openapi_url=None,
         docs_url=None,
@@ -935,7 +1143,7 @@ def create_console_app(services: Services, token_sha256: str) -> FastAPI:
         routes=routes,
         exception_handlers=exception_handlers,
     )
-    app.state.console = ConsoleState(services, token_sha256)
+    app.state.console = ConsoleState(services, token_sha256, tuple(reject_reasons), confirm_above)
     return app
 
 

@@ -43,12 +43,16 @@
     return form.querySelectorAll("input[name=keys]:checked").length > 0;
   }
 
-  document.getElementById("reason").addEventListener("keydown", function (event) {
-    if (event.key === "Enter") {
-      event.preventDefault();
-      if (selectCurrentIfNone()) form.requestSubmit(document.getElementById("reject"));
-    }
-  });
+  var reasonField = document.getElementById("reason");
+  // An empty page has no bar; its pager keys still work.
+  if (reasonField) {
+    reasonField.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        if (selectCurrentIfNone()) form.requestSubmit(document.getElementById("reject"));
+      }
+    });
+  }
 
   document.addEventListener("keydown", function (event) {
     var target = event.target;
@@ -73,7 +77,12 @@
         if (selectCurrentIfNone()) form.requestSubmit(document.getElementById("approve"));
         break;
       case "r":
-        document.getElementById("reason").focus();
+        if (reasonField) reasonField.focus();
+        break;
+      case "n":
+      case "b":
+        var link = document.getElementById(event.key === "n" ? "next" : "prev");
+        if (link) window.location.href = link.href;
         break;
       default: return;
     }
