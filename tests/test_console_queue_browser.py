@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.console_support import TOKEN, console_server, csrf_of, login
-from tests.servers import RunningServer, skip_unless_ci
+from tests.servers import RunningServer, run_cli, skip_unless_ci
 from tests.test_console_browser import (
     _browser_problem,
     admin_get,
@@ -293,13 +293,17 @@ def test_the_new_pages_fit_390_px(
     browser: Any, server: RunningServer, names: list[str], tmp_path: Path
 ) -> None:
     viewport(browser, PHONE)
-    key = key_named(server, names[22])
+    key = key_named(server, names[-1])
+    six = [
+        item["ResourceKey"]
+        for item in admin(server, "GET", "/review/queue/page", params={"limit": 6})["Items"]
+    ]
     pages = {
         "filtered queue": "/console/review?account=beta&name=item&older_than=1d&sort=name&page=2",
         "queue past the end": "/console/review?page=99",
         "resource under review": f"/console/resources/{key}",
         "confirmation": f"/console/review/confirm?decision=reject&preset={REASONS[1]}&reason=x&keys="
-        + ",".join([key] * 6),
+        + ",".join(six),
     }
     for name, path in pages.items():
         browser.get(server.url + path)
@@ -308,3 +312,36 @@ def test_the_new_pages_fit_390_px(
         assert inner == PHONE[0]
         assert width <= inner, f"the {name} page scrolls sideways at 390 px: {width} > {inner}"
         screenshot(browser, "queue-" + name.replace(" ", "-") + "-390")
+    assert css(browser, "#question").text == "Reject 6 resources?"
+    assert css(browser, "#confirm-reason").text == f"{REASONS[1]}: x"
+
+
+def test_a_resource_decision_after_the_session_ended_keeps_the_reason(
+    server: RunningServer, names: list[str]
+) -> None:
+    key = key_named(server, names[-4])
+    client, _ = login(server)
+    page = client.get(f"/console/resources/{key}")
+    assert 'id="decision"' in page.text
+    csrf = csrf_of(page.text)
+    client.post("/console/logout", data={"csrf": csrf})
+    sent = client.post(
+        f"/console/resources/{key}/decide",
+        data={"csrf": csrf, "decision": "reject", "preset": REASONS[2], "reason": "half written"},
+    )
+    assert sent.status_code == 303 and "expired=1" in sent.headers["location"]
+    assert "your reason is kept" in client.get(sent.headers["location"]).text
+    assert state_of(server, key)["State"] == 0
+    login_page = client.get("/console/login")
+    client.post("/console/login", data={"token": TOKEN, "csrf": csrf_of(login_page.text)})
+    again = client.get(f"/console/resources/{key}").text
+    assert 'value="half written"' in again and f"<option selected>{REASONS[2]}</option>" in again
+    assert state_of(server, key)["State"] == 0
+
+
+def test_an_unreadable_or_empty_reasons_file_stops_serve(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n\n", encoding="utf-8")
+    for path, said in ((tmp_path / "missing.txt", "No such file"), (empty, "lists no reason")):
+        ran = run_cli("serve", "--data-dir", str(tmp_path / "d"), "--reject-reasons", str(path), check=False)
+        assert ran.returncode == 2 and "--reject-reasons" in ran.stderr and said in ran.stderr, ran.stderr

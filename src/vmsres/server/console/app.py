@@ -614,7 +614,8 @@ async def review_post(request: Request) -> Response:
         kept = _kept_form(await form_of(request, None))
         return await _keep_for_login(request, "review", _review_address(request, []), kept)
     form = await form_of(request, session)
-    keys = [k for k in form.get("keys", []) if k]
+    # A key ticked twice (the confirmation's list and a stale page) is one resource.
+    keys = list(dict.fromkeys(k for k in form.get("keys", []) if k))
     decision = first(form, "decision")
     one = first(form, "one")
     if one:
@@ -664,7 +665,8 @@ async def review_confirm(request: Request) -> Response:
     decision = q.get("decision", "")
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
-    keys = [k for k in q.get("keys", "").split(",") if RESOURCE_KEY.fullmatch(k)][:QUEUE_LIMIT]
+    keys = list(dict.fromkeys(k for k in q.get("keys", "").split(",") if RESOURCE_KEY.fullmatch(k)))
+    keys = keys[:QUEUE_LIMIT]
     if not keys:
         raise HTTPException(400, "no resources to decide")
     names = []
