@@ -165,6 +165,7 @@ def test_sort_orders(server: RunningServer, queue: dict[str, Any]) -> None:
         ({"older_than": "ten days"}, "older_than"),
         ({"older_than": "5w"}, "older_than"),
         ({"created_after": -1}, "created_after"),
+        ({"created_before": 10**30}, "created_before"),
     ],
 )
 def test_bad_input_is_400_naming_the_value(server: RunningServer, params: dict[str, Any], named: str) -> None:

@@ -616,8 +616,8 @@ OPERATIONS: tuple[AdminOperation, ...] = (
         description=(
             "Resources under review (State 0). Total counts every resource matching the filters "
             "(not only this page); QueueTotal, ByAccount and ByType count the whole queue, whatever "
-            "the filters. A value out of bounds (type, sort, offset, limit, older_than, a negative "
-            "time) answers 400 naming it."
+            "the filters. A value out of bounds (type, sort, offset, limit, older_than, a time out of "
+            "range) answers 400 naming it."
         ),
         cli=Cli("review", "page", "a page of the review queue with its exact total and counts"),
         role="reviewer",

@@ -35,6 +35,8 @@ MAX_LIST = 1000
 # units an age ("older than") is written in.
 MAX_QUEUE_OFFSET = 1_000_000
 QUEUE_SORTS: tuple[str, ...] = tuple(QUEUE_ORDERS)
+# Submit times a query may name (year 5138): a database integer holds them, whatever is sent.
+MAX_EPOCH_SECONDS = 10**11
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _AGE = re.compile(r"(\d{1,9})\s*([smhd]?)")
 
@@ -336,8 +338,8 @@ class AdminOps:
         if not 0 <= offset <= MAX_QUEUE_OFFSET:
             raise QueueQueryError(f"offset must be from 0 to {MAX_QUEUE_OFFSET}, not {offset}")
         for label, value in (("created_after", created_after), ("created_before", created_before)):
-            if value is not None and value < 0:
-                raise QueueQueryError(f"{label} is epoch seconds (>= 0), not {value}")
+            if value is not None and not 0 <= value <= MAX_EPOCH_SECONDS:
+                raise QueueQueryError(f"{label} is epoch seconds from 0 to {MAX_EPOCH_SECONDS}, not {value}")
         if name is not None and len(name) > 256:
             raise QueueQueryError("name is a substring of at most 256 characters")
         created_to = created_before
