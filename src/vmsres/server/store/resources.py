@@ -476,7 +476,9 @@ def _queue_where(stmt: Select[Any], shape: tuple[bool, ...]) -> Select[Any]:
     # state first: migration 0013_review_queue's index (state, created_at, id) serves it.
     stmt = stmt.where(resources.c.state == sa.bindparam("state"))
     if by_account:
-        stmt = stmt.where(accounts.c.name == sa.bindparam("account_name"))
+        # By id, not through a join: a total then reads only the queue's index.
+        account_id = sa.select(accounts.c.id).where(accounts.c.name == sa.bindparam("account_name"))
+        stmt = stmt.where(resources.c.account_id == account_id.scalar_subquery())
     if by_type:
         stmt = stmt.where(resources.c.type == sa.bindparam("type"))
     if by_name:
@@ -496,16 +498,20 @@ def _queue_page(shape: tuple[bool, ...], order: str) -> Select[Any]:
 
 @cache
 def _queue_total(shape: tuple[bool, ...]) -> Select[Any]:
-    return _queue_where(sa.select(sa.func.count()).select_from(_with_account), shape)
+    return _queue_where(sa.select(sa.func.count()).select_from(resources), shape)
 
 
 # The whole queue by account and Type: what the counts the console shows (and filters by) add up.
-_queue_counts = (
-    sa.select(accounts.c.name.label("account_name"), resources.c.type, sa.func.count().label("n"))
-    .select_from(_with_account)
+# Grouped by account id from the queue's index alone (it holds account_id and type), then named.
+_queue_groups = (
+    sa.select(resources.c.account_id, resources.c.type, sa.func.count().label("n"))
     .where(resources.c.state == STATE_UNDER_REVIEW)
-    .group_by(accounts.c.name, resources.c.type)
+    .group_by(resources.c.account_id, resources.c.type)
+    .subquery()
 )
+_queue_counts = sa.select(
+    accounts.c.name.label("account_name"), _queue_groups.c.type, _queue_groups.c.n
+).select_from(_queue_groups.join(accounts, accounts.c.id == _queue_groups.c.account_id))
 
 
 _admin_by_key = (

@@ -90,7 +90,7 @@ resources = sa.Table(
     sa.Index("ix_resources_listing", "account_id", "type", "created_at", "id"),
     sa.Index("ix_resources_listing_state", "account_id", "type", "state", "created_at", "id"),
     # The review queue across accounts, oldest first (migration 0013_review_queue).
-    sa.Index("ix_resources_review_queue", "state", "created_at", "id"),
+    sa.Index("ix_resources_review_queue", "state", "created_at", "id", "account_id", "type"),
     sa.Index("uq_resources_account_id_file_name", "account_id", "file_name", unique=True),
     sa.Index(
         "ix_resources_rendition_pending",
