@@ -632,7 +632,7 @@ async def review_post(request: Request) -> Response:
     if refusal:
         response = RedirectResponse(_review_address(request, []), status_code=303)
         # The refused form comes back as it was sent: the reviewer fixes it, not retypes it.
-        flash(request, response, session, {"error": refusal, **_kept_form(form)})
+        flash(request, response, session, {"error": refusal, **_kept_form(form), "keys": keys})
         return response
     if len(keys) > _state(request).confirm_above and first(form, "confirm") != "yes":
         # Post/Redirect/Get to the question; what it asks about travels in its address.
