@@ -1,17 +1,24 @@
-"""`make bench`: QueryOpenGetResource throughput and latency on a large store, SQLite and PostgreSQL.
+"""`make bench`: throughput and latency of the read path, a write mix and writes, on SQLite and PostgreSQL.
 
-Builds a store of N resources in one account (bulk-loaded straight into the table; the
-triggers of migration 0004_scale keep counts and trigram indexes as they would in service),
-starts the real server with 2 workers, and drives it with wrk. Each request must carry a valid
-signature, so a pool of requests is signed up front (valid 15 minutes) and written into the
-wrk Lua script, which cycles through them. The same wrk run against a raw-ASGI hello app under
-uvicorn with the same worker count gives the ceiling. Results go to docs/benchmarks.md.
+Builds a store of N resources in one account among --store-total resources in --accounts
+accounts (bulk-loaded straight into the table with the insert triggers off, then a set-based
+rebuild of what they keep: counts, blocks, grams, the trigram index; checked against COUNT(*)
+before any row), starts the real server with 2 workers, and drives it with wrk. Each request
+must carry a valid signature, so a pool of requests is signed up front (valid 15 minutes) and
+written into the wrk Lua script, which cycles through them. Upload+commit, a flow of three
+requests where an answer feeds the next, is driven by a threaded Python driver instead. The
+same wrk run against a raw-ASGI hello app under uvicorn with the same worker count gives the
+ceiling; moto's S3 PutObject, driven the same way, the baseline for writes. Results go to
+docs/benchmarks.md (docs/benchmarks.md says how to run chosen rows quickly).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fnmatch
+import itertools
 import json
 import os
 import platform
@@ -23,9 +30,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
+
+import httpx
 
 from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.protocol.signing import parse_query, sign_request
@@ -329,31 +341,67 @@ TYPES = wire_values(ResourceType)
 STATES = wire_values(ResourceState)
 # Mostly approved, as a store in use is.
 STATE_MIX = wire_values((ResourceState.REVIEWING, *[ResourceState.APPROVED] * 3, ResourceState.REJECTED))
+# The write mix's account: small, as a tenant that writes all day often is.
+MIX_RESOURCES = 20_000
+TTS_TEXT = "您好，#name#，您的订单#order#已发货，预计#day#送达。"
 
 
-def rows(n: int, account_id: int) -> list[tuple[object, ...]]:
-    rng = random.Random(42)
-    base = int(time.time()) - n
-    out = []
-    for i in range(n):
+@dataclass
+class Account:
+    name: str
+    access_key: str
+    n: int
+    seed: int
+    id: int = 0
+    sample_keys: list[str] = field(default_factory=list)
+
+
+def plan(n: int, store_total: int, accounts: int) -> list[Account]:
+    """The big account, the write mix's account, two empty accounts for the write rows, and
+    fillers: `accounts` accounts hold `store_total` resources in all (the big and the mix one
+    among them)."""
+    out = [
+        Account("bench", AK, n, 42),
+        Account("benchmix", "AKLTbenchmix", MIX_RESOURCES, 43),
+        Account("benchcreate", "AKLTbenchcreate", 0, 0),
+        Account("benchupload", "AKLTbenchupload", 0, 0),
+    ]
+    fillers, rest = accounts - 2, store_total - n - MIX_RESOURCES
+    if fillers > 0 and rest > 0:
+        each, extra = divmod(rest, fillers)
+        out += [
+            Account(f"filler{i:04d}", f"AKLTfill{i:04d}", each + (i < extra), 1000 + i)
+            for i in range(fillers)
+        ]
+    return out
+
+
+def rows(account: Account, span: int) -> Iterator[tuple[object, ...]]:
+    """The account's resources, oldest first, spread over the same `span` seconds as the big one."""
+    rng, keys = random.Random(account.seed), random.Random(account.seed + 1_000_000)
+    base = int(time.time()) - span
+    step = max(1, span // max(1, account.n))
+    every = max(1, account.n // 200)
+    for i in range(account.n):
         name = name_for(i, rng)
         type_ = rng.choice(TYPES)
-        out.append(
-            (
-                secrets.token_hex(16),
-                account_id,
-                type_,
-                rng.choice(STATE_MIX),
-                name,
-                name.casefold(),
-                ".mp3" if type_ != 1 else "",
-                12,
-                "",
-                base + i,
-                base + i,
-            )
+        key = f"{keys.getrandbits(128):032x}"
+        if i % every == 0:
+            account.sample_keys.append(key)
+        at = base + i * step
+        yield (
+            key,
+            account.id,
+            type_,
+            rng.choice(STATE_MIX),
+            name,
+            name.casefold(),
+            ".mp3" if type_ != 1 else "",
+            12,
+            "",
+            at,
+            at,
         )
-    return out
 
 
 COLUMNS = (
@@ -362,106 +410,209 @@ COLUMNS = (
 )
 
 
-async def make_account(url: str, data_dir: Path) -> int:
+async def make_accounts(url: str, data_dir: Path, accounts: list[Account]) -> None:
     services = open_services(Settings(data_dir=str(data_dir), database_url=url))
     try:
-        await services.accounts.ensure_key("bench", AK, SK)
-        account = await services.accounts.store.account_by_name("bench")
-        assert account is not None
-        return int(account["id"])
+        for account in accounts:
+            await services.accounts.ensure_key(account.name, account.access_key, SK)
+            row = await services.accounts.store.account_by_name(account.name)
+            assert row is not None
+            account.id = int(row["id"])
     finally:
         await services.close()
 
 
-def load(url: str, n: int, data_dir: Path) -> tuple[int, list[str]]:
-    account_id = asyncio.run(make_account(url, data_dir))
-    data = rows(n, account_id)
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        conn = sqlite3.connect(sqlite_path(url))
-        # The gram and trigram trees take inserts all over their key space; a cache that holds
-        # them keeps the load from re-reading pages through the OS on every row.
-        conn.execute("PRAGMA cache_size = -2000000")
-        with conn:
-            conn.executemany(f"INSERT INTO resources ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", data)
-        conn.execute("ANALYZE")
-        conn.close()
-    else:
-        import psycopg
-
-        with psycopg.connect(url) as conn, conn.cursor() as cur:
-            # Row triggers make COPY ~50x slower (a plpgsql call and ~25 gram inserts per row),
-            # so the bulk load runs with triggers off (superuser session setting) and then
-            # writes what they would have written, set-based and in key order. Service writes
-            # always go through the triggers; their cost is measured separately (docs).
-            cur.execute("SET session_replication_role = replica")
-            with cur.copy(f"COPY resources ({COLUMNS}) FROM STDIN") as copy:
-                for row in data:
-                    copy.write_row(row)
-            cur.execute("SET session_replication_role = DEFAULT")
-            cur.execute("SET work_mem = '512MB'")
-            cur.execute("DELETE FROM resource_counts WHERE account_id = %s", (account_id,))
-            cur.execute(
-                "INSERT INTO resource_counts (account_id, type, state, n) SELECT account_id, type, state, "
-                "count(*) FROM resources WHERE account_id = %s GROUP BY account_id, type, state",
-                (account_id,),
-            )
-            cur.execute(
-                "INSERT INTO resource_grams (account_id, type, gram, created_at, id, state) "
-                "SELECT r.account_id, r.type, g, r.created_at, r.id, r.state "
-                "FROM resources r, unnest(vmsres_grams(r.name_folded)) AS g WHERE r.account_id = %s "
-                "ORDER BY 1, 2, 3, 4, 5",
-                (account_id,),
-            )
-            for level, shift in enumerate(BLOCK_SHIFTS):
-                cur.execute(
-                    "INSERT INTO resource_blocks (account_id, type, level, block, state, n) "
-                    f"SELECT account_id, type, {level}, created_at >> {shift}, state, count(*) "
-                    "FROM resources WHERE account_id = %s GROUP BY 1, 2, 4, 5 "
-                    "ON CONFLICT (account_id, type, level, block, state) "
-                    "DO UPDATE SET n = resource_blocks.n + excluded.n",
-                    (account_id,),
-                )
-            cur.execute(
-                "INSERT INTO resource_generations (account_id, gen, lease_gen) VALUES (%s, 1, 1) "
-                "ON CONFLICT (account_id) DO UPDATE SET gen = resource_generations.gen + 1",
-                (account_id,),
-            )
-            conn.commit()
-            conn.autocommit = True
-            cur.execute("VACUUM ANALYZE resources")
-            cur.execute("VACUUM ANALYZE resource_grams")
-            cur.execute("VACUUM ANALYZE resource_blocks")
-            # The load leaves gigabytes of dirty buffers; without a checkpoint here the first
-            # minutes of queries share the disk with the checkpointer writing them out (p99
-            # spikes of ~1 s in a 10 s row), which measures the load's tail, not the queries.
-            cur.execute("CHECKPOINT")
-    return account_id, [r[0] for r in data[:: max(1, n // 200)]]  # type: ignore[misc]
+def batches(accounts: list[Account], span: int, size: int = 100_000) -> Iterator[list[tuple[object, ...]]]:
+    batch: list[tuple[object, ...]] = []
+    for account in accounts:
+        for row in rows(account, span):
+            batch.append(row)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
-def signed_pool(host: str, bodies: list[dict[str, object]]) -> list[tuple[str, dict[str, str], bytes]]:
-    query = urlencode({"Action": "QueryOpenGetResource", "Version": "2022-01-01"})
-    pool = []
-    for body in bodies:
-        raw = json.dumps(body, ensure_ascii=False).encode()
-        headers = sign_request(
-            method="POST",
-            host=host,
-            path="/",
-            query_pairs=parse_query(query),
-            body=raw,
-            content_type="application/json",
-            access_key=AK,
-            secret_key=SK,
-            region="cn-north-1",
-            service="vms",
+# The triggers that fire on INSERT into resources, and what the set-based rebuild after a
+# load with them off writes in their place. A trigger not named here (a new index kept by
+# triggers) stops the load: the rebuild below must learn to write it first.
+SQLITE_INSERT_TRIGGERS = {
+    "resources_count_ins",
+    "resources_fts_ins",
+    "resources_grams_ins",
+    "resources_blocks_ins",
+}
+POSTGRES_INSERT_TRIGGERS = {"resources_count", "resources_grams", "resources_positions"}
+
+
+def _blocks_rebuild() -> list[str]:
+    return [
+        "INSERT INTO resource_blocks (account_id, type, level, block, state, n) "
+        f"SELECT account_id, type, {level}, created_at >> {shift}, state, count(*) "
+        "FROM resources GROUP BY 1, 2, 4, 5"
+        for level, shift in enumerate(BLOCK_SHIFTS)
+    ]
+
+
+COUNTS_REBUILD = (
+    "INSERT INTO resource_counts (account_id, type, state, n) "
+    "SELECT account_id, type, state, count(*) FROM resources GROUP BY 1, 2, 3"
+)
+GENERATIONS_REBUILD = (
+    "INSERT INTO resource_generations (account_id, gen, lease_gen) "
+    "SELECT DISTINCT account_id, 1, 1 FROM resources WHERE true "
+    "ON CONFLICT (account_id) DO UPDATE SET gen = resource_generations.gen + 1"
+)
+
+
+def _unknown_triggers(found: set[str], known: set[str]) -> None:
+    if found - known:
+        sys.exit(
+            f"bench: resources has insert triggers the bulk load does not rebuild: {sorted(found - known)}; "
+            "teach load_sqlite/load_postgresql in scripts/bench.py what they write"
         )
-        pool.append((f"/?{query}", headers, raw))
-    return pool
 
 
-def lua_for(pool: list[tuple[str, dict[str, str], bytes]]) -> str:
+def load_sqlite(url: str, accounts: list[Account], span: int, phase: Phases) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
+    # The rebuild sorts tens of millions of gram rows; a big page cache keeps it off the disk.
+    conn.execute("PRAGMA cache_size = -2000000")
+    conn.execute("PRAGMA synchronous = OFF")
+    triggers = [
+        (name, sql)
+        for name, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'resources'"
+        )
+        if re.search(r"\bINSERT\b[^;]*?\bON\s+resources\b", sql.split("BEGIN", 1)[0], re.IGNORECASE)
+    ]
+    _unknown_triggers({name for name, _ in triggers}, SQLITE_INSERT_TRIGGERS)
+    # One transaction: the store is never seen without its triggers or with half an index.
+    conn.execute("BEGIN")
+    for name, _ in triggers:
+        conn.execute(f'DROP TRIGGER "{name}"')
+    with phase("sqlite load: rows"):
+        for batch in batches(accounts, span):
+            conn.executemany(f"INSERT INTO resources ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+    for name, statements in (
+        ("counts", ["DELETE FROM resource_counts", COUNTS_REBUILD]),
+        ("blocks", ["DELETE FROM resource_blocks", *_blocks_rebuild()]),
+        (
+            "grams",
+            [
+                "DELETE FROM resource_grams",
+                # Sorted in key order, the WITHOUT ROWID tree is appended to, not split all over.
+                "INSERT OR IGNORE INTO resource_grams (account_id, type, gram, created_at, id, state) "
+                "SELECT r.account_id, r.type, substr(r.name_folded, p.n, k.k), r.created_at, r.id, r.state "
+                "FROM resources r JOIN resource_gram_positions p ON p.n <= length(r.name_folded) "
+                "JOIN (SELECT 1 AS k UNION ALL SELECT 2) k ON p.n + k.k - 1 <= length(r.name_folded) "
+                "ORDER BY 1, 2, 3, 4, 5",
+            ],
+        ),
+        ("trigram index", ["INSERT INTO resources_fts (resources_fts) VALUES ('rebuild')"]),
+        ("generations", [GENERATIONS_REBUILD]),
+    ):
+        with phase(f"sqlite load: {name}"):
+            for statement in statements:
+                conn.execute(statement)
+    for _, sql in triggers:
+        conn.execute(sql)
+    with phase("sqlite load: commit"):
+        conn.execute("COMMIT")
+    with phase("sqlite load: analyze"):
+        conn.execute("ANALYZE")
+    conn.close()
+
+
+def load_postgresql(url: str, accounts: list[Account], span: int, phase: Phases) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        found = {
+            name
+            for (name,) in cur.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'resources'::regclass AND NOT tgisinternal "
+                "AND tgtype & 4 <> 0"
+            )
+        }
+        _unknown_triggers(found, POSTGRES_INSERT_TRIGGERS)
+        # Row triggers make COPY ~50x slower (a plpgsql call and ~25 gram inserts per row),
+        # so the bulk load runs with triggers off (superuser session setting) and then
+        # writes what they would have written, set-based and in key order. Service writes
+        # always go through the triggers; the write rows measure them.
+        cur.execute("SET session_replication_role = replica")
+        with phase("postgresql load: rows"), cur.copy(f"COPY resources ({COLUMNS}) FROM STDIN") as copy:
+            for batch in batches(accounts, span):
+                for row in batch:
+                    copy.write_row(row)
+        cur.execute("SET session_replication_role = DEFAULT")
+        cur.execute("SET work_mem = '512MB'")
+        cur.execute("SET maintenance_work_mem = '1GB'")
+        for name, statements in (
+            ("counts", ["DELETE FROM resource_counts", COUNTS_REBUILD]),
+            ("blocks", ["DELETE FROM resource_blocks", *_blocks_rebuild()]),
+            (
+                "grams",
+                [
+                    "DELETE FROM resource_grams",
+                    "INSERT INTO resource_grams (account_id, type, gram, created_at, id, state) "
+                    "SELECT r.account_id, r.type, g, r.created_at, r.id, r.state "
+                    "FROM resources r, unnest(vmsres_grams(r.name_folded)) AS g ORDER BY 1, 2, 3, 4, 5",
+                ],
+            ),
+            ("generations", [GENERATIONS_REBUILD]),
+        ):
+            with phase(f"postgresql load: {name}"):
+                for statement in statements:
+                    cur.execute(statement)
+        with phase("postgresql load: commit"):
+            conn.commit()
+        conn.autocommit = True
+        with phase("postgresql load: vacuum analyze"):
+            for table in ("resources", "resource_grams", "resource_blocks"):
+                cur.execute(f"VACUUM ANALYZE {table}")
+        # The load leaves gigabytes of dirty buffers; without a checkpoint here the first
+        # minutes of queries share the disk with the checkpointer writing them out (p99
+        # spikes of ~1 s in a 10 s row), which measures the load's tail, not the queries.
+        with phase("postgresql load: checkpoint"):
+            cur.execute("CHECKPOINT")
+
+
+Signed = tuple[str, dict[str, str], bytes]
+
+
+def signed(host: str, action: str, body: dict[str, object], access_key: str = AK) -> Signed:
+    query = urlencode({"Action": action, "Version": "2022-01-01"})
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    headers = sign_request(
+        method="POST",
+        host=host,
+        path="/",
+        query_pairs=parse_query(query),
+        body=raw,
+        content_type="application/json",
+        access_key=access_key,
+        secret_key=SK,
+        region="cn-north-1",
+        service="vms",
+    )
+    return f"/?{query}", headers, raw
+
+
+def signed_pool(host: str, bodies: list[dict[str, object]], access_key: str = AK) -> list[Signed]:
+    return [signed(host, "QueryOpenGetResource", body, access_key) for body in bodies]
+
+
+REPORT_LUA = (
+    "done = function(summary, latency, requests)\n"
+    "  io.write(string.format('BENCH %d %d %.1f %.1f\\n', summary.requests, summary.errors.status,"
+    " latency:percentile(50), latency:percentile(99)))\nend\n"
+)
+
+
+def lua_for(pool: list[Signed]) -> str:
     def q(s: str | bytes) -> str:
         text = s.decode() if isinstance(s, bytes) else s
         return json.dumps(text, ensure_ascii=False)
@@ -472,20 +623,14 @@ def lua_for(pool: list[tuple[str, dict[str, str], bytes]]) -> str:
         entries.append(f'wrk.format("POST", {q(path)}, {{{hs}}}, {q(body)})')
     return (
         "local reqs = {\n  " + ",\n  ".join(entries) + "\n}\nlocal i = 0\n"
-        "request = function()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n"
-        "done = function(summary, latency, requests)\n"
-        "  io.write(string.format('BENCH %d %d %.1f %.1f\\n', summary.requests, summary.errors.status,"
-        " latency:percentile(50), latency:percentile(99)))\nend\n"
+        "request = function()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n" + REPORT_LUA
     )
 
 
 def wrk(url: str, lua: str | None, seconds: int, connections: int) -> dict[str, float]:
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(
-            lua
-            or "done = function(summary, latency, requests)\n  io.write(string.format('BENCH %d %d %.1f %.1f\\n', summary.requests, summary.errors.status, latency:percentile(50), latency:percentile(99)))\nend\n"
-        )
+        f.write(lua or REPORT_LUA)
     out = subprocess.run([*args, "-s", f.name, url], capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
     m = re.search(r"BENCH (\d+) (\d+) ([\d.]+) ([\d.]+)", out)
@@ -498,6 +643,111 @@ def wrk(url: str, lua: str | None, seconds: int, connections: int) -> dict[str, 
         "p99_ms": float(m.group(4)) / 1000,
         "requests": int(m.group(1)),
     }
+
+
+def drive(operation: Callable[[httpx.Client, str], bool], threads: int, seconds: float) -> dict[str, float]:
+    """A Python load driver: `threads` threads, each with its own connection, run `operation`
+    back to back for `seconds` (for flows wrk cannot express: an answer feeds the next request)."""
+    latencies: list[float] = []
+    failures = [0]
+    names = itertools.count()
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker(t: int) -> None:
+        mine: list[float] = []
+        bad = 0
+        with httpx.Client(timeout=60) as client:
+            while (began := time.perf_counter()) < deadline:
+                ok = operation(client, f"b{t}-{next(names)}")
+                mine.append(time.perf_counter() - began)
+                bad += not ok
+        with lock:
+            latencies.extend(mine)
+            failures[0] += bad
+
+    began = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    took = time.perf_counter() - began
+    ordered = sorted(latencies) or [0.0]
+    return {
+        "rps": len(latencies) / took,
+        "errors": failures[0],
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "requests": len(latencies),
+    }
+
+
+def answered(response: httpx.Response) -> bool:
+    if response.status_code != 200:
+        return False
+    meta = response.json().get("ResponseMetadata", {})
+    return "Error" not in meta
+
+
+def upload_commit(base: str, host: str, mp3: bytes) -> Callable[[httpx.Client, str], bool]:
+    """GetResourceUploadUrl, PUT of the bytes, CommitResourceUpload: one new audio resource."""
+
+    def operation(client: httpx.Client, unique: str) -> bool:
+        file_name = f"{unique}.mp3"
+        path, headers, body = signed(host, "GetResourceUploadUrl", {"FileName": file_name}, "AKLTbenchupload")
+        r = client.post(base + path, headers=headers, content=body)
+        if not answered(r):
+            return False
+        if client.put(r.json()["Result"]["UploadUrl"], content=mp3).status_code >= 300:
+            return False
+        path, headers, body = signed(
+            host, "CommitResourceUpload", {"FileName": file_name, "Type": 0}, "AKLTbenchupload"
+        )
+        return answered(client.post(base + path, headers=headers, content=body))
+
+    return operation
+
+
+def moto_put(url: str, data: bytes) -> Callable[[httpx.Client, str], bool]:
+    def operation(client: httpx.Client, unique: str) -> bool:
+        return client.put(f"{url}/bench/{unique}", content=data).status_code == 200
+
+    return operation
+
+
+def moto_put_lua(size: int) -> str:
+    """PutObject of distinct keys (moto checks no signature, so wrk needs no pre-signed pool)."""
+    return (
+        "local threads = 0\nsetup = function(thread)\n  threads = threads + 1\n  thread:set('tid', threads)\nend\n"
+        f"local body = string.rep('x', {size})\nlocal i = 0\n"
+        "request = function()\n  i = i + 1\n"
+        "  return wrk.format('PUT', '/bench/w' .. tid .. '-' .. i, {['Content-Type'] = 'application/octet-stream'}, body)\nend\n"
+        + REPORT_LUA
+    )
+
+
+def make_mp3(path: Path) -> bytes:
+    """About 100 KB of MP3 (25 s of a tone at 32 kbit/s)."""
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=25",
+            "-ac",
+            "1",
+            "-b:a",
+            "32k",
+            str(path),
+        ],
+        check=True,
+    )
+    return path.read_bytes()
 
 
 def start(cmd: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
@@ -532,27 +782,187 @@ def stop(proc: subprocess.Popen[str]) -> None:
 # The access log stays on, as in production (one JSON line per request, to a discarded stderr).
 LOG_LEVEL = "info"
 WARMUP_SECONDS = 3
+KEYWORDS_3 = ("验证码", "会员到期", "reminder", "Order", "2024-05", "第12期")
+KEYWORDS_12 = ("通知", "会", "v2", "退款", "9")
 
 
 def mixes(sample_keys: list[str]) -> dict[str, list[dict[str, object]]]:
     rng = random.Random(7)
-    deep = [{"Type": t, "Limit": 10, "Offset": rng.randrange(0, 300_000)} for t in TYPES]
+    deep: list[dict[str, object]] = [
+        {"Type": t, "Limit": 10, "Offset": rng.randrange(0, 300_000)} for t in TYPES
+    ]
     return {
-        "Type": [{"Type": t, "Limit": 10} for t in TYPES] + deep,
+        "Type": [*(dict[str, object](Type=t, Limit=10) for t in TYPES), *deep],
         "Type+State": [{"Type": t, "State": s, "Limit": 10} for t in TYPES for s in STATES],
         "ResourceKey": [{"Type": rng.choice(TYPES), "Keyword": k} for k in sample_keys[:100]],
-        "Keyword 3+ chars": [
-            {"Type": t, "Keyword": k}
-            for t in TYPES
-            for k in ("验证码", "会员到期", "reminder", "Order", "2024-05", "第12期")
-        ],
-        "Keyword 1-2 chars": [
-            {"Type": t, "Keyword": k} for t in TYPES for k in ("通知", "会", "v2", "退款", "9")
-        ],
+        "Keyword 3+ chars": [{"Type": t, "Keyword": k} for t in TYPES for k in KEYWORDS_3],
+        "Keyword 1-2 chars": [{"Type": t, "Keyword": k} for t in TYPES for k in KEYWORDS_12],
     }
 
 
-def bench_backend(backend: str, n: int, seconds: int, connections: int, work: Path) -> dict[str, object]:
+WRITE_MIX = "Write mix (1 OpenCreateTts in 20)"
+CREATES = "OpenCreateTts alone"
+UPLOADS = "Upload+commit 100 KB MP3 alone"
+ONE_AT_A_TIME = "Keyword one at a time, no cache"
+
+
+def create_body(i: int, rng: random.Random) -> dict[str, object]:
+    return {"Name": name_for(i, rng), "TtsTemplateContent": TTS_TEXT, "Remark": f"bench {i}"}
+
+
+def write_mix_pool(host: str, account: Account, cycles: int = 200) -> list[Signed]:
+    """Nineteen reads then one OpenCreateTts, `cycles` times; no two reads alike, so none is
+    answered from what another read kept, and every write makes the next reads miss."""
+    rng = random.Random(11)
+    words = [*ZH, *EN]
+    pool = []
+    for c in range(cycles):
+        for j in range(19):
+            kind = j % 4
+            body: dict[str, object] = {"Type": rng.choice(TYPES), "Limit": 10}
+            if kind == 0:
+                body["Offset"] = rng.randrange(0, MIX_RESOURCES // 3)
+            elif kind == 1:
+                body |= {"State": rng.choice(STATES), "Offset": rng.randrange(0, MIX_RESOURCES // 10)}
+            elif kind == 2:
+                body["Keyword"] = rng.choice(words)
+            else:
+                body["Keyword"] = (
+                    rng.choice(account.sample_keys) if rng.random() < 0.5 else rng.choice(words)[:1]
+                )
+            pool.append(signed(host, "QueryOpenGetResource", body, account.access_key))
+        pool.append(signed(host, "OpenCreateTts", create_body(c, rng), account.access_key))
+    return pool
+
+
+def create_pool(host: str, size: int = 4000) -> list[Signed]:
+    # Names need not be unique (only an audio resource's FileName is), and a request without an
+    # idempotency token is a new write each time, so a cycled pool keeps creating.
+    rng = random.Random(13)
+    return [signed(host, "OpenCreateTts", create_body(i, rng), "AKLTbenchcreate") for i in range(size)]
+
+
+def measured(base: str, lua: str, seconds: int, connections: int) -> dict[str, float]:
+    settle(base)
+    return wrk(base, lua, seconds, connections)
+
+
+def settle(base: str) -> None:
+    """Wait until the workers have worked off what the last row left queued (a request whose wrk
+    connection closed is still answered), so that backlog is not charged to the next row."""
+    path, headers, body = signed(base.split("://", 1)[1], "QueryOpenGetResource", {"Type": 0, "Limit": 1})
+    # A new connection per probe, so the kernel hands probes to both workers.
+    headers = {**headers, "Connection": "close"}
+    quick, deadline = 0, time.perf_counter() + 60
+    with httpx.Client(timeout=60) as client:
+        while quick < 10 and time.perf_counter() < deadline:
+            began = time.perf_counter()
+            client.post(base + path, headers=headers, content=body)
+            quick = quick + 1 if time.perf_counter() - began < 0.05 else 0
+
+
+def one_at_a_time(base: str, pool: list[Signed]) -> dict[str, float]:
+    """Each request alone, on one connection: what a keyword costs without company."""
+    took = []
+    with httpx.Client(timeout=60) as client:
+        for path, headers, body in pool:
+            began = time.perf_counter()
+            assert answered(client.post(base + path, headers=headers, content=body))
+            took.append((time.perf_counter() - began) * 1000)
+    return {"median_ms": statistics.median(took), "max_ms": max(took), "requests": len(took)}
+
+
+class Phases:
+    """Wall time of each phase of the run, printed as it ends (to predict a full run's length)."""
+
+    def __init__(self) -> None:
+        self.took: dict[str, float] = {}
+        self.began = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.took[name] = time.perf_counter() - began
+            print(
+                f"phase {name}: {self.took[name]:.1f} s (run so far {time.perf_counter() - self.began:.0f} s)",
+                flush=True,
+            )
+
+
+def check_totals(url: str, base: str, host: str, accounts: list[Account]) -> list[str]:
+    """Totals the service answers against a COUNT(*) scan of the table, for a few accounts: the
+    bulk load's rebuild of counts, blocks, grams and trigram index must equal what the triggers
+    would have written."""
+    fillers = [a for a in accounts if a.name.startswith("filler")]
+    chosen = [a for a in accounts if a.name in ("bench", "benchmix")] + fillers[:: max(1, len(fillers) // 3)][
+        :3
+    ]
+    checks: list[tuple[Account, dict[str, object], str, tuple[object, ...]]] = []
+    for account in chosen:
+        for t in TYPES:
+            checks.append((account, {"Type": t}, "type = ?", (t,)))
+            checks.append((account, {"Type": t, "State": 1}, "type = ? AND state = 1", (t,)))
+            for kw in ("通知", "会员到期", "v2"):
+                checks.append(
+                    (account, {"Type": t, "Keyword": kw}, "type = ? AND name_folded LIKE ?", (t, f"%{kw}%"))
+                )
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(sqlite_path(url))
+
+        def count(where: str, args: tuple[object, ...]) -> int:
+            return int(conn.execute(f"SELECT count(*) FROM resources WHERE {where}", args).fetchone()[0])
+    else:
+        import psycopg
+
+        pg = psycopg.connect(url)
+
+        def count(where: str, args: tuple[object, ...]) -> int:
+            row = pg.execute(
+                f"SELECT count(*) FROM resources WHERE {where}".replace("?", "%s"), args
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+    wrong = []
+    with httpx.Client(timeout=60) as client:
+        for account, body, where, args in checks:
+            path, headers, raw = signed(
+                host, "QueryOpenGetResource", {**body, "Limit": 1}, account.access_key
+            )
+            r = client.post(base + path, headers=headers, content=raw)
+            total = r.json()["Result"]["Total"]
+            expected = count(f"account_id = ? AND {where}", (account.id, *args))
+            if total != expected:
+                wrong.append(f"{account.name} {body}: Total {total}, COUNT(*) {expected}")
+    if not url.startswith("sqlite"):
+        pg.close()
+    print(f"totals checked: {len(checks)} filters on {len(chosen)} accounts, {len(wrong)} wrong", flush=True)
+    return wrong
+
+
+class Run:
+    """What one `make bench` is asked to do, and what it measured."""
+
+    def __init__(self, args: argparse.Namespace, phases: Phases) -> None:
+        self.n: int = args.n
+        self.seconds: int = args.seconds
+        self.connections: int = args.connections
+        self.store_total: int = max(args.store_total, args.n + MIX_RESOURCES)
+        self.accounts: int = args.accounts
+        self.patterns = [p.strip().casefold() for p in args.rows.split(",") if p.strip()] if args.rows else []
+        self.phases = phases
+
+    def wants(self, label: str) -> bool:
+        return not self.patterns or any(fnmatch.fnmatchcase(label.casefold(), p) for p in self.patterns)
+
+
+def bench_backend(backend: str, run: Run, work: Path, mp3: bytes) -> dict[str, object]:
+    phase = run.phases
     if backend == "sqlite":
         data_dir = work / "sqlite"
         data_dir.mkdir()
@@ -567,11 +977,20 @@ def bench_backend(backend: str, n: int, seconds: int, connections: int, work: Pa
         data_dir = work / "pg"
         data_dir.mkdir()
     try:
-        migrate.upgrade(url)
+        accounts = plan(run.n, run.store_total, run.accounts)
+        with phase(f"{backend} accounts"):
+            migrate.upgrade(url)
+            asyncio.run(make_accounts(url, data_dir, accounts))
         began = time.perf_counter()
-        _, keys = load(url, n, data_dir)
-        load_s = time.perf_counter() - began
-        results: dict[str, object] = {"load_seconds": round(load_s, 1)}
+        with phase(f"{backend} load"):
+            (load_sqlite if backend == "sqlite" else load_postgresql)(url, accounts, run.n, phase)
+        results: dict[str, object] = {
+            "load_seconds": round(time.perf_counter() - began, 1),
+            "store": sum(a.n for a in accounts),
+            "accounts": sum(1 for a in accounts if a.n),
+        }
+        big, mix_account = accounts[0], accounts[1]
+        keys = big.sample_keys
         serve = [
             sys.executable,
             "-m",
@@ -588,30 +1007,65 @@ def bench_backend(backend: str, n: int, seconds: int, connections: int, work: Pa
             "--log-level",
             LOG_LEVEL,
         ]
+        reads = mixes(keys)
+        all_bodies = [b for bodies in reads.values() for b in bodies]
         proc, base = start(serve)
+        host = base.split("://", 1)[1]
         try:
-            host = base.split("://", 1)[1]
-            all_bodies = [b for bodies in mixes(keys).values() for b in bodies]
-            # Steady state: every request of every pool once per worker first (statement caches,
-            # keyword match lists, the OS page cache); the cold cost is measured below.
-            wrk(base, lua_for(signed_pool(host, all_bodies)), WARMUP_SECONDS, connections)
-            for label, bodies in mixes(keys).items():
-                results[label] = wrk(base, lua_for(signed_pool(host, bodies)), seconds, connections)
-            results["mix"] = wrk(base, lua_for(signed_pool(host, all_bodies)), seconds, connections)
+            with phase(f"{backend} totals check"):
+                wrong = check_totals(url, base, host, accounts)
+            if wrong:
+                sys.exit("bench: the bulk load's rebuild disagrees with COUNT(*):\n" + "\n".join(wrong))
+            with phase(f"{backend} reads"):
+                # Steady state: every request of every pool once per worker first (statement caches,
+                # keyword match lists, the OS page cache); the cold cost is measured below.
+                wrk(base, lua_for(signed_pool(host, all_bodies)), WARMUP_SECONDS, run.connections)
+                for label, bodies in reads.items():
+                    if run.wants(label):
+                        results[label] = measured(
+                            base, lua_for(signed_pool(host, bodies)), run.seconds, run.connections
+                        )
+                if run.wants("mix"):
+                    results["mix"] = measured(
+                        base, lua_for(signed_pool(host, all_bodies)), run.seconds, run.connections
+                    )
+            if run.wants(WRITE_MIX):
+                with phase(f"{backend} write mix"):
+                    results[WRITE_MIX] = measured(
+                        base, lua_for(write_mix_pool(host, mix_account)), run.seconds, run.connections
+                    )
+            if run.wants(CREATES):
+                with phase(f"{backend} creates"):
+                    results[CREATES] = measured(
+                        base, lua_for(create_pool(host)), run.seconds, run.connections
+                    )
+            if run.wants(UPLOADS):
+                with phase(f"{backend} uploads"):
+                    settle(base)
+                    results[UPLOADS] = drive(upload_commit(base, host, mp3), DRIVER_THREADS, run.seconds)
             results["rss_mb"] = rss_mb(proc.pid)
         finally:
             stop(proc)
-        # Every request as if the account had just been written to: no match lists, no kept
-        # answers; each one runs its queries.
-        proc, base = start([*serve, "--search-cache-mb", "0"])
-        try:
-            host = base.split("://", 1)[1]
-            wrk(base, lua_for(signed_pool(host, all_bodies)), WARMUP_SECONDS, connections)
-            for label, bodies in mixes(keys).items():
-                pool = signed_pool(host, bodies)
-                results[f"{label}, no cache"] = wrk(base, lua_for(pool), seconds, connections)
-        finally:
-            stop(proc)
+        cold = [label for label in reads if run.wants(f"{label}, no cache")]
+        if cold or run.wants(ONE_AT_A_TIME):
+            # Every request as if the account had just been written to: no match lists, no kept
+            # answers; each one runs its queries.
+            with phase(f"{backend} no cache"):
+                proc, base = start([*serve, "--search-cache-mb", "0"])
+                try:
+                    host = base.split("://", 1)[1]
+                    wrk(base, lua_for(signed_pool(host, all_bodies)), WARMUP_SECONDS, run.connections)
+                    for label in cold:
+                        pool = signed_pool(host, reads[label])
+                        results[f"{label}, no cache"] = measured(
+                            base, lua_for(pool), run.seconds, run.connections
+                        )
+                    if run.wants(ONE_AT_A_TIME):
+                        settle(base)
+                        keyword_bodies = reads["Keyword 3+ chars"] + reads["Keyword 1-2 chars"]
+                        results[ONE_AT_A_TIME] = one_at_a_time(base, signed_pool(host, keyword_bodies))
+                finally:
+                    stop(proc)
         return results
     finally:
         if db_name:
@@ -619,6 +1073,10 @@ def bench_backend(backend: str, n: int, seconds: int, connections: int, work: Pa
 
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+# The Python driver's threads: as many as the earlier measurement of writes used.
+DRIVER_THREADS = 8
 
 
 def ceiling(seconds: int, connections: int) -> dict[str, float]:
@@ -641,21 +1099,158 @@ def ceiling(seconds: int, connections: int) -> dict[str, float]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
-            if (
-                subprocess.run(["curl", "-sf", "http://127.0.0.1:18765/"], capture_output=True).returncode
-                == 0
-            ):
-                break
-            time.sleep(0.1)  # polling for readiness of a third-party server, not test synchronization
+        wait_for("http://127.0.0.1:18765/")
         return wrk("http://127.0.0.1:18765/", None, seconds, connections)
     finally:
         proc.terminate()
         proc.wait(15)
 
 
+def wait_for(url: str) -> None:
+    for _ in range(300):
+        if subprocess.run(["curl", "-s", "-o", "/dev/null", url], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)  # polling for readiness of a third-party server, not test synchronization
+    raise RuntimeError(f"{url} did not start")
+
+
+MOTO_PUT = "moto S3 PutObject, wrk (body as large as an OpenCreateTts)"
+MOTO_UPLOAD = "moto S3 PutObject 100 KB, Python driver"
+
+
+def moto_baseline(run: Run, mp3: bytes) -> dict[str, dict[str, float]]:
+    """moto's S3 PutObject rate, driven as our write rows are: by wrk for the OpenCreateTts row
+    (same 2 wrk threads and connections, a body of the same size), by the same Python driver
+    (same threads) for the upload+commit row."""
+    out: dict[str, dict[str, float]] = {}
+    if not (run.wants(CREATES) or run.wants(UPLOADS)):
+        return out
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "18766"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = "http://127.0.0.1:18766"
+    try:
+        wait_for(f"{url}/moto-api/data.json")
+        httpx.put(f"{url}/bench").raise_for_status()
+        if run.wants(CREATES):
+            size = len(create_pool("127.0.0.1", 1)[0][2])
+            out[MOTO_PUT] = wrk(url, moto_put_lua(size), run.seconds, run.connections)
+        if run.wants(UPLOADS):
+            out[MOTO_UPLOAD] = drive(moto_put(url, mp3), DRIVER_THREADS, run.seconds)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    return out
+
+
+def _row(label: str, r: dict[str, float], hello: float) -> str:
+    return (
+        f"| {label} | {r['rps']:.0f} | {r['rps'] / hello:.3f} | {r['p50_ms']:.2f} | "
+        f"{r['p99_ms']:.2f} | {r['errors']:.0f} | {r['requests']:.0f} |"
+    )
+
+
+def targets(
+    hello: float, results: dict[str, dict[str, object]], moto: dict[str, dict[str, float]]
+) -> list[str]:
+    """The targets of issue 16, each with what this run measured."""
+    out = ["## Against the targets (this run)", "", "| Target | Measured | Met? |", "|---|---|---|"]
+
+    def add(target: str, measured: str, met: bool | None) -> None:
+        out.append(f"| {target} | {measured} | {'not measured' if met is None else 'yes' if met else 'no'} |")
+
+    def rows_of(backend: str, pick: Callable[[str], bool]) -> list[tuple[str, dict[str, float]]]:
+        return [
+            (label, r)
+            for label, r in results.get(backend, {}).items()
+            if isinstance(r, dict) and "rps" in r and pick(label)
+        ]
+
+    def span(rs: list[tuple[str, dict[str, float]]], key: str, scale: float = 1.0, fmt: str = ".2f") -> str:
+        values = [r[key] / scale for _, r in rs]
+        return f"{min(values):{fmt}}-{max(values):{fmt}}" if values else "-"
+
+    sqlite = results.get("sqlite", {})
+    mix = sqlite.get(WRITE_MIX)
+    if isinstance(mix, dict):
+        ratio = mix["rps"] / hello
+        add(
+            "Write mix (1 in 20), SQLite: >= 0.3 of the ceiling, p99 <= 10 ms",
+            f"{ratio:.3f}, p99 {mix['p99_ms']:.1f} ms",
+            ratio >= 0.3 and mix["p99_ms"] <= 10,
+        )
+    else:
+        add("Write mix (1 in 20), SQLite: >= 0.3 of the ceiling, p99 <= 10 ms", "-", None)
+    cheap = rows_of(
+        "sqlite", lambda label: label in {"Type, no cache", "Type+State, no cache", "ResourceKey, no cache"}
+    )
+    add(
+        "No cache, SQLite: Type, Type+State, ResourceKey >= 0.3 of the ceiling, p99 <= 10 ms",
+        f"{span(cheap, 'rps', hello, '.3f')} of the ceiling, p99 {span(cheap, 'p99_ms', fmt='.1f')} ms"
+        if cheap
+        else "-",
+        all(r["rps"] / hello >= 0.3 and r["p99_ms"] <= 10 for _, r in cheap) if cheap else None,
+    )
+    kw = rows_of("sqlite", lambda label: label.startswith("Keyword") and label.endswith("no cache"))
+    add(
+        "No cache, SQLite: any keyword p99 <= 50 ms under load",
+        f"p99 {span(kw, 'p99_ms', fmt='.1f')} ms" if kw else "-",
+        all(r["p99_ms"] <= 50 for _, r in kw) if kw else None,
+    )
+    alone = sqlite.get(ONE_AT_A_TIME)
+    add(
+        "No cache, SQLite: any keyword median <= 20 ms one at a time",
+        f"median {alone['median_ms']:.1f} ms, max {alone['max_ms']:.1f} ms"
+        if isinstance(alone, dict)
+        else "-",
+        alone["median_ms"] <= 20 if isinstance(alone, dict) else None,
+    )
+    pg_reads = rows_of("postgresql", lambda label: label in {*mixes([]), "mix"} or label.endswith("no cache"))
+    add(
+        "PostgreSQL: every read row >= 0.2 of the ceiling, no p99 above 50 ms",
+        f"{span(pg_reads, 'rps', hello, '.3f')} of the ceiling, p99 {span(pg_reads, 'p99_ms', fmt='.1f')} ms"
+        if pg_reads
+        else "-",
+        all(r["rps"] / hello >= 0.2 and r["p99_ms"] <= 50 for _, r in pg_reads) if pg_reads else None,
+    )
+    for backend in ("sqlite", "postgresql"):
+        kept = rows_of(backend, lambda label: label in {*mixes([]), "mix"})
+        add(
+            f"Kept answers ({backend}): >= 0.5 of the ceiling",
+            f"{span(kept, 'rps', hello, '.3f')}" if kept else "-",
+            all(r["rps"] / hello >= 0.5 for _, r in kept) if kept else None,
+        )
+    creates = sqlite.get(CREATES)
+    add(
+        "Writes: >= 2,000 OpenCreateTts/s on SQLite, 2 workers",
+        f"{creates['rps']:.0f}/s, p99 {creates['p99_ms']:.1f} ms" if isinstance(creates, dict) else "-",
+        creates["rps"] >= 2000 if isinstance(creates, dict) else None,
+    )
+    put = moto.get(MOTO_PUT)
+    if isinstance(creates, dict) and put:
+        add(
+            "Writes: >= 10x moto's S3 PutObject rate (same run, both by wrk)",
+            f"{creates['rps'] / put['rps']:.1f}x ({creates['rps']:.0f} against {put['rps']:.0f}/s)",
+            creates["rps"] >= 10 * put["rps"],
+        )
+    else:
+        add("Writes: >= 10x moto's S3 PutObject rate (same run, both by wrk)", "-", None)
+    worst = max((max(r["rss_mb"]) for r in results.values() if r.get("rss_mb")), default=None)  # type: ignore[call-overload]
+    add(
+        "RSS <= 300 MB per worker",
+        f"{worst:.0f} MB at most" if worst else "-",
+        worst <= 300 if worst else None,
+    )
+    return [*out, ""]
+
+
 def report(
-    n: int, seconds: int, connections: int, hello: dict[str, float], results: dict[str, dict[str, object]]
+    run: Run,
+    hello: dict[str, float],
+    results: dict[str, dict[str, object]],
+    moto: dict[str, dict[str, float]],
 ) -> str:
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024  # type: ignore[union-attr]
     cpu = next(
@@ -666,33 +1261,56 @@ def report(
         ),
         platform.processor(),
     )
+    ceiling_rps = hello["rps"]
     lines = [
         "## Latest run",
         "",
         f"Machine: {os.cpu_count()} cores ({cpu}), {mem} MB memory, {platform.platform()}. "
-        f"Load generator (wrk, 2 threads, {connections} connections) runs on the same machine, so it "
-        "competes with the server for the same cores.",
+        f"Load generator (wrk, 2 threads, {run.connections} connections; the Python driver, "
+        f"{DRIVER_THREADS} threads) runs on the same machine, so it competes with the server for the same cores.",
         "",
-        f"Reproduce: `make bench N={n}` (this run: N={n} resources in one account, {seconds} s per row).",
+        f"Reproduce: `make bench N={run.n} STORE_TOTAL={run.store_total} ACCOUNTS={run.accounts}` "
+        f"(this run: {run.seconds} s per row{', rows ' + ','.join(run.patterns) if run.patterns else ''}).",
         "",
-        f"Ceiling (raw-ASGI hello JSON, uvicorn, 2 workers): **{hello['rps']:.0f} req/s**, "
+        f"Ceiling (raw-ASGI hello JSON, uvicorn, 2 workers): **{ceiling_rps:.0f} req/s**, "
         f"p50 {hello['p50_ms']:.2f} ms, p99 {hello['p99_ms']:.2f} ms.",
         "",
     ]
+    if moto:
+        lines += ["Baselines (moto's S3, one process, started by `python -m moto.server`):", ""]
+        lines += [
+            "| Row | ops/s | ratio to ceiling | p50 ms | p99 ms | failed | requests |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [_row(label, r, ceiling_rps) for label, r in moto.items()] + [""]
     for backend, res in results.items():
         lines += [
-            f"## {backend} (N={n}, 2 workers; bulk load {res['load_seconds']} s)",
+            f"## {backend} (N={run.n} in one account, {res['store']} resources in {res['accounts']} accounts, "
+            f"2 workers; bulk load {res['load_seconds']} s)",
             "",
-            "| Filter mix | req/s | ratio to ceiling | p50 ms | p99 ms | non-2xx |",
-            "|---|---|---|---|---|---|",
+            "| Row | req/s (flows/s) | ratio to ceiling | p50 ms | p99 ms | non-2xx | requests |",
+            "|---|---|---|---|---|---|---|",
         ]
         for label, r in res.items():
-            if isinstance(r, dict):
-                lines.append(
-                    f"| {label} | {r['rps']:.0f} | {r['rps'] / hello['rps']:.2f} | {r['p50_ms']:.2f} | "
-                    f"{r['p99_ms']:.2f} | {r['errors']} |"
-                )
-        lines += ["", f"Worker RSS after the run: {', '.join(f'{x:.0f} MB' for x in res['rss_mb'])}.", ""]  # type: ignore[union-attr]
+            if isinstance(r, dict) and "rps" in r:
+                lines.append(_row(label, r, ceiling_rps))
+        alone = res.get(ONE_AT_A_TIME)
+        if isinstance(alone, dict):
+            lines += [
+                "",
+                f"{ONE_AT_A_TIME} ({alone['requests']} keywords, each once, one connection): "
+                f"median {alone['median_ms']:.1f} ms, max {alone['max_ms']:.1f} ms.",
+            ]
+        if res.get("rss_mb"):
+            lines += ["", f"Worker RSS after the run: {', '.join(f'{x:.0f} MB' for x in res['rss_mb'])}."]  # type: ignore[attr-defined]
+        lines.append("")
+    lines += targets(ceiling_rps, results, moto)
+    lines += [
+        "Phases (wall time): "
+        + "; ".join(f"{name} {took:.0f} s" for name, took in run.phases.took.items())
+        + ".",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -818,17 +1436,34 @@ def toolkit(rounds: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--n", type=int, default=1_000_000, help="resources in the big account")
+    parser.add_argument(
+        "--store-total",
+        type=int,
+        default=0,
+        help="resources in the store in all (filler accounts hold what the big and write-mix accounts do not)",
+    )
+    parser.add_argument("--accounts", type=int, default=1000, help="accounts holding --store-total resources")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--rows",
+        default="",
+        help="comma-separated shell patterns of row labels to run (case-insensitive), e.g. "
+        "'Type,write mix*,*no cache,toolkit'; empty: every row",
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--toolkit-rounds", type=int, default=20)
     parser.add_argument("--toolkit-only", action="store_true", help="only the vmsres.testing rows")
     args = parser.parse_args()
-    toolkit_numbers = toolkit(args.toolkit_rounds)
-    print(toolkit_numbers, flush=True)
-    write_report(Path(args.out), toolkit_numbers, TOOLKIT_BEGIN, TOOLKIT_END)
+    phases = Phases()
+    run = Run(args, phases)
+    if run.wants("toolkit") or args.toolkit_only:
+        with phases("toolkit"):
+            toolkit_numbers = toolkit(args.toolkit_rounds)
+        print(toolkit_numbers, flush=True)
+        write_report(Path(args.out), toolkit_numbers, TOOLKIT_BEGIN, TOOLKIT_END)
     if args.toolkit_only:
         return
     if not shutil.which("wrk"):
@@ -838,13 +1473,19 @@ def main() -> None:
     # no data dir to keep a key file in), and the servers started below inherit it.
     os.environ.setdefault(MASTER_KEY_ENV, generate_key_text())
     try:
-        hello = ceiling(args.seconds, args.connections)
-        print("ceiling", hello, flush=True)
-        results = {}
+        mp3 = make_mp3(work / "bench.mp3")
+        with phases("ceiling and moto"):
+            hello = ceiling(args.seconds, args.connections)
+            print("ceiling", hello, flush=True)
+            moto = moto_baseline(run, mp3)
+            print("moto", moto, flush=True)
+        results: dict[str, dict[str, object]] = {}
         for backend in args.backends.split(","):
-            results[backend] = bench_backend(backend, args.n, args.seconds, args.connections, work)
+            results[backend] = bench_backend(backend, run, work, mp3)
             print(backend, json.dumps(results[backend], ensure_ascii=False), flush=True)
-        write_report(Path(args.out), report(args.n, args.seconds, args.connections, hello, results))
+        numbers = report(run, hello, results, moto)
+        print(numbers, flush=True)
+        write_report(Path(args.out), numbers)
         print(f"wrote {args.out}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
