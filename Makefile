@@ -53,11 +53,16 @@ unit: $(STAMP)
 
 test: deps $(STAMP) lint typecheck unit
 
+# make bench [N=...] [BENCH_SECONDS=...] [STORE_TOTAL=...] [ACCOUNTS=...] [ROWS='pattern,...']
+# (docs/benchmarks.md): N resources in the big account among STORE_TOTAL (default 5 N) in ACCOUNTS.
 N ?= 1000000
 BENCH_SECONDS ?= 10
+STORE_TOTAL ?= $(shell echo $$(( $(N) * 5 )))
+ACCOUNTS ?= 1000
+ROWS ?=
 
 bench: deps $(STAMP)
-	$(BIN)/python scripts/bench.py --n $(N) --seconds $(BENCH_SECONDS)
+	$(BIN)/python scripts/bench.py --n $(N) --seconds $(BENCH_SECONDS) --store-total $(STORE_TOTAL) --accounts $(ACCOUNTS) $(if $(ROWS),--rows '$(ROWS)')
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

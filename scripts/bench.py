@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import re
+import resource
 import secrets
 import shutil
 import statistics
@@ -35,9 +36,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
+
+if TYPE_CHECKING:
+    import psycopg
 
 from vmsres.protocol.records import ResourceState, ResourceType, wire_values
 from vmsres.protocol.signing import parse_query, sign_request
@@ -466,6 +471,28 @@ GENERATIONS_REBUILD = (
 )
 
 
+def _drop_indexes(cur: psycopg.Cursor[Any], table: str, constraints: bool) -> list[str]:
+    """Drop the table's indexes (and, with `constraints`, its primary key and unique
+    constraints); returns the statements that make them again, sorted in one pass each."""
+    again = []
+    if constraints:
+        for name, definition in cur.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('p', 'u')",
+            (table,),
+        ).fetchall():
+            cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            again.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in cur.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
+        "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+        (table, table),
+    ).fetchall():
+        cur.execute(f'DROP INDEX "{name}"')
+        again.append(definition)
+    return again
+
+
 def _unknown_triggers(found: set[str], known: set[str]) -> None:
     if found - known:
         sys.exit(
@@ -493,9 +520,19 @@ def load_sqlite(url: str, accounts: list[Account], span: int, phase: Phases) -> 
     conn.execute("BEGIN")
     for name, _ in triggers:
         conn.execute(f'DROP TRIGGER "{name}"')
+    # Secondary indexes are built once, sorted, after the rows: cheaper than keeping them
+    # through millions of inserts in random key order.
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'resources' AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
     with phase("sqlite load: rows"):
         for batch in batches(accounts, span):
             conn.executemany(f"INSERT INTO resources ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch)
+    with phase("sqlite load: indexes"):
+        for _, sql in indexes:
+            conn.execute(sql)
     for name, statements in (
         ("counts", ["DELETE FROM resource_counts", COUNTS_REBUILD]),
         ("blocks", ["DELETE FROM resource_blocks", *_blocks_rebuild()]),
@@ -542,6 +579,9 @@ def load_postgresql(url: str, accounts: list[Account], span: int, phase: Phases)
         # so the bulk load runs with triggers off (superuser session setting) and then
         # writes what they would have written, set-based and in key order. Service writes
         # always go through the triggers; the write rows measure them.
+        cur.execute("SET maintenance_work_mem = '1GB'")
+        resource_indexes = _drop_indexes(cur, "resources", constraints=False)
+        gram_indexes = _drop_indexes(cur, "resource_grams", constraints=True)
         cur.execute("SET session_replication_role = replica")
         with phase("postgresql load: rows"), cur.copy(f"COPY resources ({COLUMNS}) FROM STDIN") as copy:
             for batch in batches(accounts, span):
@@ -549,7 +589,9 @@ def load_postgresql(url: str, accounts: list[Account], span: int, phase: Phases)
                     copy.write_row(row)
         cur.execute("SET session_replication_role = DEFAULT")
         cur.execute("SET work_mem = '512MB'")
-        cur.execute("SET maintenance_work_mem = '1GB'")
+        with phase("postgresql load: indexes"):
+            for statement in resource_indexes:
+                cur.execute(statement)
         for name, statements in (
             ("counts", ["DELETE FROM resource_counts", COUNTS_REBUILD]),
             ("blocks", ["DELETE FROM resource_blocks", *_blocks_rebuild()]),
@@ -557,9 +599,14 @@ def load_postgresql(url: str, accounts: list[Account], span: int, phase: Phases)
                 "grams",
                 [
                     "DELETE FROM resource_grams",
+                    # vmsres_grams() inlined: a SQL function with an aggregate is not inlined by
+                    # the planner, and calling it per row costs more than the rest together.
                     "INSERT INTO resource_grams (account_id, type, gram, created_at, id, state) "
-                    "SELECT r.account_id, r.type, g, r.created_at, r.id, r.state "
-                    "FROM resources r, unnest(vmsres_grams(r.name_folded)) AS g ORDER BY 1, 2, 3, 4, 5",
+                    "SELECT r.account_id, r.type, g.gram, r.created_at, r.id, r.state FROM resources r "
+                    "CROSS JOIN LATERAL (SELECT DISTINCT substr(r.name_folded, i, k) AS gram "
+                    "FROM generate_series(1, length(r.name_folded)) AS i, (VALUES (1), (2)) AS v(k) "
+                    "WHERE i + k - 1 <= length(r.name_folded)) AS g",
+                    *gram_indexes,
                 ],
             ),
             ("generations", [GENERATIONS_REBUILD]),
@@ -873,7 +920,9 @@ def one_at_a_time(base: str, pool: list[Signed]) -> dict[str, float]:
 
 
 class Phases:
-    """Wall time of each phase of the run, printed as it ends (to predict a full run's length)."""
+    """Wall time of each phase of the run, printed as it ends (to predict a full run's length).
+    The CPU time of the children (servers, wrk) and of this process (SQLite loads run in it) is
+    printed beside it: on a busy machine it predicts a quiet run better than the wall time."""
 
     def __init__(self) -> None:
         self.took: dict[str, float] = {}
@@ -881,15 +930,21 @@ class Phases:
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), _cpu_seconds()
         try:
             yield
         finally:
             self.took[name] = time.perf_counter() - began
             print(
-                f"phase {name}: {self.took[name]:.1f} s (run so far {time.perf_counter() - self.began:.0f} s)",
+                f"phase {name}: {self.took[name]:.1f} s, CPU {_cpu_seconds() - cpu:.1f} s "
+                f"(run so far {time.perf_counter() - self.began:.0f} s)",
                 flush=True,
             )
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def check_totals(url: str, base: str, host: str, accounts: list[Account]) -> list[str]:
