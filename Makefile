@@ -54,15 +54,19 @@ unit: $(STAMP)
 test: deps $(STAMP) lint typecheck unit
 
 # make bench [N=...] [BENCH_SECONDS=...] [STORE_TOTAL=...] [ACCOUNTS=...] [ROWS='pattern,...']
+# [BACKENDS=sqlite,postgresql] [BENCH_OUT=file]
 # (docs/benchmarks.md): N resources in the big account among STORE_TOTAL (default 5 N) in ACCOUNTS.
 N ?= 1000000
 BENCH_SECONDS ?= 10
 STORE_TOTAL ?= $(shell echo $$(( $(N) * 5 )))
 ACCOUNTS ?= 1000
 ROWS ?=
+BACKENDS ?= sqlite,postgresql
+BENCH_OUT ?= docs/benchmarks.md
 
 bench: deps $(STAMP)
-	$(BIN)/python scripts/bench.py --n $(N) --seconds $(BENCH_SECONDS) --store-total $(STORE_TOTAL) --accounts $(ACCOUNTS) $(if $(ROWS),--rows '$(ROWS)')
+	$(BIN)/python scripts/bench.py --n $(N) --seconds $(BENCH_SECONDS) --store-total $(STORE_TOTAL) --accounts $(ACCOUNTS) \
+		--backends $(BACKENDS) --out $(BENCH_OUT) $(if $(ROWS),--rows '$(ROWS)')
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

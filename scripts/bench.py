@@ -921,8 +921,8 @@ def one_at_a_time(base: str, pool: list[Signed]) -> dict[str, float]:
 
 class Phases:
     """Wall time of each phase of the run, printed as it ends (to predict a full run's length).
-    The CPU time of the children (servers, wrk) and of this process (SQLite loads run in it) is
-    printed beside it: on a busy machine it predicts a quiet run better than the wall time."""
+    This process's CPU time is printed beside it: the SQLite load runs in it, and on a busy
+    machine that predicts a quiet load better than the wall time does."""
 
     def __init__(self) -> None:
         self.took: dict[str, float] = {}
@@ -936,15 +936,15 @@ class Phases:
         finally:
             self.took[name] = time.perf_counter() - began
             print(
-                f"phase {name}: {self.took[name]:.1f} s, CPU {_cpu_seconds() - cpu:.1f} s "
+                f"phase {name}: {self.took[name]:.1f} s, this process's CPU {_cpu_seconds() - cpu:.1f} s "
                 f"(run so far {time.perf_counter() - self.began:.0f} s)",
                 flush=True,
             )
 
 
 def _cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def check_totals(url: str, base: str, host: str, accounts: list[Account]) -> list[str]:
