@@ -608,9 +608,9 @@ def load_postgresql(url: str, accounts: list[Account], span: int, phase: Phases)
                     "FROM resources r, generate_series(1, length(r.name_folded)) AS i, (VALUES (1), (2)) AS v(k) "
                     "WHERE i + k - 1 <= length(r.name_folded) "
                     "AND strpos(r.name_folded, substr(r.name_folded, i, k)) = i",
-                    *gram_indexes,
                 ],
             ),
+            ("grams key", gram_indexes),
             ("generations", [GENERATIONS_REBUILD]),
         ):
             with phase(f"postgresql load: {name}"):
