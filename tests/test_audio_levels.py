@@ -4,11 +4,16 @@ measured once; the console's TTS preview follows Speed and Volume."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
 import stat
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -17,10 +22,11 @@ import pytest
 from tests.audio_factory import make_mp3, make_wav, require_ffmpeg
 from tests.conftest import official_vms_service
 from tests.console_support import TOKEN, login
-from tests.servers import RunningServer, skip_unless_ci, start_server
+from tests.servers import RunningServer, migrate_to, run_cli, skip_unless_ci, start_server
 from tests.wire_client import signed_request
 from vmsres.server.audio import analyze_audio, measure_levels
 from vmsres.server.audio.silence import peak_dbfs
+from vmsres.server.masterkey import load_keyring
 from vmsres.server.service.review import MeasuredLevels, ReviewRules, check_levels
 
 ENV = "VMSRES_FFMPEG"
@@ -147,8 +153,6 @@ def test_without_ffmpeg_loudness_is_pending_then_measured_by_the_rebuild(tmp_pat
         assert facts["LevelsPending"] is True and facts["LoudnessLufs"] is None
         assert abs(float(facts["SilenceShare"]) - 0.5) <= 0.03  # type: ignore[arg-type]
         env = {k: v for k, v in os.environ.items() if k != ENV}
-        from tests.servers import run_cli
-
         rebuilt = run_cli("renditions", "rebuild", "--json", *server.store_args(), env=env)
         assert json.loads(rebuilt.stdout)["levels_measured"] == 1
         facts = _admin(server, f"/resources/{key}")
@@ -282,3 +286,61 @@ def test_the_tts_preview_follows_the_templates_speed_and_volume(tmp_path: Path) 
         assert loud is not None and soft is not None and loud > soft + 6
     finally:
         server.stop()
+
+
+def test_migration_marks_audio_stored_before_it_pending_and_the_rebuild_measures_it(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A store from before 0012_audio_levels: its audio has no levels until the rebuild."""
+    require_ffmpeg()
+    data = tmp_path / "data"
+    server = start_server(data, database_url=database_url)
+    try:
+        key = _commit(server, make_wav(2.0, freq=1000.0, amplitude=0.1))
+        tts = official_vms_service(server).create_tts({"Name": "t", "TtsTemplateContent": "hi"})
+        tts_key = tts["Result"]["ResourceKey"]
+    finally:
+        server.stop()
+    keyring = load_keyring(data, None, create=False)
+    migrate_to(server.store_url, "0011_operators", keyring, downgrade=True)
+    migrate_to(server.store_url, "head", keyring)
+    query = "SELECT resource_key, levels_pending, peak_dbfs, waveform FROM resources"
+    rows = {k: (bool(pending), peak, wave) for k, pending, peak, wave in server.sql(query, {})}
+    assert rows == {key: (True, None, None), tts_key: (False, None, None)}
+    rebuilt = run_cli("renditions", "rebuild", "--json", *server.store_args())
+    assert json.loads(rebuilt.stdout)["levels_measured"] == 1
+    rows = {k: (bool(pending), peak, wave) for k, pending, peak, wave in server.sql(query, {})}
+    pending, peak, wave = rows[key]
+    assert not pending and abs(peak + 20.0) <= 0.1 and len(bytes.fromhex(wave)) == 240
+
+
+def test_fetched_audio_is_measured_too(tmp_path: Path) -> None:
+    require_ffmpeg()
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "quiet.wav").write_bytes(make_wav(2.0, freq=1000.0, amplitude=0.1))
+    server = start_server(tmp_path / "data", ["--admin-token", TOKEN, "--fetch-allow-host", "127.0.0.1"])
+    try:
+        with _static_files(served) as base:
+            fetched = signed_request(server, "FetchResource", {"Url": f"{base}/quiet.wav", "Name": "quiet"})
+        assert fetched.status_code == 200, fetched.text
+        facts = _admin(server, f"/resources/{fetched.json()['Result']['ResourceKey']}")
+        assert abs(float(facts["PeakDbfs"]) + 20.0) <= 0.1  # type: ignore[arg-type]
+        assert abs(float(facts["LoudnessLufs"]) + 23.0) <= 0.5  # type: ignore[arg-type]
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _static_files(directory: Path) -> Iterator[str]:
+    """A loopback HTTP server of ``directory``'s files, for FetchResource to download."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
