@@ -124,7 +124,7 @@ AUDIO_FACTS = Shape(
         Field("DurationMs", "int", "duration measured from the samples, milliseconds"),
         Field("PeakDbfs", "float", "highest sample level, dBFS (-200 for digital silence)"),
         Field("LoudnessLufs", "float", "integrated loudness (EBU R128), LUFS; needs ffmpeg"),
-        Field("TruePeakDbtp", "float", "true peak (EBU R128), dBTP; needs ffmpeg"),
+        Field("TruePeakDbtp", "float", "true peak (EBU R128), dBTP; needs ffmpeg, audio up to 2 minutes"),
         Field("SilenceShare", "float", "fraction of the duration that is silence, 0 to 1"),
         Field("LevelsPending", "bool", "the levels wait for ffmpeg (loudness is still to come)"),
     ),

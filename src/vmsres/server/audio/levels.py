@@ -30,15 +30,20 @@ from vmsres.server.audio.silence import SILENCE_PEAK_DBFS
 WAVEFORM_BUCKETS = 240
 # Long enough to hold a syllable's attack, short enough that a pause between words counts.
 SILENCE_WINDOW_SECONDS = 0.05
-# The decoded copy the silence share and the waveform are computed from.
+# The decoded copy the silence share and the waveform are computed from: the telephony rate, so
+# that what counts as silence is what a phone line would carry as silence (nothing above 4 kHz).
 _ANALYSIS_RATE = 8000
 LEVELS_TIMEOUT_SECONDS = 60.0
+# True peak oversamples 4x, which triples ebur128's time: measured for prompt-length audio (where
+# it costs milliseconds), left NULL for longer files so that a commit of a 10-minute file does
+# not spend seconds on it.
+TRUE_PEAK_MAX_SECONDS = 120.0
 _FULL_SCALE = 32768
 _SILENT_BELOW = int(_FULL_SCALE * 10 ** (SILENCE_PEAK_DBFS / 20))
 _SUMMARY = re.compile(
     r"Integrated loudness:\s*I:\s*(?P<i>-?[\d.]+|-inf) LUFS.*?"
-    r"Sample peak:\s*Peak:\s*(?P<sp>-?[\d.]+|-inf) dBFS.*?"
-    r"True peak:\s*Peak:\s*(?P<tp>-?[\d.]+|-inf) dBFS",
+    r"Sample peak:\s*Peak:\s*(?P<sp>-?[\d.]+|-inf) dBFS"
+    r"(?:\s*True peak:\s*Peak:\s*(?P<tp>-?[\d.]+|-inf) dBFS)?",
     re.S,
 )
 
@@ -85,27 +90,54 @@ def _peak(samples: array[int], start: int, stop: int) -> int:
     return max(max(part), -min(part)) if part else 0
 
 
+def window_peaks(samples: array[int], rate: int, channels: int = 1) -> list[int]:
+    """The peak of each SILENCE_WINDOW_SECONDS window (of interleaved ``channels``); the last
+    window may be partial."""
+    step = max(1, round(rate * SILENCE_WINDOW_SECONDS)) * channels
+    return [_peak(samples, start, start + step) for start in range(0, len(samples), step)]
+
+
 def silence_share(samples: array[int], rate: int, channels: int = 1) -> float:
     """The fraction of SILENCE_WINDOW_SECONDS windows (interleaved ``channels``) peaking below
     SILENCE_PEAK_DBFS; a last partial window counts by its length."""
-    if not samples:
+    return _silence_share(window_peaks(samples, rate, channels), len(samples), rate, channels)
+
+
+def _silence_share(peaks: list[int], total: int, rate: int, channels: int) -> float:
+    if not total:
         return 1.0
     step = max(1, round(rate * SILENCE_WINDOW_SECONDS)) * channels
-    silent = 0
-    for start in range(0, len(samples), step):
-        if _peak(samples, start, start + step) < _SILENT_BELOW:
-            silent += min(step, len(samples) - start)
-    return silent / len(samples)
+    silent = sum(min(step, total - i * step) for i, peak in enumerate(peaks) if peak < _SILENT_BELOW)
+    return silent / total
 
 
 def waveform(samples: array[int], buckets: int = WAVEFORM_BUCKETS) -> bytes:
     """``buckets`` peak levels over the samples, each 0-255 on a linear scale of full scale."""
-    n = len(samples)
-    out = bytearray()
-    for i in range(buckets):
-        peak = _peak(samples, i * n // buckets, (i + 1) * n // buckets)
-        out.append(min(255, round(peak * 255 / (_FULL_SCALE - 1))))
-    return bytes(out)
+    return _levels(
+        [
+            _peak(samples, i * len(samples) // buckets, (i + 1) * len(samples) // buckets)
+            for i in range(buckets)
+        ]
+    )
+
+
+def _waveform_of_windows(peaks: list[int], buckets: int = WAVEFORM_BUCKETS) -> bytes:
+    n = len(peaks)
+    return _levels([max(peaks[i * n // buckets : (i + 1) * n // buckets], default=0) for i in range(buckets)])
+
+
+def _levels(peaks: list[int]) -> bytes:
+    return bytes(min(255, round(peak * 255 / (_FULL_SCALE - 1))) for peak in peaks)
+
+
+def _shape(samples: array[int], rate: int, channels: int) -> tuple[float, bytes]:
+    """Silence share and waveform, reading every sample once: the waveform of a file long enough
+    is made of its silence windows' peaks (a bucket spans several windows)."""
+    peaks = window_peaks(samples, rate, channels)
+    share = round(_silence_share(peaks, len(samples), rate, channels), 4)
+    if len(peaks) >= 4 * WAVEFORM_BUCKETS:
+        return share, _waveform_of_windows(peaks)
+    return share, waveform(samples)
 
 
 def _pure_python(data: bytes, info: AudioInfo) -> AudioLevels:
@@ -120,12 +152,13 @@ def _pure_python(data: bytes, info: AudioInfo) -> AudioLevels:
     if not samples:
         return AudioLevels.unmeasured()
     peak = _peak(samples, 0, len(samples))
+    share, shape = _shape(samples, info.sample_rate, info.channels)
     return AudioLevels(
         peak_dbfs=FLOOR_DB if peak == 0 else round(20 * math.log10(peak / _FULL_SCALE), 2),
         loudness_lufs=None,
         true_peak_dbtp=None,
-        silence_share=round(silence_share(samples, info.sample_rate, info.channels), 4),
-        waveform=waveform(samples),
+        silence_share=share,
+        waveform=shape,
         complete=False,
     )
 
@@ -135,6 +168,7 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
 
     Never raises: what cannot be measured is None, and ``complete`` says whether ffmpeg did it.
     """
+    peaks = "sample+true" if info.duration_seconds <= TRUE_PEAK_MAX_SECONDS else "sample"
     result = run_ffmpeg(
         [
             "-f",
@@ -146,7 +180,7 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
             "info",
             "-nostats",
             "-filter_complex",
-            "[0:a:0]asplit=2[a][b];[a]ebur128=peak=sample+true:framelog=verbose[e];"
+            f"[0:a:0]asplit=2[a][b];[a]ebur128=peak={peaks}:framelog=verbose[e];"
             f"[b]aresample={_ANALYSIS_RATE},aformat=sample_fmts=s16:channel_layouts=mono[w]",
             "-map",
             "[e]",
@@ -179,12 +213,13 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
         )
         # ffmpeg had its chance; what Python can read is all there will be.
         return _finished(_pure_python(data, info))
+    share, shape = _shape(samples, _ANALYSIS_RATE, 1)
     return AudioLevels(
         peak_dbfs=_db(summary["sp"]),
         loudness_lufs=_db(summary["i"]),
-        true_peak_dbtp=_db(summary["tp"]),
-        silence_share=round(silence_share(samples, _ANALYSIS_RATE), 4),
-        waveform=waveform(samples),
+        true_peak_dbtp=None if summary["tp"] is None else _db(summary["tp"]),
+        silence_share=share,
+        waveform=shape,
         complete=True,
     )
 

@@ -307,9 +307,15 @@ class IngestService:
         info: AudioInfo = await asyncio.to_thread(analyze_audio, data, self.max_audio_seconds)
         # Without ffmpeg the rendition waits (rendition_pending) and is made once ffmpeg is there.
         rendition_pending = not ffmpeg_available()
-        rendition = (
-            None if rendition_pending else await asyncio.to_thread(make_telephony_rendition, data, info)
-        )
+        # Two ffmpeg runs side by side (two cores halve the wait). Without ffmpeg loudness (at
+        # least) waits, as the rendition does: levels_pending.
+        levels_run = asyncio.create_task(asyncio.to_thread(measure_levels, data, info))
+        try:
+            rendition = (
+                None if rendition_pending else await asyncio.to_thread(make_telephony_rendition, data, info)
+            )
+        finally:
+            levels = await levels_run
         now = self._now()
         resource_key = uuid.uuid4().hex
         prefix = f"accounts/{principal.account_id}/{now}-{resource_key}"
@@ -323,8 +329,6 @@ class IngestService:
             await self._delete_blob(blob_key)
             raise _storage_failure(exc) from None
         silent = await asyncio.to_thread(is_silent, data, info, rendition)
-        # Without ffmpeg loudness (at least) waits, as the rendition does: levels_pending.
-        levels = await asyncio.to_thread(measure_levels, data, info)
         decision = self.library.audio_decision(
             principal,
             name,
