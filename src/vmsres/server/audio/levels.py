@@ -23,7 +23,7 @@ from array import array
 from dataclasses import dataclass
 
 from vmsres.server.audio._common import log
-from vmsres.server.audio._ffmpeg import run_ffmpeg
+from vmsres.server.audio._ffmpeg import ffmpeg_path, run_ffmpeg
 from vmsres.server.audio.analysis import AudioInfo
 from vmsres.server.audio.silence import SILENCE_PEAK_DBFS
 
@@ -197,6 +197,9 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
         LEVELS_TIMEOUT_SECONDS,
     )
     if result is None:
+        if ffmpeg_path() is not None:
+            # ffmpeg is there but timed out or could not start: trying again would do the same.
+            return _finished(_pure_python(data, info))
         return _pure_python(data, info)
     # ffmpeg may configure the filter graph more than once and each ebur128 instance prints a
     # summary when it closes: the one that saw the audio closes last.

@@ -468,7 +468,9 @@ class IngestService:
         records is read by every later request.
         """
         stored = await self.resources.waveform(row["resource_key"])
-        if stored is None and row.get("levels_pending") and row.get("blob_key"):
+        # Without ffmpeg only a 16-bit PCM WAV can be measured: others are not read in vain.
+        measurable = ffmpeg_available() or row.get("codec") == "pcm_s16le"
+        if stored is None and row.get("levels_pending") and row.get("blob_key") and measurable:
             await self.measure_levels_of(row)
             stored = await self.resources.waveform(row["resource_key"])
         return None if stored is None else bytes.fromhex(stored)
