@@ -212,6 +212,29 @@ def test_queue_shows_template_variables_and_plays_audio(
             assert 1.5 < duration < 2.5, (kind, duration)
 
 
+def test_the_resource_page_shows_duration_and_waveform_before_playing(
+    browser: Any, server: RunningServer, library: Library
+) -> None:
+    browser.get(f"{server.url}/console/resources/{library.audio_key}")
+    duration = wait(browser, visible("#duration"), "no duration on the resource page")
+    player = css(browser, "audio[data-kind=original]")
+    # Nothing was played or loaded (preload="none"): the duration comes from the server.
+    assert browser.execute_script("return arguments[0].readyState;", player) == 0
+    assert duration.text.startswith("0:02.0")
+    assert css(browser, ".player .duration[data-kind=original]").text == "0:02.0"
+    assert "Hz" in css(browser, "#format").text and "dBFS" in css(browser, "#levels").text
+    # The waveform is an image of this origin: the console's CSP lets it load.
+    waveform = wait(browser, visible("#waveform"), "no waveform")
+    wait(
+        browser,
+        lambda d: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0;", waveform
+        ),
+        "the waveform image did not load",
+    )
+    screenshot(browser, "resource-audio")
+
+
 def test_approve_one_from_the_queue(browser: Any, server: RunningServer, library: Library) -> None:
     browser.get(server.url + "/console/review")
     wait(browser, visible(f"#pick-{library.greeting_key}"), "queue not shown").click()

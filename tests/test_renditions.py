@@ -101,12 +101,26 @@ def test_without_ffmpeg_renditions_are_pending_and_rebuild_makes_them(
 
         rebuilt = _rebuild(server, None, "--json")
         assert rebuilt.returncode == 0, rebuilt.stderr
-        assert json.loads(rebuilt.stdout) == {"made": 1, "failed": 0, "storage_errors": 0, "pending": 0}
+        assert json.loads(rebuilt.stdout) == {
+            "made": 1,
+            "failed": 0,
+            "storage_errors": 0,
+            "pending": 0,
+            "levels_measured": 1,
+            "levels_pending": 0,
+        }
         assert not _pending(server, key)
         # The running server (still without ffmpeg) serves what the command made.
         assert _telephony_wav(server, key) == (8000, 1, 16000)
         again = _rebuild(server, None, "--json")
-        assert json.loads(again.stdout) == {"made": 0, "failed": 0, "storage_errors": 0, "pending": 0}
+        assert json.loads(again.stdout) == {
+            "made": 0,
+            "failed": 0,
+            "storage_errors": 0,
+            "pending": 0,
+            "levels_measured": 0,
+            "levels_pending": 0,
+        }
     finally:
         server.stop()
 

@@ -385,6 +385,7 @@ def test_resource_answers_match_the_schema_declared_from_the_record(tmp_path: Pa
     import jsonschema
 
     from vmsres.protocol.records import RESOURCE
+    from vmsres.server.admin.operations import AUDIO_FACTS
 
     fixtures = tmp_path / "fixtures.json"
     fixtures.write_text(json.dumps(FIXTURES))
@@ -398,7 +399,7 @@ def test_resource_answers_match_the_schema_declared_from_the_record(tmp_path: Pa
             "Account",
             "ReviewedBy",
             "ReviewedAt",
-        }
+        } | {f.name for f in AUDIO_FACTS.fields}
         routes = document["paths"]
         for path, method in [
             ("/admin/v1/resources", "get"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from vmsres.protocol.errors import ERRORS
 from vmsres.protocol.records import RESOURCE, ResourceState, ResourceType
 from vmsres.protocol.spec import ACTION_SPECS, Param, python_name
-from vmsres.server.admin.operations import OPERATIONS, PREFIX, In
+from vmsres.server.admin.operations import AUDIO_FACTS, OPERATIONS, PREFIX, In
 from vmsres.server.admin.operations import Param as AdminParam
 
 _TRANSPORT = {
@@ -158,11 +158,18 @@ def serve_options() -> str:
     return "\n".join(rows) + "\n"
 
 
+def audio_facts() -> str:
+    rows = ["| Field | Type | Meaning |", "|---|---|---|"]
+    for f in AUDIO_FACTS.fields:
+        rows.append(f"| {f.name} | {f.kind} | {_cell(f.doc)} |")
+    return "\n".join(rows) + "\n"
+
+
 SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/api.md": {"record": record_table, "parameters": parameter_tables},
     "docs/errors.md": {"errors": error_table},
     "docs/client.md": {"resource-fields": client_resource_fields},
-    "docs/admin.md": {"admin-endpoints": admin_endpoints},
+    "docs/admin.md": {"admin-endpoints": admin_endpoints, "audio-facts": audio_facts},
     "docs/operations.md": {"serve-options": serve_options},
 }
 

@@ -79,7 +79,7 @@ def listing(members: Iterable[ResourceType | ResourceState], *, text: Literal["l
 
 # --- Shapes ------------------------------------------------------------------------------------
 
-WireKind = Literal["str", "int", "bool"]
+WireKind = Literal["str", "int", "bool", "float"]
 
 
 @dataclass(frozen=True, slots=True)

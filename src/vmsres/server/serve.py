@@ -76,7 +76,7 @@ def create_app(settings: Settings) -> VmsApp:
         while True:
             try:
                 report = await services.ingest.make_pending_renditions()
-                if report.made or report.failed or report.storage_errors:
+                if report.made or report.failed or report.storage_errors or report.levels_measured:
                     logging.getLogger("vmsres").info(
                         orjson.dumps({"event": "renditions", **vars(report)}).decode()
                     )

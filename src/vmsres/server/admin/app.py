@@ -155,7 +155,7 @@ def endpoint_for(operation: AdminOperation) -> Callable[..., Awaitable[Any]]:
     return endpoint
 
 
-_KINDS: dict[str, type] = {"str": str, "int": int, "bool": bool}
+_KINDS: dict[str, type] = {"str": str, "int": int, "bool": bool, "float": float}
 
 
 def shape_model(shape: Shape, nullable: frozenset[str] = frozenset()) -> type[BaseModel]:

@@ -112,6 +112,25 @@ class Cli:
     pick: Callable[[Mapping[str, Any]], str] | None = None
 
 
+# What was measured of an audio resource (service.admin.audio_facts_view; docs/audio.md).
+AUDIO_FACTS = Shape(
+    "AudioFacts",
+    "What the server measured of a resource's audio when it was stored.",
+    (
+        Field("Codec", "str", "the audio codec (ffmpeg's name: mp3, pcm_s16le, ...)"),
+        Field("SampleRate", "int", "samples per second, Hz"),
+        Field("Channels", "int", "1 mono, 2 stereo"),
+        Field("SizeBytes", "int", "size of the original file"),
+        Field("DurationMs", "int", "duration measured from the samples, milliseconds"),
+        Field("PeakDbfs", "float", "highest sample level, dBFS (-200 for digital silence)"),
+        Field("LoudnessLufs", "float", "integrated loudness (EBU R128), LUFS; needs ffmpeg"),
+        Field("TruePeakDbtp", "float", "true peak (EBU R128), dBTP; needs ffmpeg, audio up to 2 minutes"),
+        Field("SilenceShare", "float", "fraction of the duration that is silence, 0 to 1"),
+        Field("LevelsPending", "bool", "the levels wait for ffmpeg (loudness is still to come)"),
+    ),
+)
+
+
 # What the resource operations answer (service.admin.admin_resource_view): the wire record,
 # declared in the protocol, with the account that holds it and where its review stands. The
 # OpenAPI document's schema of those answers is made from it.
@@ -127,10 +146,12 @@ ADMIN_RESOURCE = Shape(
             'who decided it (`reviewer:NAME`, `auto:RULE`, `forced:admin`, `fixture`), `""` while undecided',
         ),
         Field("ReviewedAt", "int", "when it was decided, epoch seconds; null while undecided"),
+        *AUDIO_FACTS.fields,
     ),
 )
-# Fields of ADMIN_RESOURCE that may be null.
-ADMIN_RESOURCE_NULLABLE = frozenset({"ReviewedAt"})
+# Fields of ADMIN_RESOURCE that may be null: the audio facts are null for TTS templates, and a
+# level the server could not measure (docs/audio.md) is null too.
+ADMIN_RESOURCE_NULLABLE = frozenset({"ReviewedAt", *AUDIO_FACTS.by_name})
 
 
 BodyKind = Literal["fields", "partial", "raw"]

@@ -4,6 +4,7 @@ renditions. It knows nothing of HTTP or SQL; see docs/audio.md for the user-faci
 from vmsres.server.audio._ffmpeg import ENV_VAR as FFMPEG_ENV
 from vmsres.server.audio._ffmpeg import ffmpeg_available
 from vmsres.server.audio.analysis import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, whole_seconds
+from vmsres.server.audio.levels import WAVEFORM_BUCKETS, AudioLevels, measure_levels
 from vmsres.server.audio.rendition import (
     TELEPHONY_BYTES_PER_MS,
     TELEPHONY_CODEC,
@@ -22,11 +23,14 @@ __all__ = [
     "TELEPHONY_CODEC",
     "TELEPHONY_HEADER_BYTES",
     "TELEPHONY_SAMPLE_RATE",
+    "WAVEFORM_BUCKETS",
     "AudioInfo",
+    "AudioLevels",
     "analyze_audio",
     "ffmpeg_available",
     "is_silent",
     "make_telephony_rendition",
+    "measure_levels",
     "peak_dbfs",
     "telephony_rendition_bytes",
     "whole_seconds",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import os
 import re
@@ -40,6 +41,7 @@ from vmsres.server.console.ops import (
     PreviewUnavailable,
     espeak_binary,
     template_parts,
+    waveform_svg,
 )
 from vmsres.server.console.session import (
     BREAK_GLASS,
@@ -61,6 +63,7 @@ from vmsres.server.service.admin import (
     AdminOps,
     QueueQueryError,
     admin_resource_view,
+    audio_facts_view,
     decided_view,
 )
 from vmsres.server.service.events import Actor
@@ -155,7 +158,33 @@ def _templates() -> Environment:
     )
     # Same clock as CreateTime in the records, so the trail and the resource read alike.
     templates.filters["when"] = lambda t: china_time(int(t)) if t else ""
+    templates.filters["clock"] = clock
+    templates.filters["size"] = human_size
     return templates
+
+
+def clock(milliseconds: int | None) -> str:
+    """A duration as a player shows it, m:ss (h:mm:ss past an hour), tenths under 10 seconds."""
+    if milliseconds is None:
+        return "—"
+    tenths = (int(milliseconds) + 50) // 100
+    if tenths < 100:
+        return f"0:{tenths // 10:02d}.{tenths % 10}"
+    seconds = (int(milliseconds) + 500) // 1000
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB"):
+        if value < 1024 or unit == "MiB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -726,6 +755,26 @@ async def audio(request: Request, resource_key: str, rendition: str) -> Response
     return _ranged(request, data, content_type)
 
 
+async def waveform(request: Request, resource_key: str) -> Response:
+    """The waveform as an SVG image, drawn from the levels measured once and stored."""
+    await session_of(request)
+    levels = await _state(request).ops.waveform(resource_key)
+    if levels is None:
+        raise HTTPException(404, "this resource has no waveform")
+    body = waveform_svg(levels).encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {
+        # Private (behind the login); revalidated by its ETag, since a waveform measured without
+        # ffmpeg may be measured again once it is there.
+        "Cache-Control": "private, no-cache",
+        "ETag": etag,
+        **SECURITY_HEADERS,
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="image/svg+xml", headers=headers)
+
+
 # --- resources ----------------------------------------------------------------------------
 
 
@@ -865,6 +914,11 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
     ]
     if resource["Type"] == ResourceType.TTS:
         resource["Parts"] = template_parts(resource.get("TtsTemplateContent", ""))
+    # Measured here the first time for a resource stored before levels were (then stored).
+    has_waveform = await state.ops.waveform(resource_key) is not None
+    if has_waveform:
+        row = await state.ops.resource_row(resource_key) or row
+        resource = {**resource, **audio_facts_view(row)}
     shown = take_flash(request, session)
     kept = _take_kept(request, "resource")
     if kept.get("key") != resource_key:
@@ -873,6 +927,7 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
     page = render(
         request,
         "resource.html",
+        has_waveform=has_waveform,
         session=session,
         active="resources",
         r=resource,
@@ -1103,6 +1158,7 @@ routes: list[BaseRoute] = [
     APIRoute(PREFIX + "/review", review_post, methods=["POST"]),
     APIRoute(PREFIX + "/review/confirm", review_confirm, methods=["GET"]),
     APIRoute(PREFIX + "/audio/{resource_key}/{rendition}", audio, methods=["GET"]),
+    APIRoute(PREFIX + "/waveform/{resource_key}.svg", waveform, methods=["GET"]),
     APIRoute(PREFIX + "/resources", resources_page, methods=["GET"]),
     APIRoute(PREFIX + "/resources.csv", resources_csv, methods=["GET"]),
     APIRoute(PREFIX + "/goto", goto_resource, methods=["GET"]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import heapq
+import json
+import math
 import re
 import shutil
 import subprocess
@@ -23,6 +25,13 @@ from vmsres.server.service.services import Services
 MAX_MERGED_ROWS = 2000
 PREVIEW_PREFIX = "console/tts-preview/"
 ESPEAK_TIMEOUT_SECONDS = 30
+# espeak-ng's own defaults: words per minute and amplitude. A template's Speed and Volume options
+# (multipliers, 1 = normal, as Volcengine's voices take them) scale them within espeak-ng's range.
+ESPEAK_RATE = 175
+ESPEAK_RATE_RANGE = (80, 450)
+ESPEAK_AMPLITUDE = 100
+ESPEAK_AMPLITUDE_RANGE = (0, 200)
+WAVEFORM_HEIGHT = 64
 _VARIABLE = re.compile(r"#([A-Za-z0-9]+)#")
 
 
@@ -114,14 +123,22 @@ class ConsoleOps:
             raise NoAudio(resource_key) from None
         return data, "audio/mpeg" if key.endswith(".mp3") else "audio/wav"
 
+    async def waveform(self, resource_key: str) -> bytes | None:
+        """The resource's waveform levels (measured once, then stored), or None."""
+        row = await self.resource_row(resource_key)
+        if row is None or row["type"] == ResourceType.TTS:
+            return None
+        return await self.services.ingest.waveform(row)
+
     async def tts_preview(self, resource_key: str) -> bytes:
-        """A WAV of the template read by espeak-ng; rendered once per template text, then cached
-        in the blob store (a changed text or voice would get a new cache key)."""
+        """A WAV of the template read by espeak-ng at the template's Speed and Volume; rendered
+        once per template text and options, then cached in the blob store."""
         row = await self.resource_row(resource_key)
         if row is None or row["type"] != ResourceType.TTS or not row["tts_content"]:
             raise NoAudio(resource_key)
         text = str(row["tts_content"])
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        voice = speech_settings(row["tts_options"])
+        digest = hashlib.sha256(f"{text}\0{voice.rate}\0{voice.amplitude}".encode()).hexdigest()[:16]
         blob_key = f"{PREVIEW_PREFIX}{resource_key}-{digest}.wav"
         lock = self._preview_locks.setdefault(blob_key, asyncio.Lock())
         async with lock:
@@ -129,9 +146,61 @@ class ConsoleOps:
                 return await self.services.blobs.get(blob_key)
             except BlobNotFound:
                 pass
-            data = await asyncio.to_thread(render_speech, _speakable(text))
+            data = await asyncio.to_thread(render_speech, _speakable(text), voice)
             await self.services.blobs.put(blob_key, data)
             return data
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSettings:
+    rate: int = ESPEAK_RATE  # espeak-ng -s, words per minute
+    amplitude: int = ESPEAK_AMPLITUDE  # espeak-ng -a
+
+
+def _multiplier(options: dict[str, Any], name: str) -> float | None:
+    value = options.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def speech_settings(tts_options: str | None) -> SpeechSettings:
+    """espeak-ng's rate and amplitude for a template's TtsOptions: Speed and Volume multiply the
+    defaults (clamped to espeak-ng's range); anything else in the options is not heard."""
+    try:
+        options = json.loads(tts_options or "{}")
+    except ValueError:
+        return SpeechSettings()
+    if not isinstance(options, dict):
+        return SpeechSettings()
+    speed = _multiplier(options, "Speed")
+    volume = _multiplier(options, "Volume")
+    low, high = ESPEAK_RATE_RANGE
+    rate = ESPEAK_RATE if speed is None else min(high, max(low, round(ESPEAK_RATE * speed)))
+    low, high = ESPEAK_AMPLITUDE_RANGE
+    amplitude = ESPEAK_AMPLITUDE if volume is None else min(high, max(low, round(ESPEAK_AMPLITUDE * volume)))
+    return SpeechSettings(rate, amplitude)
+
+
+def waveform_svg(levels: bytes, height: int = WAVEFORM_HEIGHT) -> str:
+    """The waveform as an SVG image: one bar per level, mirrored about the middle line.
+
+    Drawn with presentation attributes only (no style), so the console's CSP has nothing to refuse.
+    """
+    middle = height / 2
+    bars = []
+    for x, level in enumerate(levels):
+        half = max(0.5, level / 255 * middle)
+        bars.append(f"M{x + 0.5} {middle - half:.1f}V{middle + half:.1f}")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {len(levels)} {height}" '
+        f'width="{len(levels) * 3}" height="{height}" preserveAspectRatio="none" role="img">'
+        f'<path d="{"".join(bars)}" stroke="#2b6cb0" stroke-width="0.8" fill="none"/></svg>'
+    )
 
 
 def _record(row: dict[str, Any], account: str) -> dict[str, Any]:
@@ -147,7 +216,8 @@ def _voice_for(text: str) -> str:
     return "cmn" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
 
 
-def render_speech(text: str) -> bytes:
+def render_speech(text: str, voice: SpeechSettings | None = None) -> bytes:
+    voice = voice or SpeechSettings()
     binary = espeak_binary()
     if binary is None:
         raise PreviewUnavailable("espeak-ng is not installed on the server")
@@ -155,7 +225,18 @@ def render_speech(text: str) -> bytes:
         out = Path(tmp) / "preview.wav"
         # The text goes through stdin so that nothing in it is read as an option.
         result = subprocess.run(
-            [binary, "-v", _voice_for(text), "-w", str(out), "--stdin"],
+            [
+                binary,
+                "-v",
+                _voice_for(text),
+                "-s",
+                str(voice.rate),
+                "-a",
+                str(voice.amplitude),
+                "-w",
+                str(out),
+                "--stdin",
+            ],
             input=text.encode(),
             capture_output=True,
             timeout=ESPEAK_TIMEOUT_SECONDS,

@@ -73,7 +73,30 @@ def decided_view(row: Row) -> dict[str, Any]:
 
 
 def admin_resource_view(row: Row) -> dict[str, Any]:
-    return {**resource_record(row), "Account": row["account_name"], **decided_view(row)}
+    return {
+        **resource_record(row),
+        "Account": row["account_name"],
+        **decided_view(row),
+        **audio_facts_view(row),
+    }
+
+
+def audio_facts_view(row: Row) -> dict[str, Any]:
+    """What was measured of the audio (admin/operations.py AUDIO_FACTS); all None for TTS."""
+    audio = row["type"] != ResourceType.TTS
+    get = row.get
+    return {
+        "Codec": get("codec"),
+        "SampleRate": get("sample_rate"),
+        "Channels": get("channels"),
+        "SizeBytes": get("size_bytes"),
+        "DurationMs": get("duration_ms"),
+        "PeakDbfs": get("peak_dbfs"),
+        "LoudnessLufs": get("loudness_lufs"),
+        "TruePeakDbtp": get("true_peak_dbtp"),
+        "SilenceShare": get("silence_share"),
+        "LevelsPending": bool(get("levels_pending")) if audio else None,
+    }
 
 
 def audit_view(row: Row) -> dict[str, Any]:

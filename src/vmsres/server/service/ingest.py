@@ -31,10 +31,12 @@ from vmsres.protocol.errors import (
 from vmsres.server.audio import (
     MAX_AUDIO_BYTES,
     AudioInfo,
+    AudioLevels,
     analyze_audio,
     ffmpeg_available,
     is_silent,
     make_telephony_rendition,
+    measure_levels,
 )
 from vmsres.server.blobs import (
     BlobNotFound,
@@ -48,6 +50,7 @@ from vmsres.server.fetch import FetchLimits, check_fetch_url, fetch_audio
 from vmsres.server.service.accounts import Principal
 from vmsres.server.service.events import AuditContext
 from vmsres.server.service.resources import ResourceService
+from vmsres.server.service.review import MeasuredLevels
 from vmsres.server.service.shared_secrets import SharedSecrets
 from vmsres.server.service.tokens import make_token, read_token
 from vmsres.server.settings import MAX_AUDIO_SECONDS
@@ -96,7 +99,21 @@ class RenditionReport:
     storage_errors: int = 0
     # Still waiting (for ffmpeg, or after a storage error) when the pass ended.
     pending: int = 0
+    # Audio levels measured for resources that waited for ffmpeg (migration 0012_audio_levels).
+    levels_measured: int = 0
+    levels_pending: int = 0
     ffmpeg_missing: bool = False
+
+
+def level_values(levels: AudioLevels) -> dict[str, Any]:
+    """The resources columns of measured levels (store LEVEL_COLUMNS)."""
+    return {
+        "peak_dbfs": levels.peak_dbfs,
+        "loudness_lufs": levels.loudness_lufs,
+        "true_peak_dbtp": levels.true_peak_dbtp,
+        "silence_share": levels.silence_share,
+        "waveform": None if levels.waveform is None else levels.waveform.hex(),
+    }
 
 
 def _content_type(key: str) -> str:
@@ -290,9 +307,15 @@ class IngestService:
         info: AudioInfo = await asyncio.to_thread(analyze_audio, data, self.max_audio_seconds)
         # Without ffmpeg the rendition waits (rendition_pending) and is made once ffmpeg is there.
         rendition_pending = not ffmpeg_available()
-        rendition = (
-            None if rendition_pending else await asyncio.to_thread(make_telephony_rendition, data, info)
-        )
+        # Two ffmpeg runs side by side (two cores halve the wait). Without ffmpeg loudness (at
+        # least) waits, as the rendition does: levels_pending.
+        levels_run = asyncio.create_task(asyncio.to_thread(measure_levels, data, info))
+        try:
+            rendition = (
+                None if rendition_pending else await asyncio.to_thread(make_telephony_rendition, data, info)
+            )
+        finally:
+            levels = await levels_run
         now = self._now()
         resource_key = uuid.uuid4().hex
         prefix = f"accounts/{principal.account_id}/{now}-{resource_key}"
@@ -306,7 +329,13 @@ class IngestService:
             await self._delete_blob(blob_key)
             raise _storage_failure(exc) from None
         silent = await asyncio.to_thread(is_silent, data, info, rendition)
-        decision = self.library.audio_decision(principal, name, info.duration_seconds, silent)
+        decision = self.library.audio_decision(
+            principal,
+            name,
+            info.duration_seconds,
+            silent,
+            MeasuredLevels(levels.peak_dbfs, levels.loudness_lufs, levels.silence_share),
+        )
         values: dict[str, Any] = {
             "resource_key": resource_key,
             "account_id": principal.account_id,
@@ -327,6 +356,8 @@ class IngestService:
             "blob_key": blob_key,
             "rendition_key": rendition_key,
             "rendition_pending": rendition_pending,
+            **level_values(levels),
+            "levels_pending": not levels.complete,
             "reject_reason": decision.reason,
             "reviewed_by": decision.reviewed_by,
             "reviewed_at": now if decision.reviewed_by else None,
@@ -376,7 +407,9 @@ class IngestService:
         if not ffmpeg_available():
             report.ffmpeg_missing = True
             report.pending = await self.resources.count_pending_renditions()
+            report.levels_pending = await self.resources.count_pending_levels()
             return report
+        await self._measure_pending_levels(report)
         after_id = 0
         while rows := await self.resources.pending_renditions(after_id, RENDITION_BATCH):
             after_id = rows[-1]["id"]
@@ -392,6 +425,55 @@ class IngestService:
                     return report
         report.pending = await self.resources.count_pending_renditions()
         return report
+
+    async def _measure_pending_levels(self, report: RenditionReport) -> None:
+        after_id = 0
+        while rows := await self.resources.pending_levels(after_id, RENDITION_BATCH):
+            after_id = rows[-1]["id"]
+            random.shuffle(rows)
+            for row in rows:
+                outcome = await self.measure_levels_of(row)
+                if outcome is None:
+                    report.storage_errors += 1
+                elif outcome:
+                    report.levels_measured += 1
+        report.levels_pending = await self.resources.count_pending_levels()
+
+    async def measure_levels_of(self, row: Row) -> bool | None:
+        """Measure a resource's levels now (a pending one, or one the console shows first).
+
+        True when recorded, False when there was nothing to record (another measurer was first,
+        or the resource is gone), None when its audio could not be read (tried again later).
+        """
+        try:
+            data = await self.blobs.get(row["blob_key"])
+        except BlobNotFound:
+            return await self.resources.finish_levels(row["id"], {}, still_pending=False)
+        except BlobStorageError:
+            return None
+        try:
+            info = await asyncio.to_thread(analyze_audio, data)
+        except VmsError:
+            return await self.resources.finish_levels(row["id"], {}, still_pending=False)
+        levels = await asyncio.to_thread(measure_levels, data, info)
+        return await self.resources.finish_levels(
+            row["id"], level_values(levels), still_pending=not levels.complete
+        )
+
+    async def waveform(self, row: Row) -> bytes | None:
+        """The resource's stored waveform (bucket levels), measured now if it never was.
+
+        Measured once: a resource stored with levels has them from its commit, one stored before
+        (or without ffmpeg) is measured here the first time it is asked for, and what that
+        records is read by every later request.
+        """
+        stored = await self.resources.waveform(row["resource_key"])
+        # Without ffmpeg only a 16-bit PCM WAV can be measured: others are not read in vain.
+        measurable = ffmpeg_available() or row.get("codec") == "pcm_s16le"
+        if stored is None and row.get("levels_pending") and row.get("blob_key") and measurable:
+            await self.measure_levels_of(row)
+            stored = await self.resources.waveform(row["resource_key"])
+        return None if stored is None else bytes.fromhex(stored)
 
     async def _make_rendition(self, row: Row, report: RenditionReport) -> bool:
         """One pending rendition; False when ffmpeg went away meanwhile (the pass stops)."""

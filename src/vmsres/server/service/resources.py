@@ -17,6 +17,7 @@ from vmsres.server.service.events import AuditContext, EventService, resource_pa
 from vmsres.server.service.limits import Quota, effective
 from vmsres.server.service.review import (
     Decision,
+    MeasuredLevels,
     ReviewRules,
     decide_audio,
     decide_tts,
@@ -221,10 +222,16 @@ class ResourceService:
         return values
 
     def audio_decision(
-        self, principal: Principal, name: str, duration_seconds: float, silent: bool
+        self,
+        principal: Principal,
+        name: str,
+        duration_seconds: float,
+        silent: bool,
+        levels: MeasuredLevels | None = None,
     ) -> Decision:
         """For the audio ingestion code: the rules applied to what it measured."""
-        return decide_audio(self.policy_for(principal), self.rules, duration_seconds, silent, name)
+        policy = self.policy_for(principal)
+        return decide_audio(policy, self.rules, duration_seconds, silent, name, levels)
 
     async def insert_and_announce(
         self,

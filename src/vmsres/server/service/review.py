@@ -32,6 +32,15 @@ class Violation:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class MeasuredLevels:
+    """What the audio layer measured of a recording; None where it could not (no ffmpeg)."""
+
+    peak_dbfs: float | None = None
+    loudness_lufs: float | None = None
+    silence_share: float | None = None
+
+
 @dataclass(frozen=True)
 class ReviewRules:
     """What the automatic checks refuse. Every bound is optional; the defaults refuse nothing
@@ -44,6 +53,11 @@ class ReviewRules:
     max_tts_chars: int | None = None
     name_pattern: str | None = None
     banned_name_words: tuple[str, ...] = ()
+    # Level bounds (docs/audio.md): a bound on a level that was not measured is not checked.
+    max_silence_share: float | None = None
+    min_loudness_lufs: float | None = None
+    max_loudness_lufs: float | None = None
+    max_peak_dbfs: float | None = None
     _name_regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +67,12 @@ class ReviewRules:
             value = getattr(self, bound)
             if value is not None and value < 0:
                 raise ValueError(f"{bound} may not be negative")
+        if self.max_silence_share is not None and not 0 <= self.max_silence_share <= 1:
+            raise ValueError("max_silence_share is a fraction between 0 and 1")
+        for bound in ("min_loudness_lufs", "max_loudness_lufs", "max_peak_dbfs"):
+            value = getattr(self, bound)
+            if value is not None and value > 0:
+                raise ValueError(f"{bound} is a level at or below 0 (full scale)")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -119,13 +139,43 @@ def check_tts(rules: ReviewRules, name: str, content: str) -> Violation | None:
     return check_name(rules, name)
 
 
-def check_audio(rules: ReviewRules, duration_seconds: float, silent: bool) -> Violation | None:
+def check_audio(
+    rules: ReviewRules, duration_seconds: float, silent: bool, levels: MeasuredLevels | None = None
+) -> Violation | None:
     if silent and rules.reject_silent:
         return Violation("audio-silence", "the audio is silent or nearly silent")
     if rules.min_audio_seconds is not None and duration_seconds < rules.min_audio_seconds:
         return Violation("audio-duration", f"the audio is shorter than {rules.min_audio_seconds:g} seconds")
     if rules.max_audio_seconds is not None and duration_seconds > rules.max_audio_seconds:
         return Violation("audio-duration", f"the audio is longer than {rules.max_audio_seconds:g} seconds")
+    return None if levels is None else check_levels(rules, levels)
+
+
+def check_levels(rules: ReviewRules, levels: MeasuredLevels) -> Violation | None:
+    """The level bounds; one on a level that was not measured (None) is not checked."""
+    share = levels.silence_share
+    if rules.max_silence_share is not None and share is not None and share > rules.max_silence_share:
+        return Violation(
+            "audio-silence-share",
+            f"{share:.0%} of the audio is silence; at most {rules.max_silence_share:.0%} may be",
+        )
+    loudness = levels.loudness_lufs
+    if rules.min_loudness_lufs is not None and loudness is not None and loudness < rules.min_loudness_lufs:
+        return Violation(
+            "audio-loudness",
+            f"the audio is too quiet: {loudness:.1f} LUFS, below the minimum {rules.min_loudness_lufs:g} LUFS",
+        )
+    if rules.max_loudness_lufs is not None and loudness is not None and loudness > rules.max_loudness_lufs:
+        return Violation(
+            "audio-loudness",
+            f"the audio is too loud: {loudness:.1f} LUFS, above the maximum {rules.max_loudness_lufs:g} LUFS",
+        )
+    peak = levels.peak_dbfs
+    if rules.max_peak_dbfs is not None and peak is not None and peak > rules.max_peak_dbfs:
+        return Violation(
+            "audio-peak",
+            f"the audio peaks at {peak:.1f} dBFS, above the maximum {rules.max_peak_dbfs:g} dBFS",
+        )
     return None
 
 
@@ -139,10 +189,16 @@ def decide(policy: ReviewPolicy, violation: Violation | None, passed_rule: str) 
 
 
 def decide_audio(
-    policy: ReviewPolicy, rules: ReviewRules, duration_seconds: float, silent: bool, name: str = ""
+    policy: ReviewPolicy,
+    rules: ReviewRules,
+    duration_seconds: float,
+    silent: bool,
+    name: str = "",
+    levels: MeasuredLevels | None = None,
 ) -> Decision:
-    """The decision for a new audio resource; the ingestion code measures duration and silence."""
-    violation = check_audio(rules, duration_seconds, silent)
+    """The decision for a new audio resource; the ingestion code measures duration, silence and
+    levels."""
+    violation = check_audio(rules, duration_seconds, silent, levels)
     if violation is None and name:
         violation = check_name(rules, name)
     return decide(policy, violation, "audio-valid")

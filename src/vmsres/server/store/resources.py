@@ -63,6 +63,16 @@ RECORD_COLUMNS = (
     resources.c.blob_key,
     resources.c.rendition_key,
     resources.c.rendition_pending,
+    # What was measured of the audio (the waveform is read on its own: see waveform()).
+    resources.c.codec,
+    resources.c.sample_rate,
+    resources.c.channels,
+    resources.c.duration_ms,
+    resources.c.peak_dbfs,
+    resources.c.loudness_lufs,
+    resources.c.true_peak_dbtp,
+    resources.c.silence_share,
+    resources.c.levels_pending,
 )
 # Offsets from here on are found through resource_blocks instead of walking the listing index
 # from its start (on SQLite a walk of this many entries costs about what the lookups cost).
@@ -108,13 +118,22 @@ INSERT_COLUMNS = (
     "blob_key",
     "rendition_key",
     "rendition_pending",
+    "peak_dbfs",
+    "loudness_lufs",
+    "true_peak_dbtp",
+    "silence_share",
+    "waveform",
+    "levels_pending",
 )
 _INSERT_DEFAULTS: dict[str, Any] = {c: None for c in INSERT_COLUMNS} | {
     "remark": "",
     "suffix": "",
     "duration": 0,
     "rendition_pending": False,
+    "levels_pending": False,
 }
+# The measured levels, as measure_levels gives them and the columns hold them.
+LEVEL_COLUMNS = ("peak_dbfs", "loudness_lufs", "true_peak_dbtp", "silence_share", "waveform")
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +374,26 @@ _finish_rendition = (
     .where(resources.c.id == sa.bindparam("row_id"), resources.c.rendition_pending)
     .values(rendition_key=sa.bindparam("rendition_key"), rendition_pending=False)
 )
+# Oldest first, by the partial index of migration 0012_audio_levels.
+_pending_levels = (
+    sa.select(
+        resources.c.id,
+        resources.c.resource_key,
+        resources.c.account_id,
+        resources.c.blob_key,
+    )
+    .where(resources.c.levels_pending, resources.c.id > sa.bindparam("after_id"))
+    .order_by(resources.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_count_pending_levels = sa.select(sa.func.count()).select_from(resources).where(resources.c.levels_pending)
+# Conditional on the flag, as for renditions: of several measurers only one records.
+_finish_levels = (
+    resources.update()
+    .where(resources.c.id == sa.bindparam("row_id"), resources.c.levels_pending)
+    .values({c: sa.bindparam(c) for c in LEVEL_COLUMNS} | {"levels_pending": sa.bindparam("still_pending")})
+)
+_waveform = sa.select(resources.c.waveform).where(resources.c.resource_key == sa.bindparam("resource_key"))
 _by_key = sa.select(*RECORD_COLUMNS).where(
     resources.c.account_id == sa.bindparam("account_id"),
     resources.c.resource_key == sa.bindparam("resource_key"),
@@ -695,6 +734,28 @@ class ResourceStore:
         already did, or the resource is gone."""
         params = {"row_id": row_id, "rendition_key": rendition_key}
         return await self.db.execute(_finish_rendition, params) > 0
+
+    async def pending_levels(self, after_id: int, limit: int) -> list[Row]:
+        """Audio resources whose levels wait for ffmpeg, by id after ``after_id``."""
+        return await self.db.fetch_all(_pending_levels, {"after_id": after_id, "limit": limit})
+
+    async def count_pending_levels(self) -> int:
+        return int(await self.db.fetch_value(_count_pending_levels) or 0)
+
+    async def finish_levels(self, row_id: int, levels: dict[str, Any], still_pending: bool) -> bool:
+        """Record measured levels (LEVEL_COLUMNS); ``still_pending`` keeps the resource waiting
+        for ffmpeg. False when another measurer recorded first, or the resource is gone."""
+        params = {
+            "row_id": row_id,
+            "still_pending": still_pending,
+            **{c: levels.get(c) for c in LEVEL_COLUMNS},
+        }
+        return await self.db.execute(_finish_levels, params) > 0
+
+    async def waveform(self, resource_key: str) -> str | None:
+        """The stored waveform (hex of its bucket levels), or None."""
+        value = await self.db.fetch_value(_waveform, {"resource_key": resource_key})
+        return None if value is None else str(value)
 
     async def insert(
         self, values: dict[str, Any], executor: Executor | None = None, unless_present: bool = False

@@ -87,6 +87,15 @@ resources = sa.Table(
     sa.Column("rendition_key", sa.String(512), nullable=True),
     # The telephony rendition waits for ffmpeg (migration 0010_rendition_pending).
     sa.Column("rendition_pending", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Levels measured from the audio (migration 0012_audio_levels, docs/audio.md): NULL where not
+    # measured. The waveform is the hex of its bucket levels. levels_pending: ffmpeg has not
+    # measured them yet (it was missing), so loudness at least is still to come.
+    sa.Column("peak_dbfs", sa.Float, nullable=True),
+    sa.Column("loudness_lufs", sa.Float, nullable=True),
+    sa.Column("true_peak_dbtp", sa.Float, nullable=True),
+    sa.Column("silence_share", sa.Float, nullable=True),
+    sa.Column("waveform", sa.Text, nullable=True),
+    sa.Column("levels_pending", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_resources_listing", "account_id", "type", "created_at", "id"),
     sa.Index("ix_resources_listing_state", "account_id", "type", "state", "created_at", "id"),
     # The review queue across accounts, oldest first (migration 0013_review_queue).
@@ -98,6 +107,12 @@ resources = sa.Table(
         # SQLAlchemy writes the test as "= 1" on SQLite, whose planner needs that same form.
         sqlite_where=sa.text("rendition_pending = 1"),
         postgresql_where=sa.text("rendition_pending"),
+    ),
+    sa.Index(
+        "ix_resources_levels_pending",
+        "id",
+        sqlite_where=sa.text("levels_pending = 1"),
+        postgresql_where=sa.text("levels_pending"),
     ),
 )
 

@@ -1,7 +1,7 @@
 """The review queue across accounts.
 
 Revision ID: 0013_review_queue
-Revises: 0011_operators
+Revises: 0012_audio_levels
 Create Date: 2026-11-30
 
 The console's and the admin API's review queue reads the resources under review (State 0) of
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_review_queue"
-down_revision = "0011_operators"
+down_revision = "0012_audio_levels"
 branch_labels = None
 depends_on = None
 
