@@ -81,13 +81,33 @@ def _error_response(status: int, error: VmsError) -> bytes:
     return head + body
 
 
+# Writes of one event-loop turn are sent together up to this size; a larger one goes at once.
+CORK_BYTES = 64 * 1024
+
+
 class _LingeringTransport(asyncio.Transport):
-    """The socket transport as uvicorn sees it: close() becomes a lingering close when needed."""
+    """The socket transport as uvicorn sees it: close() becomes a lingering close when needed, and
+    the writes of one event-loop turn leave in one send.
+
+    uvicorn writes an answer's head and body separately; on loopback each send costs a system
+    call and a wake-up of the reader, about as much as the rest of a cached answer, so the head
+    waits for the body until the end of the turn (docs/benchmarks.md, "Where a request's time
+    goes")."""
 
     def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
         super().__init__()
         self._transport = transport
         self._protocol = protocol
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    def flush(self) -> None:
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending = []
+            self._pending_bytes = 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
 
     def close(self) -> None:
         self._protocol.close_connection()
@@ -96,12 +116,18 @@ class _LingeringTransport(asyncio.Transport):
         return self._protocol.draining or self._transport.is_closing()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._protocol.draining:
-            self._transport.write(data)
+        if self._protocol.draining or not data:
+            return
+        if not self._pending:
+            self._protocol.loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= CORK_BYTES:
+            self.flush()
 
     def writelines(self, list_of_data: Any) -> None:
-        if not self._protocol.draining:
-            self._transport.writelines(list_of_data)
+        for data in list_of_data:
+            self.write(data)
 
     def pause_reading(self) -> None:
         if not self._protocol.draining:
@@ -117,7 +143,7 @@ class _LingeringTransport(asyncio.Transport):
         return self._transport.get_extra_info(name, default)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size()
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._transport.set_write_buffer_limits(high, low)
@@ -126,9 +152,12 @@ class _LingeringTransport(asyncio.Transport):
         return self._transport.can_write_eof()
 
     def write_eof(self) -> None:
+        self.flush()
         self._transport.write_eof()
 
     def abort(self) -> None:
+        self._pending = []
+        self._pending_bytes = 0
         self._transport.abort()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
@@ -156,6 +185,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.draining = False
         self._drained = 0
         self._raw: asyncio.Transport | None = None
+        self._corked: _LingeringTransport | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         # Where the parser stands: waiting for (the rest of) a head, or reading a body. The bytes
@@ -168,7 +198,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw = transport
-        super().connection_made(_LingeringTransport(transport, self))
+        self._corked = _LingeringTransport(transport, self)
+        super().connection_made(self._corked)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -248,6 +279,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def close_connection(self) -> None:
         """uvicorn's close(): a lingering close while the client may still be sending."""
+        self._flush()
         raw = self._raw
         if raw is None or raw.is_closing() or self.draining:
             if raw is not None:
@@ -263,6 +295,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raw.write_eof()
         self._drain_timer = self.loop.call_later(self.limits.drain_seconds, raw.close)
 
+    def _flush(self) -> None:
+        # What uvicorn wrote goes out before the protocol writes or closes on its own.
+        if self._corked is not None:
+            self._corked.flush()
+
     def _idle(self) -> bool:
         """Between requests: the last answer is out and no body is arriving."""
         return not self._in_body and (self.cycle is None or self.cycle.response_complete)
@@ -275,6 +312,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _answer_and_close(self, status: int, error: VmsError) -> None:
         if self._raw is None or self._raw.is_closing():
             return
+        self._flush()
         self._raw.write(_error_response(status, error))
         self.close_connection()
 
@@ -291,6 +329,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         if not self._idle() or self._raw is None or self._raw.is_closing():
             return
+        self._flush()
         if self._head_bytes:
             self._raw.write(_error_response(408, RequestTimeout()))
         # Nothing of a request arrived (an idle connection): just close it.
