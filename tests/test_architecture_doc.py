@@ -23,7 +23,7 @@ BASES = (
 
 # Names the walk-through and the request path use, with the module that holds each.
 NAMES: list[tuple[str, str]] = [
-    ("vmsres.server.transport", "GuardedH11Protocol"),
+    ("vmsres.server.transport", "GuardedHttpToolsProtocol"),
     ("vmsres.server.wire.app", "VmsApp"),
     ("vmsres.server.wire.envelope", "success_body"),
     ("vmsres.server.wire.envelope", "error_body"),

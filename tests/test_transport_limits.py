@@ -131,6 +131,32 @@ def test_a_64_mb_header_is_answered_431_without_being_read(server: RunningServer
     assert _rss_kib(server.process.pid) - before < 4096
 
 
+def test_a_head_over_the_cap_sent_in_one_piece_is_431(server: RunningServer) -> None:
+    # The whole head (20 KiB, over the 16 KiB cap) and its end arrive together: the parser
+    # completes it in one read, so the cap is checked on the finished head too.
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+        status, body = _read_answer(sock)
+    assert (status, _code(body)) == (431, "RequestHeaderFieldsTooLarge")
+
+
+def test_pipelined_requests_are_answered_in_order_in_whole(server: RunningServer) -> None:
+    # Both heads in one send: each answer leaves whole, in order, before the connection closes.
+    with socket.create_connection(_address(server)) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        sock.settimeout(10)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    first, _, rest = data.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert rest.startswith(b'{"status":"ok"}HTTP/1.1 404 ')
+    assert rest.endswith(b"}}}")
+
+
 def test_too_many_header_fields_is_431(server: RunningServer) -> None:
     fields = b"".join(b"X-F%d: 1\r\n" % i for i in range(101))
     with socket.create_connection(_address(server)) as sock:

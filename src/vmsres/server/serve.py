@@ -250,7 +250,7 @@ def serve(settings: Settings) -> None:
         server_header=False,
         date_header=False,
         http=PROTOCOL_IMPORT_PATH,
-        h11_max_incomplete_event_size=settings.max_header_bytes,
+        ws="none",  # no websockets: an Upgrade header is served as the plain request it also is
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -1,9 +1,12 @@
 """The HTTP/1.1 connection handling of a production server: bounded headers, time and draining.
 
-uvicorn's h11 protocol with four additions (docs/security.md, "Transport limits"):
+uvicorn's httptools (llhttp) protocol with four additions (docs/security.md, "Transport limits").
+It replaced uvicorn's h11 protocol, which is pure Python and cost ~140 us of CPU per request on
+this project's benchmark machine against ~50 us for the whole of a hello request here
+(docs/benchmarks.md, "Where a request's time goes").
 
-- Header bytes are capped by h11's incomplete-event limit; past it the client gets a 431 written
-  at once, instead of uvicorn's plain-text 400, and nothing more of the head is kept in memory.
+- Header bytes are capped here (llhttp has no bound of its own); past the cap the client gets a
+  431 written at once and nothing more of the head is kept in memory.
 - The header count and the request target's length are checked before the application runs
   (431 and 414).
 - A request head must arrive within ``header_timeout_seconds`` of its first byte (or of the
@@ -22,9 +25,9 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import h11
+import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from vmsres.protocol.errors import (
@@ -39,7 +42,7 @@ from vmsres.server.settings import Settings
 from vmsres.server.wire.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vmsres.server.wire.envelope import DEFAULT_REGION, error_body
 
-PROTOCOL_IMPORT_PATH = "vmsres.server.transport:GuardedH11Protocol"
+PROTOCOL_IMPORT_PATH = "vmsres.server.transport:GuardedHttpToolsProtocol"
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def _limits_from_env() -> TransportLimits:
 
 
 def _error_response(status: int, error: VmsError) -> bytes:
-    """A complete HTTP/1.1 answer with the Volcengine error envelope, for use before h11 has a request."""
+    """A complete HTTP/1.1 answer with the Volcengine error envelope, for use before a request has a cycle."""
     body = error_body(new_request_id(), "", DEFAULT_REGION, error)
     reason = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
     head = (
@@ -78,13 +81,33 @@ def _error_response(status: int, error: VmsError) -> bytes:
     return head + body
 
 
-class _LingeringTransport(asyncio.Transport):
-    """The socket transport as uvicorn sees it: close() becomes a lingering close when needed."""
+# Writes of one event-loop turn are sent together up to this size; a larger one goes at once.
+CORK_BYTES = 64 * 1024
 
-    def __init__(self, transport: asyncio.Transport, protocol: GuardedH11Protocol) -> None:
+
+class _LingeringTransport(asyncio.Transport):
+    """The socket transport as uvicorn sees it: close() becomes a lingering close when needed, and
+    the writes of one event-loop turn leave in one send.
+
+    uvicorn writes an answer's head and body separately; on loopback each send costs a system
+    call and a wake-up of the reader, about as much as the rest of a cached answer, so the head
+    waits for the body until the end of the turn (docs/benchmarks.md, "Where a request's time
+    goes")."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
         super().__init__()
         self._transport = transport
         self._protocol = protocol
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    def flush(self) -> None:
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending = []
+            self._pending_bytes = 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
 
     def close(self) -> None:
         self._protocol.close_connection()
@@ -93,12 +116,18 @@ class _LingeringTransport(asyncio.Transport):
         return self._protocol.draining or self._transport.is_closing()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._protocol.draining:
-            self._transport.write(data)
+        if self._protocol.draining or not data:
+            return
+        if not self._pending:
+            self._protocol.loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= CORK_BYTES:
+            self.flush()
 
     def writelines(self, list_of_data: Any) -> None:
-        if not self._protocol.draining:
-            self._transport.writelines(list_of_data)
+        for data in list_of_data:
+            self.write(data)
 
     def pause_reading(self) -> None:
         if not self._protocol.draining:
@@ -114,7 +143,7 @@ class _LingeringTransport(asyncio.Transport):
         return self._transport.get_extra_info(name, default)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size()
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._transport.set_write_buffer_limits(high, low)
@@ -123,9 +152,12 @@ class _LingeringTransport(asyncio.Transport):
         return self._transport.can_write_eof()
 
     def write_eof(self) -> None:
+        self.flush()
         self._transport.write_eof()
 
     def abort(self) -> None:
+        self._pending = []
+        self._pending_bytes = 0
         self._transport.abort()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
@@ -135,7 +167,7 @@ class _LingeringTransport(asyncio.Transport):
         return self._transport.get_protocol()
 
 
-class GuardedH11Protocol(H11Protocol):
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(
         self,
         config: Config,
@@ -146,17 +178,28 @@ class GuardedH11Protocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits or _limits_from_env()
-        self.conn = h11.Connection(h11.SERVER, self.limits.max_header_bytes)
+        # The chunks frame a body that also has a Content-Length (RFC 9112), as h11 did: llhttp
+        # refuses such a request unless told otherwise.
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True, lenient_chunked_length=True)
         self.app = _HeadChecks(self.app, self.limits)
         self.draining = False
         self._drained = 0
         self._raw: asyncio.Transport | None = None
+        self._corked: _LingeringTransport | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
+        # Where the parser stands: waiting for (the rest of) a head, or reading a body. The bytes
+        # of a head are counted here because llhttp itself puts no bound on them.
+        self._want_head = True
+        self._head_bytes = 0
+        self._in_body = False
+        self._failed = False
+        self._refusal: tuple[int, VmsError] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw = transport
-        super().connection_made(_LingeringTransport(transport, self))
+        self._corked = _LingeringTransport(transport, self)
+        super().connection_made(self._corked)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -166,15 +209,37 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.draining:
+        if self.draining or self._failed:
             self._discard(len(data))
             return
-        if self.conn.their_state is h11.IDLE:
+        self._unset_keepalive_if_required()
+        if self._idle():
             self._arm_head_timer()
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._cancel_head_timer()
-        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state is not h11.SEND_RESPONSE:
+        if self._want_head:
+            self._head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # No upgrade is served; the request it came with has been answered or is running.
+            pass
+        except httptools.HttpParserError as error:
+            self._failed = True
+            if self._refusal is not None:
+                self._answer_and_close(*self._refusal)
+            else:
+                # A head the parser refuses (NUL or CR in a field, a bad or doubled
+                # Content-Length, raw non-ASCII in the target) gets the same envelope as every
+                # other bad input.
+                self._answer_and_close(
+                    400, InvalidParameter("Request", f"It is not a well-formed HTTP/1.1 request ({error}).")
+                )
+            return
+        if self._want_head and self._head_bytes > self.limits.max_header_bytes:
+            # Past the cap nothing more of the head is kept: the answer goes at once.
+            self._failed = True
+            self._answer_and_close(431, RequestHeaderFieldsTooLarge())
+            return
+        if self._in_body and self.cycle is not None and self.cycle.response_complete:
             # Answered already (a 413 on a keep-alive connection): uvicorn drops the rest of the
             # body, but without a bound it would do so for as long as the client keeps sending.
             self._discard(len(data))
@@ -184,30 +249,43 @@ class GuardedH11Protocol(H11Protocol):
             self._drain_timer = None
             self._drained = 0
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._want_head = True
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_timer()
+        # The head's size as sent, give or take the spaces around each colon: a head that came
+        # in one piece with its body is not counted by data_received.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.limits.max_header_bytes:
+            self._refusal = (431, RequestHeaderFieldsTooLarge())
+            raise _Refused
+        self._want_head = False
+        self._head_bytes = 0
+        self._in_body = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._want_head = True
+        self._head_bytes = 0
+        super().on_message_complete()
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self.conn.their_state is h11.SEND_BODY and self._drain_timer is None and self._raw is not None:
+        if self._in_body and self._drain_timer is None and self._raw is not None:
             self._drain_timer = self.loop.call_later(self.limits.drain_seconds, self._raw.close)
-
-    def send_400_response(self, msg: str) -> None:
-        # h11 reports a head longer than its limit as a protocol error with status hint 431.
-        if len(self.conn.trailing_data[0]) > self.limits.max_header_bytes:
-            self._answer_and_close(431, RequestHeaderFieldsTooLarge())
-        else:
-            # A head the parser refuses (NUL or CR in a field, a bad or doubled Content-Length, raw
-            # non-ASCII in the target) gets the same envelope as every other bad input.
-            self._answer_and_close(
-                400, InvalidParameter("Request", f"It is not a well-formed HTTP/1.1 request ({msg}).")
-            )
 
     def close_connection(self) -> None:
         """uvicorn's close(): a lingering close while the client may still be sending."""
+        self._flush()
         raw = self._raw
         if raw is None or raw.is_closing() or self.draining:
             if raw is not None:
                 raw.close()
             return
-        if self.conn.their_state not in (h11.SEND_BODY, h11.ERROR):
+        if not (self._in_body or self._failed):
             raw.close()
             return
         self.draining = True
@@ -217,6 +295,15 @@ class GuardedH11Protocol(H11Protocol):
             raw.write_eof()
         self._drain_timer = self.loop.call_later(self.limits.drain_seconds, raw.close)
 
+    def _flush(self) -> None:
+        # What uvicorn wrote goes out before the protocol writes or closes on its own.
+        if self._corked is not None:
+            self._corked.flush()
+
+    def _idle(self) -> bool:
+        """Between requests: the last answer is out and no body is arriving."""
+        return not self._in_body and (self.cycle is None or self.cycle.response_complete)
+
     def _discard(self, size: int) -> None:
         self._drained += size
         if self._drained > self.limits.drain_bytes and self._raw is not None:
@@ -225,6 +312,7 @@ class GuardedH11Protocol(H11Protocol):
     def _answer_and_close(self, status: int, error: VmsError) -> None:
         if self._raw is None or self._raw.is_closing():
             return
+        self._flush()
         self._raw.write(_error_response(status, error))
         self.close_connection()
 
@@ -239,12 +327,17 @@ class GuardedH11Protocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.conn.their_state is not h11.IDLE or self._raw is None or self._raw.is_closing():
+        if not self._idle() or self._raw is None or self._raw.is_closing():
             return
-        if self.conn.trailing_data[0]:
+        self._flush()
+        if self._head_bytes:
             self._raw.write(_error_response(408, RequestTimeout()))
         # Nothing of a request arrived (an idle connection): just close it.
         self._raw.close()
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a head that is refused (the parser reports it)."""
 
 
 class _HeadChecks:

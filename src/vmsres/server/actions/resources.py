@@ -71,7 +71,10 @@ async def _kept(
         return orjson.Fragment(kept)
     result = await answer()
     if not any(record["InUse"] for record in records_of(result)):
-        cache.put(key, version, orjson.dumps(result))
+        # Serialized once: the bytes kept are the bytes answered now.
+        dumped = orjson.dumps(result)
+        cache.put(key, version, dumped)
+        return orjson.Fragment(dumped)
     return result
 
 
