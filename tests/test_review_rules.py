@@ -93,3 +93,33 @@ def test_audio_decision_uses_the_accounts_policy_and_the_servers_rules(tmp_path:
         assert services.resources.audio_decision(default, "ok", 10, False).state == ResourceState.APPROVED
     finally:
         asyncio.run(services.close())
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"max_silence_share": "0.5"}, "max_silence_share must be a number"),
+        ({"max_silence_share": True}, "max_silence_share must be a number"),
+        ({"max_silence_share": -0.1}, "max_silence_share is a fraction between 0 and 1"),
+        ({"max_silence_share": 1.5}, "max_silence_share is a fraction between 0 and 1"),
+        ({"min_loudness_lufs": "quiet"}, "min_loudness_lufs must be a number"),
+        ({"max_peak_dbfs": 1}, "max_peak_dbfs is a level at or below 0"),
+        ({"max_audio_seconds": "60"}, "max_audio_seconds must be a number"),
+        ({"min_loudness_lufs": -20, "max_loudness_lufs": -30}, "min_loudness_lufs is above max_loudness_lufs"),
+    ],
+)
+def test_a_rules_file_with_bad_level_values_is_refused_at_load(
+    tmp_path: Path, rules: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(rules))
+    with pytest.raises(ValueError, match=message):
+        load_rules_file(path)
+
+
+def test_a_toml_rules_file_with_nan_or_infinite_levels_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    for line in ("min_loudness_lufs = nan", "max_peak_dbfs = -inf", "max_silence_share = nan"):
+        path.write_text(line + "\n")
+        with pytest.raises(ValueError, match="must be a finite number"):
+            load_rules_file(path)
