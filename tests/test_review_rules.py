@@ -105,7 +105,10 @@ def test_audio_decision_uses_the_accounts_policy_and_the_servers_rules(tmp_path:
         ({"min_loudness_lufs": "quiet"}, "min_loudness_lufs must be a number"),
         ({"max_peak_dbfs": 1}, "max_peak_dbfs is a level at or below 0"),
         ({"max_audio_seconds": "60"}, "max_audio_seconds must be a number"),
-        ({"min_loudness_lufs": -20, "max_loudness_lufs": -30}, "min_loudness_lufs is above max_loudness_lufs"),
+        (
+            {"min_loudness_lufs": -20, "max_loudness_lufs": -30},
+            "min_loudness_lufs is above max_loudness_lufs",
+        ),
     ],
 )
 def test_a_rules_file_with_bad_level_values_is_refused_at_load(

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -41,6 +42,18 @@ class MeasuredLevels:
     silence_share: float | None = None
 
 
+# The rules that hold a number (checked for being one when the rules are made).
+_NUMERIC_RULES = (
+    "min_audio_seconds",
+    "max_audio_seconds",
+    "max_tts_chars",
+    "max_silence_share",
+    "min_loudness_lufs",
+    "max_loudness_lufs",
+    "max_peak_dbfs",
+)
+
+
 @dataclass(frozen=True)
 class ReviewRules:
     """What the automatic checks refuse. Every bound is optional; the defaults refuse nothing
@@ -63,6 +76,14 @@ class ReviewRules:
     def __post_init__(self) -> None:
         if self.name_pattern is not None:
             object.__setattr__(self, "_name_regex", re.compile(self.name_pattern))
+        for bound in _NUMERIC_RULES:
+            value = getattr(self, bound)
+            # A rules file is read as JSON or TOML: a quoted number or true would otherwise fail
+            # at the first commit (TypeError) and NaN would silently never refuse anything.
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"{bound} must be a number, not {value!r}")
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{bound} must be a finite number, not {value!r}")
         for bound in ("min_audio_seconds", "max_audio_seconds", "max_tts_chars"):
             value = getattr(self, bound)
             if value is not None and value < 0:
@@ -73,6 +94,9 @@ class ReviewRules:
             value = getattr(self, bound)
             if value is not None and value > 0:
                 raise ValueError(f"{bound} is a level at or below 0 (full scale)")
+        low, high = self.min_loudness_lufs, self.max_loudness_lufs
+        if low is not None and high is not None and low > high:
+            raise ValueError("min_loudness_lufs is above max_loudness_lufs")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
