@@ -344,3 +344,59 @@ def _static_files(directory: Path) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+def test_a_clip_shorter_than_one_loudness_block_has_no_loudness_and_passes_the_loudness_rule() -> None:
+    """EBU R128 integrates 400 ms blocks: ffmpeg answers its -70 LUFS floor for a shorter clip,
+    which is no measurement (a loud 50 ms beep is not "too quiet")."""
+    require_ffmpeg()
+    data = make_wav(0.05, sample_rate=16000, freq=1000.0, amplitude=0.5)
+    levels = measure_levels(data, analyze_audio(data))
+    assert levels.complete and levels.loudness_lufs is None
+    assert levels.peak_dbfs is not None and abs(levels.peak_dbfs + 6.02) <= 0.1
+    rules = ReviewRules(min_loudness_lufs=-35)
+    assert check_levels(rules, MeasuredLevels(levels.peak_dbfs, levels.loudness_lufs, 0.0)) is None
+    # A clip just long enough for one block is measured.
+    data = make_wav(0.5, sample_rate=16000, freq=1000.0, amplitude=0.5)
+    levels = measure_levels(data, analyze_audio(data))
+    assert levels.loudness_lufs is not None and abs(levels.loudness_lufs + 9.0) <= 0.5
+
+
+def test_the_tts_preview_clamps_or_ignores_any_speed_and_volume(tmp_path: Path) -> None:
+    """Options stored as given (a fixture, a restored backup) may hold any JSON: the preview and
+    the page still answer, with out-of-range values clamped and others not heard."""
+    skip_unless_ci(None if shutil.which("espeak-ng") else "espeak-ng is not installed", "espeak-ng")
+    server = start_server(tmp_path / "data", ["--admin-token", TOKEN])
+    try:
+        client, _ = login(server)
+        options = [
+            '{"Speed": 1' + "0" * 400 + "}",
+            '{"Volume": -1' + "0" * 400 + "}",
+            '{"Speed": 0, "Volume": "loud"}',
+            '{"Speed": 1e308, "Volume": [1]}',
+            "not json",
+        ]
+        fixtures = [
+            {
+                "ResourceKey": uuid.uuid4().hex,
+                "Account": "acme",
+                "Type": 1,
+                "State": 0,
+                "Name": f"t{i}",
+                "TtsTemplateContent": "one two",
+                "TtsOptions": option,
+            }
+            for i, option in enumerate(options)
+        ]
+        stored = httpx.post(
+            f"{server.url}/admin/v1/fixtures", json=fixtures, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert stored.status_code == 200, stored.text
+        for fixture in fixtures:
+            key = fixture["ResourceKey"]
+            answer = client.get(f"/console/audio/{key}/preview")
+            assert answer.status_code == 200, (fixture["TtsOptions"][:40], answer.text)
+            assert client.get(f"/console/resources/{key}").status_code == 200
+            assert client.get(f"/console/waveform/{key}.svg").status_code == 404
+    finally:
+        server.stop()
