@@ -163,7 +163,9 @@ def _multiplier(options: dict[str, Any], name: str) -> float | None:
         return None
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
+        # OverflowError: an integer past float's range (options stored as given, by a fixture
+        # or a restored backup, are not limited to what the wire's JSON parser reads).
         return None
     return number if math.isfinite(number) and number > 0 else None
 
@@ -180,9 +182,10 @@ def speech_settings(tts_options: str | None) -> SpeechSettings:
     speed = _multiplier(options, "Speed")
     volume = _multiplier(options, "Volume")
     low, high = ESPEAK_RATE_RANGE
-    rate = ESPEAK_RATE if speed is None else min(high, max(low, round(ESPEAK_RATE * speed)))
+    # Clamped before rounding: a huge multiplier times the default is inf, which round() refuses.
+    rate = ESPEAK_RATE if speed is None else round(min(high, max(low, ESPEAK_RATE * speed)))
     low, high = ESPEAK_AMPLITUDE_RANGE
-    amplitude = ESPEAK_AMPLITUDE if volume is None else min(high, max(low, round(ESPEAK_AMPLITUDE * volume)))
+    amplitude = ESPEAK_AMPLITUDE if volume is None else round(min(high, max(low, ESPEAK_AMPLITUDE * volume)))
     return SpeechSettings(rate, amplitude)
 
 
