@@ -123,7 +123,9 @@ AUDIO_FACTS = Shape(
         Field("SizeBytes", "int", "size of the original file"),
         Field("DurationMs", "int", "duration measured from the samples, milliseconds"),
         Field("PeakDbfs", "float", "highest sample level, dBFS (-200 for digital silence)"),
-        Field("LoudnessLufs", "float", "integrated loudness (EBU R128), LUFS; needs ffmpeg"),
+        Field(
+            "LoudnessLufs", "float", "integrated loudness (EBU R128), LUFS; needs ffmpeg and 0.4 s of audio"
+        ),
         Field("TruePeakDbtp", "float", "true peak (EBU R128), dBTP; needs ffmpeg, audio up to 2 minutes"),
         Field("SilenceShare", "float", "fraction of the duration that is silence, 0 to 1"),
         Field("LevelsPending", "bool", "the levels wait for ffmpeg (loudness is still to come)"),

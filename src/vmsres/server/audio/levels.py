@@ -38,6 +38,8 @@ LEVELS_TIMEOUT_SECONDS = 60.0
 # it costs milliseconds), left NULL for longer files so that a commit of a 10-minute file does
 # not spend seconds on it.
 TRUE_PEAK_MAX_SECONDS = 120.0
+# The gating block of EBU R128's integrated loudness: audio shorter than one has none.
+LOUDNESS_BLOCK_SECONDS = 0.4
 _FULL_SCALE = 32768
 _SILENT_BELOW = int(_FULL_SCALE * 10 ** (SILENCE_PEAK_DBFS / 20))
 _SUMMARY = re.compile(
@@ -217,9 +219,12 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
         # ffmpeg had its chance; what Python can read is all there will be.
         return _finished(_pure_python(data, info))
     share, shape = _shape(samples, _ANALYSIS_RATE, 1)
+    # EBU R128 integrates 400 ms blocks; for a shorter clip ebur128 prints its -70 LUFS floor,
+    # which is no measurement (a loud beep would read as too quiet).
+    measurable = info.duration_seconds >= LOUDNESS_BLOCK_SECONDS
     return AudioLevels(
         peak_dbfs=_db(summary["sp"]),
-        loudness_lufs=_db(summary["i"]),
+        loudness_lufs=_db(summary["i"]) if measurable else None,
         true_peak_dbtp=None if summary["tp"] is None else _db(summary["tp"]),
         silence_share=share,
         waveform=shape,
