@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
+import math
 import os
 import shutil
 import stat
+import struct
 import threading
 import uuid
+import wave
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -400,3 +404,37 @@ def test_the_tts_preview_clamps_or_ignores_any_speed_and_volume(tmp_path: Path) 
             assert client.get(f"/console/waveform/{key}.svg").status_code == 404
     finally:
         server.stop()
+
+
+def _stereo_wav(left: list[int], right: list[int], rate: int = 16000) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<hh", a, b) for a, b in zip(left, right, strict=True)))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("ffmpeg", [True, False], ids=["ffmpeg", "no-ffmpeg"])
+def test_stereo_silence_share_and_waveform_follow_the_loudest_channel(
+    ffmpeg: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Channels in opposite phase cancel in a mono mix: the audio is loud, not silent, and one
+    silent channel does not halve the waveform."""
+    if ffmpeg:
+        require_ffmpeg()
+    else:
+        monkeypatch.setenv(ENV, "")
+    sine = [round(16384 * math.sin(2 * math.pi * 1000 * i / 16000)) for i in range(32000)]
+    # Computed here from the samples written: 16384 of 32768 is -6.02 dBFS, 128 of 255 levels.
+    expected_peak = 20 * math.log10(max(abs(s) for s in sine) / 32768)
+    antiphase = _stereo_wav(sine, [-s for s in sine])
+    levels = measure_levels(antiphase, analyze_audio(antiphase))
+    assert levels.peak_dbfs is not None and abs(levels.peak_dbfs - expected_peak) <= 0.1
+    assert levels.silence_share == 0.0
+    assert levels.waveform is not None and min(levels.waveform) >= 120
+    one_silent = _stereo_wav(sine, [0] * len(sine))
+    levels = measure_levels(one_silent, analyze_audio(one_silent))
+    assert levels.silence_share == 0.0
+    assert levels.waveform is not None and min(levels.waveform) >= 120
