@@ -7,8 +7,9 @@ Measured once, when a resource is stored (docs/audio.md, "Levels, loudness and w
 - silence share: the fraction of 50 ms windows whose peak is below SILENCE_PEAK_DBFS;
 - a waveform: WAVEFORM_BUCKETS peak levels (0-255, linear) over the duration.
 
-With ffmpeg one pass decodes the file: ebur128 measures the original channels, and an 8 kHz mono
-copy feeds the silence share and the waveform. Without it only a 16-bit PCM WAV can be read (as
+With ffmpeg one pass decodes the file: ebur128 measures the original channels, and an 8 kHz copy
+of every channel feeds the silence share and the waveform (their peaks are those of the loudest
+channel: a mono mix would cancel channels in opposite phase and halve a lone one). Without it only a 16-bit PCM WAV can be read (as
 its own samples), and loudness is left unmeasured (None) until ffmpeg is there.
 """
 
@@ -183,7 +184,7 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
             "-nostats",
             "-filter_complex",
             f"[0:a:0]asplit=2[a][b];[a]ebur128=peak={peaks}:framelog=verbose[e];"
-            f"[b]aresample={_ANALYSIS_RATE},aformat=sample_fmts=s16:channel_layouts=mono[w]",
+            f"[b]aresample={_ANALYSIS_RATE},aformat=sample_fmts=s16[w]",
             "-map",
             "[e]",
             "-f",
@@ -218,7 +219,7 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
         )
         # ffmpeg had its chance; what Python can read is all there will be.
         return _finished(_pure_python(data, info))
-    share, shape = _shape(samples, _ANALYSIS_RATE, 1)
+    share, shape = _shape(samples, _ANALYSIS_RATE, max(1, info.channels))
     # EBU R128 integrates 400 ms blocks; for a shorter clip ebur128 prints its -70 LUFS floor,
     # which is no measurement (a loud beep would read as too quiet).
     measurable = info.duration_seconds >= LOUDNESS_BLOCK_SECONDS
