@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.audio_factory import make_wav
+from tests.audio_factory import make_silence, make_wav, require_ffmpeg
 from tests.conftest import official_vms_service
 from tests.s3_server import create_bucket, s3_endpoint, s3_env_vars  # noqa: F401
 from tests.servers import (
@@ -525,3 +525,34 @@ def test_an_archive_of_the_earlier_format_restores_into_any_store(
         assert _download_sha256(server, key) == hashlib.sha256(audio).hexdigest()
     finally:
         server.stop()
+
+
+def test_a_backup_keeps_the_measured_audio_levels(tmp_path: Path) -> None:
+    """Peak, loudness, true peak, silence share, waveform and the pending flag come back as they
+    were stored, SQLite to PostgreSQL (floats and -200 for digital silence included)."""
+    require_ffmpeg()
+    query = (
+        "SELECT resource_key, peak_dbfs, loudness_lufs, true_peak_dbtp, silence_share, waveform, "
+        "levels_pending FROM resources ORDER BY resource_key"
+    )
+    with (
+        make_store("sqlite+disk", tmp_path / "first") as first,
+        make_store("postgresql+disk", tmp_path / "second") as second,
+    ):
+        server = first.start()
+        try:
+            _upload(server, "sine.wav", make_wav(2.0, freq=1000.0, amplitude=0.1))
+            _upload(server, "quiet.wav", make_silence(1.0))
+            before = [tuple(row) for row in server.sql(query, {})]
+        finally:
+            server.stop()
+        assert len(before) == 2 and all(row[5] for row in before)
+        first.cli("backup", str(tmp_path / "levels.tar"))
+        _install_master_key(first, second)
+        second.cli("restore", str(tmp_path / "levels.tar"))
+        server = second.start()
+        try:
+            after = [tuple(row) for row in server.sql(query, {})]
+        finally:
+            server.stop()
+    assert [(*row[:6], bool(row[6])) for row in after] == [(*row[:6], bool(row[6])) for row in before]
