@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.audio_factory import make_mp3, make_wav, require_ffmpeg
+from tests.audio_factory import make_mp3, make_silence, make_wav, require_ffmpeg
 from tests.conftest import official_vms_service
 from tests.console_support import TOKEN, login
 from tests.servers import RunningServer, migrate_to, run_cli, skip_unless_ci, start_server
@@ -438,3 +438,19 @@ def test_stereo_silence_share_and_waveform_follow_the_loudest_channel(
     levels = measure_levels(one_silent, analyze_audio(one_silent))
     assert levels.silence_share == 0.0
     assert levels.waveform is not None and min(levels.waveform) >= 120
+
+
+def test_the_page_of_digitally_silent_audio_says_so_instead_of_minus_200(tmp_path: Path) -> None:
+    require_ffmpeg()
+    server = start_server(tmp_path / "data", ["--admin-token", TOKEN])
+    try:
+        key = _commit(server, make_silence(1.0))
+        client, _ = login(server)
+        page = client.get(f"/console/resources/{key}").text
+        levels = page.split('<dd id="levels">', 1)[1].split("</dd>", 1)[0]
+        assert "-200" not in levels
+        assert "peak −∞ dBFS (digital silence)" in levels and "silence 100%" in levels
+        # The admin API keeps the number (-200 is documented), which JSON can carry.
+        assert _admin(server, f"/resources/{key}")["PeakDbfs"] == -200.0
+    finally:
+        server.stop()
