@@ -235,6 +235,30 @@ def test_the_resource_page_shows_duration_and_waveform_before_playing(
     screenshot(browser, "resource-audio")
 
 
+def test_the_tts_resource_page_shows_the_previews_duration_before_playing(
+    browser: Any, server: RunningServer, library: Library
+) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    browser.get(f"{server.url}/console/resources/{library.greeting_key}")
+    shown = wait(browser, visible(".player .duration[data-kind=preview]"), "no duration for the preview")
+    player = css(browser, "audio[data-kind=preview]")
+    # Nothing loaded in the browser: the duration is the server's, of the preview it rendered.
+    assert browser.execute_script("return arguments[0].readyState;", player) == 0
+    minutes, seconds = shown.text.split(":")
+    assert minutes == "0" and 0.3 < float(seconds) < 10, shown.text
+    browser.execute_script("arguments[0].preload = 'auto'; arguments[0].load();", player)
+    wait(
+        browser,
+        lambda d: d.execute_script(
+            "return arguments[0].readyState >= 1 && arguments[0].duration > 0;", player
+        ),
+        "the preview did not load",
+    )
+    played = browser.execute_script("return arguments[0].duration;", player)
+    assert abs(played - float(seconds)) <= 0.1, (played, shown.text)
+
+
 def test_approve_one_from_the_queue(browser: Any, server: RunningServer, library: Library) -> None:
     browser.get(server.url + "/console/review")
     wait(browser, visible(f"#pick-{library.greeting_key}"), "queue not shown").click()
