@@ -912,8 +912,12 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
         for d in await state.reader.deliveries(resource["Account"], limit=1000)
         if d["ResourceKey"] == resource_key
     ]
+    preview_ms = None
     if resource["Type"] == ResourceType.TTS:
         resource["Parts"] = template_parts(resource.get("TtsTemplateContent", ""))
+        # Rendered now if not cached (once per text and options), so the page can say how long
+        # the preview is before it is played.
+        preview_ms = await state.ops.tts_preview_duration_ms(resource_key)
     # Measured here the first time for a resource stored before levels were (then stored).
     has_waveform = await state.ops.waveform(resource_key) is not None
     if has_waveform:
@@ -928,6 +932,7 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
         request,
         "resource.html",
         has_waveform=has_waveform,
+        preview_ms=preview_ms,
         session=session,
         active="resources",
         r=resource,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import heapq
+import io
 import json
 import math
 import re
 import shutil
 import subprocess
 import tempfile
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +152,21 @@ class ConsoleOps:
             await self.services.blobs.put(blob_key, data)
             return data
 
+    async def tts_preview_duration_ms(self, resource_key: str) -> int | None:
+        """The spoken preview's duration, rendering it now if it is not cached (the resource page
+        shows it before anything is played); None when there is no preview to be had."""
+        try:
+            data = await self.tts_preview(resource_key)
+        except (NoAudio, PreviewUnavailable):
+            return None
+        try:
+            with wave.open(io.BytesIO(data)) as reader:
+                frames: int = reader.getnframes()
+                rate: int = reader.getframerate()
+            return round(frames * 1000 / rate)
+        except (wave.Error, EOFError, ZeroDivisionError):
+            return None
+
 
 @dataclass(frozen=True, slots=True)
 class SpeechSettings:
@@ -227,24 +244,17 @@ def render_speech(text: str, voice: SpeechSettings | None = None) -> bytes:
     with tempfile.TemporaryDirectory(prefix="vmsres-tts-") as tmp:
         out = Path(tmp) / "preview.wav"
         # The text goes through stdin so that nothing in it is read as an option.
-        result = subprocess.run(
-            [
-                binary,
-                "-v",
-                _voice_for(text),
-                "-s",
-                str(voice.rate),
-                "-a",
-                str(voice.amplitude),
-                "-w",
-                str(out),
-                "--stdin",
-            ],
-            input=text.encode(),
-            capture_output=True,
-            timeout=ESPEAK_TIMEOUT_SECONDS,
-            check=False,
-        )
+        command = [binary, "-v", _voice_for(text), "-s", str(voice.rate), "-a", str(voice.amplitude)]
+        try:
+            result = subprocess.run(
+                [*command, "-w", str(out), "--stdin"],
+                input=text.encode(),
+                capture_output=True,
+                timeout=ESPEAK_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise PreviewUnavailable(f"espeak-ng took more than {ESPEAK_TIMEOUT_SECONDS} s") from None
         if result.returncode != 0 or not out.exists():
             raise PreviewUnavailable(f"espeak-ng failed: {result.stderr.decode(errors='replace')[:200]}")
         return out.read_bytes()
