@@ -157,7 +157,8 @@ class ConsoleOps:
         shows it before anything is played); None when there is no preview to be had."""
         try:
             data = await self.tts_preview(resource_key)
-        except (NoAudio, PreviewUnavailable):
+        except (NoAudio, PreviewUnavailable, BlobStorageError):
+            # The page still shows; the player answers for itself when played.
             return None
         try:
             with wave.open(io.BytesIO(data)) as reader:
