@@ -22,6 +22,7 @@ import contextlib
 import functools
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -192,7 +193,21 @@ def _dialect(url: str) -> sa.Dialect:
 
 
 class SqliteDatabase:
-    """One ``sqlite3`` connection per process, in WAL mode, driven from the event loop."""
+    """Two ``sqlite3`` connections per process, in WAL mode, driven from the event loop.
+
+    Writes are group-committed: the transactions that the worker's requests open while a batch
+    is open all run inside that batch's one ``BEGIN IMMEDIATE ... COMMIT``, each in a SAVEPOINT
+    of its own, so a unit that fails rolls back only itself. A unit's ``transaction()`` returns
+    only once the batch's COMMIT has returned, and a failed COMMIT fails every unit of the batch
+    with the COMMIT's error: an answer is never sent for a change that is not committed. The
+    batch commits at the end of the loop turn that opened it, so it holds whatever requests were
+    ready in that turn; under load more are ready each turn and one commit (one lock hand-over
+    between worker processes, one WAL append, one sync when ``synchronous`` asks for one)
+    serves them all.
+
+    Reads outside a transaction use a second connection: in WAL mode it sees only committed
+    transactions, never a batch that is still open (and might yet fail) on the writer.
+    """
 
     dialect_name = "sqlite"
 
@@ -204,16 +219,30 @@ class SqliteDatabase:
         # writer takes the lock up front instead of failing to upgrade a read lock later.
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         configure_sqlite(self._conn)
+        self._writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        configure_sqlite(self._writer)
+        # The writer waits for another process's lock by polling from the event loop (below),
+        # never inside SQLite's busy handler, which would sleep with the whole worker stopped.
+        self._writer.execute("PRAGMA busy_timeout=0")
         if not durable:
             # A throwaway store (a test server's): no syncs at all, ~10 ms saved on the first
             # write alone; a crash of the machine may lose or corrupt it, which it may.
             self._conn.execute("PRAGMA synchronous=OFF")
-        self._in_transaction = False
+            self._writer.execute("PRAGMA synchronous=OFF")
+        # The unit whose body is running now (bodies never suspend, so at most one).
+        self._in_unit = False
+        self._batch: _Batch | None = None
+        self._opening: asyncio.Future[_Batch] | None = None
+        # Batches ended (committed or failed) and the units they held: their ratio is the
+        # group commit's size.
+        self.batches = 0
+        self.batched_units = 0
 
     def _run(self, stmt: ClauseElement, params: Params) -> sqlite3.Cursor:
         compiled = self._statements.get(stmt)
+        conn = self._writer if self._in_unit else self._conn
         try:
-            return self._conn.execute(compiled.sql, compiled.arguments(params))
+            return conn.execute(compiled.sql, compiled.arguments(params))
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
                 raise UniqueViolation(str(exc)) from exc
@@ -224,12 +253,23 @@ class SqliteDatabase:
                 raise failure from exc
             raise
 
+    def _writes_alone(self, stmt: ClauseElement) -> bool:
+        """A write outside any transaction: it becomes a unit of its own (committed before the
+        call returns), since the reading connection must never write."""
+        return not self._in_unit and not self._statements.get(stmt).reads_only
+
     async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
+        if self._writes_alone(stmt):
+            async with self.transaction():
+                return await self.fetch_all(stmt, params)
         cursor = self._run(stmt, params)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     async def fetch_one(self, stmt: ClauseElement, params: Params = _EMPTY) -> Row | None:
+        if self._writes_alone(stmt):
+            async with self.transaction():
+                return await self.fetch_one(stmt, params)
         cursor = self._run(stmt, params)
         row = cursor.fetchone()
         if row is None:
@@ -239,49 +279,171 @@ class SqliteDatabase:
         return dict(zip(names, row, strict=True))
 
     async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
+        if self._writes_alone(stmt):
+            async with self.transaction():
+                return await self.fetch_value(stmt, params)
         row = self._run(stmt, params).fetchone()
         return None if row is None else row[0]
 
     async def fetch_column(self, stmt: ClauseElement, params: Params = _EMPTY, index: int = 0) -> list[Any]:
         """One column of every row, without building a mapping per row (long id lists)."""
+        if self._writes_alone(stmt):
+            async with self.transaction():
+                return await self.fetch_column(stmt, params, index)
         return [row[index] for row in self._run(stmt, params).fetchall()]
 
     async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
+        if self._writes_alone(stmt):
+            async with self.transaction():
+                return self._run(stmt, params).rowcount
         return self._run(stmt, params).rowcount
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        if self._in_transaction:
+        if self._in_unit:
             raise RuntimeError("nested transactions are not supported")
-        self._control("BEGIN IMMEDIATE")
-        self._in_transaction = True
+        batch = await self._joined_batch()
+        self._savepoint("SAVEPOINT unit", batch)
+        self._in_unit = True
+        batch.units += 1
         try:
             yield self
-            self._control("COMMIT")
         except BaseException:
-            # Also after a failed COMMIT (a full disk): SQLite keeps that transaction open, and
-            # the next BEGIN on this shared connection would fail until it is rolled back.
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            self._in_unit = False
+            self._savepoint("ROLLBACK TO unit", batch)
+            self._savepoint("RELEASE unit", batch)
             raise
-        finally:
-            self._in_transaction = False
+        self._in_unit = False
+        self._savepoint("RELEASE unit", batch)
+        await _outcome(batch.committed)
 
-    def _control(self, sql: str) -> None:
+    async def _joined_batch(self) -> _Batch:
+        """The open batch, opening one (taking the write lock) when there is none."""
+        while True:
+            batch = self._batch
+            if batch is not None and batch.open:
+                return batch
+            opening = self._opening
+            if opening is not None:
+                try:
+                    batch = await asyncio.shield(opening)
+                except asyncio.CancelledError:
+                    if opening.cancelled():
+                        continue  # its opener was cancelled: open it here
+                    raise
+                if batch.open:
+                    return batch
+                continue
+            loop = asyncio.get_running_loop()
+            self._opening = opening = loop.create_future()
+            try:
+                await self._begin()
+            except Exception as exc:
+                self._opening = None
+                # The requests waiting for this batch fail as this one does (the lock stayed
+                # taken); marked retrieved, since no one may be waiting.
+                opening.set_exception(exc)
+                opening.exception()
+                raise
+            except BaseException:
+                self._opening = None
+                opening.cancel()
+                raise
+            batch = self._batch = _Batch(loop.create_future())
+            self._opening = None
+            opening.set_result(batch)
+            # After every unit that is ready in this loop turn (the ones woken by ``opening``
+            # included, which were scheduled first).
+            loop.call_soon(self._commit, batch)
+            return batch
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting without blocking the loop while another process writes."""
+        deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
+        pause = _LOCK_POLL_FIRST
+        while True:
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.DatabaseError as exc:
+                code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+                if code != _SQLITE_BUSY or time.monotonic() + pause > deadline:
+                    failure = _sqlite_failure(exc, changes_unknown=False)
+                    if failure is not None:
+                        raise failure from exc
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LOCK_POLL_MAX)
+
+    def _savepoint(self, sql: str, batch: _Batch) -> None:
         try:
-            self._conn.execute(sql)
+            self._writer.execute(sql)
         except sqlite3.DatabaseError as exc:
-            # An I/O error during COMMIT leaves it to recovery whether the transaction stands.
-            failure = _sqlite_failure(exc, changes_unknown=sql == "COMMIT")
-            if failure is not None:
-                raise failure from exc
-            raise
+            # The batch can no longer be trusted to hold exactly its units' changes: it is
+            # rolled back whole, and every unit in it fails.
+            batch.failure = _sqlite_failure(exc, changes_unknown=False) or exc
+            raise batch.failure from exc
+
+    def _commit(self, batch: _Batch) -> None:
+        batch.open = False
+        self._batch = None
+        self.batches += 1
+        self.batched_units += batch.units
+        failure: BaseException | None = batch.failure
+        if failure is None:
+            try:
+                self._writer.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                # An I/O error during COMMIT leaves it to recovery whether the transaction stands.
+                failure = _sqlite_failure(exc, changes_unknown=True) or exc
+        if failure is not None:
+            # Also after a failed COMMIT (a full disk): SQLite keeps that transaction open, and
+            # the next BEGIN on this connection would fail until it is rolled back.
+            if self._writer.in_transaction:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self._writer.execute("ROLLBACK")
+            batch.committed.set_exception(failure)
+            batch.committed.exception()  # every unit raises it; none may go unretrieved
+        else:
+            batch.committed.set_result(None)
 
     async def check(self) -> None:
         self._conn.execute("SELECT 1").fetchone()
 
     async def close(self) -> None:
         self._conn.close()
+        self._writer.close()
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One group commit: the units (request transactions) sharing one SQLite transaction."""
+
+    committed: asyncio.Future[None]
+    open: bool = True
+    units: int = 0
+    # Set when the batch must be rolled back whole (a savepoint could not be released).
+    failure: BaseException | None = None
+
+
+async def _outcome(committed: asyncio.Future[None]) -> None:
+    """Wait for the batch's COMMIT. A cancelled request still waits for it: its change is in the
+    batch and may commit, and what follows the transaction must know whether it did."""
+    try:
+        await asyncio.shield(committed)
+    except asyncio.CancelledError:
+        if not committed.done():
+            with contextlib.suppress(BaseException):
+                await committed
+        raise
+
+
+# How long a write waits for another process's lock (SQLite's busy_timeout of old), and how
+# often it looks: the first look soon (a batch of the other worker takes about a millisecond).
+_SQLITE_BUSY_SECONDS = 5.0
+_LOCK_POLL_FIRST = 0.0005
+_LOCK_POLL_MAX = 0.004
+_SQLITE_BUSY = 5
 
 
 _SQLITE_FULL = 13
