@@ -272,3 +272,25 @@ def test_reads_never_see_a_batch_before_its_commit(tmp_path: Path) -> None:
             assert body["Result"]["Total"] == 20
 
     asyncio.run(run())
+
+
+def test_reads_of_every_kind_open_no_batch(tmp_path: Path) -> None:
+    """Listings (keywords of every length: their statements include UNIONs) run on the reading
+    connection: they neither wait for the write lock nor cost a COMMIT."""
+    database = tmp_path / "data" / "vmsres.db"
+
+    async def run() -> None:
+        async with application(tmp_path / "data", database) as app:
+            db = sqlite_of(app)
+            status, _ = await call(app, "OpenCreateTts", {"Name": "会员到期通知", "TtsTemplateContent": "hi"})
+            assert status == 200
+            batches = db.batches
+            for keyword in ("", "通", "通知", "会员到期"):
+                body: dict[str, Any] = {"Type": 1, "Keyword": keyword} if keyword else {"Type": 1}
+                status, answer = await call(app, "QueryOpenGetResource", body)
+                assert status == 200 and answer["Result"]["Total"] == 1, answer
+                status, _ = await call(app, "QueryUsableResource", {"Type": 1})
+                assert status == 200
+            assert db.batches == batches
+
+    asyncio.run(run())

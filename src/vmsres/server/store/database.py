@@ -138,7 +138,8 @@ class CompiledStatement:
     sql: str
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
-    # A plain SELECT: losing the connection while it runs can have changed nothing.
+    # A plain SELECT (or a UNION of them): losing the connection while it runs can have changed
+    # nothing, and on SQLite it runs on the reading connection, outside any batch.
     reads_only: bool
 
     def arguments(self, params: Params) -> list[Any]:
@@ -158,7 +159,8 @@ class StatementCache:
             return hit[1]
         compiled = stmt.compile(dialect=self.dialect)
         names = tuple(getattr(compiled, "positiontup", None) or ())
-        entry = CompiledStatement(str(compiled), names, dict(compiled.params), isinstance(stmt, sa.Select))
+        reads_only = isinstance(stmt, sa.Select | sa.CompoundSelect)
+        entry = CompiledStatement(str(compiled), names, dict(compiled.params), reads_only)
         # Keeping the statement alive pins its id, so a recycled id can never alias another.
         self._cache[id(stmt)] = (stmt, entry)
         return entry
