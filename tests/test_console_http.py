@@ -18,6 +18,8 @@ from tests.servers import RunningServer, start_server, wait_for
 from tests.wire_client import signed_request
 from vmsres.client import Client
 
+_ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
@@ -353,3 +355,65 @@ def test_a_logout_sent_after_the_session_ended_keeps_nothing(server: RunningServ
     assert again.headers["location"].endswith("&expired=1")
     assert "vmsres_console_kept" not in again.headers.get("set-cookie", "")
     assert "Your session expired; log in to continue." in client.get(again.headers["location"]).text
+
+
+def test_an_item_button_without_a_key_decides_nothing(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    before = len(httpx.get(server.url + "/admin/v1/audit", headers=_ADMIN, params={"limit": 500}).json())
+    sent = client.post("/console/review?page=2", data={"csrf": csrf, "one": "approve:"})
+    assert sent.status_code == 303 and "refused=" not in sent.headers["location"]
+    page = client.get(sent.headers["location"])
+    assert "Select at least one resource." in page.text
+    # Nothing was tried: no audit row for an empty ResourceKey.
+    after = httpx.get(server.url + "/admin/v1/audit", headers=_ADMIN, params={"limit": 500}).json()
+    assert len(after) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/console/review?type=9", "type 9 is not one of 0 (audio), 1 (TTS), 2 (IVR)"),
+        ("/console/review?type=abc", "type &#39;abc&#39; is not one of 0 (audio), 1 (TTS), 2 (IVR)"),
+        ("/console/resources?type=-1", "type -1 is not one of"),
+        ("/console/resources?state=7", "state 7 is not one of 0 (under review)"),
+        ("/console/resources.csv?state=x", "state &#39;x&#39; is not one of"),
+    ],
+)
+def test_a_bad_type_or_state_in_the_address_says_which_and_what_is_allowed(
+    server: RunningServer, path: str, named: str
+) -> None:
+    client, _ = login(server)
+    page = client.get(path)
+    assert page.status_code == 400 and named in page.text
+
+
+def test_a_bulk_decision_is_confirmed_by_the_server_even_with_a_long_chinese_reason(
+    server: RunningServer,
+) -> None:
+    created = signed_request(
+        server, "OpenCreateTts", {"Name": f"bulk-{uuid.uuid4().hex[:6]}", "TtsTemplateContent": "hi"}
+    )
+    key = created.json()["Result"]["ResourceKey"]
+    # A page's worth of keys (one real, the rest unknown) and the longest reason allowed, in
+    # Chinese: nine bytes a character once in an address, far beyond the 8 KiB a target may have.
+    keys = [key] + [uuid.uuid4().hex for _ in range(49)]
+    reason = "录音里有杂音" * 333
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    form = {"csrf": csrf, "decision": "reject", "keys": keys, "reason": reason}
+    asked = client.post("/console/review?sort=newest", data=form)
+    if asked.status_code == 303:
+        asked = client.get(asked.headers["location"])
+    # The question, never an error: nothing is decided until it is answered.
+    assert asked.status_code == 200 and "Reject 50 resources?" in asked.text
+    assert reason in asked.text and asked.text.count('name="keys"') == 50
+    state = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()
+    assert state["Result"]["Records"][0]["State"] == 0
+    answered = client.post(
+        "/console/review?sort=newest", data={**form, "csrf": csrf_of(asked.text), "confirm": "yes"}
+    )
+    assert answered.status_code == 303 and f"decided={key}" in answered.headers["location"]
+    assert client.get(answered.headers["location"]).status_code == 200
+    state = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()
+    assert state["Result"]["Records"][0]["RejectReason"] == reason
