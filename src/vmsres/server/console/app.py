@@ -129,15 +129,18 @@ class LoginRequired(Exception):
         self.expired = expired
 
 
-def _int_or_none(value: str | None, allowed: dict[int, str]) -> int | None:
+def _int_or_none(value: str | None, allowed: dict[int, str], name: str) -> int | None:
     if value is None or value == "":
         return None
     try:
         number = int(value)
     except ValueError:
-        raise HTTPException(400, "not a number") from None
-    if number not in allowed:
-        raise HTTPException(400, "out of range")
+        number = None
+    if number is None or number not in allowed:
+        # Names the parameter and what it may be: the value came from an address someone edited.
+        choices = ", ".join(f"{k} ({label})" for k, label in allowed.items())
+        shown = str(number) if number is not None else repr(value[:32])
+        raise HTTPException(400, f"{name} {shown} is not one of {choices}")
     return number
 
 
@@ -464,7 +467,7 @@ class QueueView:
         page = q.get("page", "")
         return cls(
             q.get("account", ""),
-            _int_or_none(q.get("type"), TYPES),
+            _int_or_none(q.get("type"), TYPES, "type"),
             q.get("name", "").strip()[:128],
             q.get("older_than", "").strip()[:16],
             sort,
@@ -649,7 +652,7 @@ async def review_post(request: Request) -> Response:
     one = first(form, "one")
     if one:
         decision, _, key = one.partition(":")
-        keys = [key]
+        keys = [key] if key else []
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
     if len(keys) > QUEUE_LIMIT:
@@ -791,11 +794,11 @@ class SearchFilters:
     def of(cls, request: Request) -> SearchFilters:
         q = request.query_params
         # No type at all is the wire API's default (TTS); an empty one is "All types".
-        type_ = _int_or_none(q.get("type", "1"), TYPES)
+        type_ = _int_or_none(q.get("type", "1"), TYPES, "type")
         return cls(
             q.get("account", ""),
             type_,
-            _int_or_none(q.get("state"), STATES),
+            _int_or_none(q.get("state"), STATES, "state"),
             q.get("keyword", "").strip()[:128],
         )
 
