@@ -100,6 +100,9 @@ PAGE_SIZE = 20
 # Review queue items per page; also the most keys one decision POST or confirmation takes.
 QUEUE_PAGE_SIZE = 50
 QUEUE_LIMIT = 200
+# The longest address the bulk confirmation is redirected to; the transport refuses request
+# targets above 8 KiB (414), and the browser adds nothing, so this leaves room to spare.
+MAX_QUESTION_ADDRESS = 6 * 1024
 # What the queue's address may hold: its filters, sort and page (kept across pages and decisions).
 QUEUE_PARAMS = ("account", "type", "name", "older_than", "sort", "page")
 # Where a preset reject reason and free text meet when both are given.
@@ -670,7 +673,14 @@ async def review_post(request: Request) -> Response:
         # Post/Redirect/Get to the question; what it asks about travels in its address.
         asked = [("decision", decision), ("keys", ",".join(keys))]
         asked += [(name, first(form, name)) for name in ("preset", "reason") if first(form, name)]
-        return RedirectResponse(_review_address(request, asked, "/review/confirm"), status_code=303)
+        question = _review_address(request, asked, "/review/confirm")
+        if len(question.encode()) <= MAX_QUESTION_ADDRESS:
+            return RedirectResponse(question, status_code=303)
+        # Too long for an address (a long reason in Chinese is nine bytes a character there): the
+        # question answers the POST itself. Asking decides nothing, so a reload only asks again.
+        return await _confirm_page(
+            request, session, decision, keys, first(form, "preset"), first(form, "reason")
+        )
     admin = _state(request).admin_for(session)
     # An operator decides under their own name (AdminOps enforces it); the break-glass admin
     # as "admin".
@@ -694,11 +704,18 @@ async def review_confirm(request: Request) -> Response:
     Only reads; its Confirm button sends the decision again with confirm=yes."""
     session = await session_of(request)
     q = request.query_params
-    decision = q.get("decision", "")
+    keys = q.get("keys", "").split(",")
+    return await _confirm_page(
+        request, session, q.get("decision", ""), keys, q.get("preset", ""), q.get("reason", "")
+    )
+
+
+async def _confirm_page(
+    request: Request, session: Session, decision: str, keys: list[str], preset: str, reason: str
+) -> Response:
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
-    keys = list(dict.fromkeys(k for k in q.get("keys", "").split(",") if RESOURCE_KEY.fullmatch(k)))
-    keys = keys[:QUEUE_LIMIT]
+    keys = list(dict.fromkeys(k for k in keys if RESOURCE_KEY.fullmatch(k)))[:QUEUE_LIMIT]
     if not keys:
         raise HTTPException(400, "no resources to decide")
     names = []
@@ -712,9 +729,9 @@ async def review_confirm(request: Request) -> Response:
         active="review",
         decision=decision,
         items=names,
-        preset=q.get("preset", ""),
-        reason=q.get("reason", ""),
-        combined=REASON_JOINER.join(p for p in (q.get("preset", ""), q.get("reason", "")) if p),
+        preset=preset,
+        reason=reason,
+        combined=REASON_JOINER.join(p for p in (preset, reason) if p),
         post_to=_review_address(request, []),
         back_to=_review_address(request, []),
     )
