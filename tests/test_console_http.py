@@ -417,3 +417,56 @@ def test_a_bulk_decision_is_confirmed_by_the_server_even_with_a_long_chinese_rea
     assert client.get(answered.headers["location"]).status_code == 200
     state = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()
     assert state["Result"]["Records"][0]["RejectReason"] == reason
+
+
+# Browsers drop a cookie whose name and value pass 4096 bytes: a form kept in a bigger one is lost
+# without a word.
+_BROWSER_COOKIE_BYTES = 4096
+
+
+def _cookie_sizes(response: httpx.Response, name: str) -> list[int]:
+    return [
+        len(h.split(";", 1)[0]) for h in response.headers.get_list("set-cookie") if h.startswith(name + "=")
+    ]
+
+
+def test_a_long_reason_kept_across_a_lost_session_fits_a_cookie_and_says_what_was_cut(
+    server: RunningServer,
+) -> None:
+    created = signed_request(
+        server, "OpenCreateTts", {"Name": f"longkept-{uuid.uuid4().hex[:6]}", "TtsTemplateContent": "hi"}
+    )
+    key = created.json()["Result"]["ResourceKey"]
+    keys = [key] + [uuid.uuid4().hex for _ in range(49)]  # a page of them ticked
+    reason = "录音里有杂音，" * 285  # 1995 characters, the most a reason may have
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    sent = client.post(
+        "/console/review", data={"csrf": csrf, "keys": keys, "reason": reason, "decision": "reject"}
+    )
+    sizes = _cookie_sizes(sent, "vmsres_console_kept")
+    assert sizes and max(sizes) <= _BROWSER_COOKIE_BYTES
+    login_page = client.get(sent.headers["location"])
+    client.post(
+        "/console/login", data={"token": TOKEN, "csrf": csrf_of(login_page.text), "next": "/console/review"}
+    )
+    review = client.get("/console/review")
+    assert f'id="pick-{key}" checked' in review.text
+    kept = review.text.split('name="reason"', 1)[1].split('value="', 1)[1].split('"', 1)[0]
+    assert kept and reason.startswith(kept) and len(kept) < len(reason)
+    assert (
+        f"Only the first {len(kept)} of the {len(reason)} characters of your reason were kept" in review.text
+    )
+
+
+def test_a_refused_form_with_a_long_reason_still_says_why(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    reason = "录音里有杂音，" * 285
+    # Nothing ticked: refused, and the page must say so even though the reason is long.
+    refused = client.post("/console/review", data={"csrf": csrf, "reason": reason, "decision": "reject"})
+    sizes = _cookie_sizes(refused, "vmsres_console_flash")
+    assert sizes and max(sizes) <= _BROWSER_COOKIE_BYTES
+    page = client.get(refused.headers["location"])
+    assert "Select at least one resource." in page.text and "characters of your reason were kept" in page.text
