@@ -114,6 +114,8 @@ STATES = labels(ResourceState)
 # CSS classes by State (state-reviewing, ...): the stylesheet names States, not wire numbers.
 STATE_CLASSES = {int(state): f"state-{state.name.lower()}" for state in ResourceState}
 MAX_FORM_BYTES = 256 * 1024
+# A sealed cookie's most bytes: browsers keep at most 4096 for a cookie's name and value.
+MAX_COOKIE_VALUE = 4000
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 # Pages are scripts and styles from this origin only; audio comes from the console's own routes.
 SECURITY_HEADERS = {
@@ -279,11 +281,57 @@ def _flash_context(session: Session) -> str:
     return f"vmsres:console-flash:{session.sid}"
 
 
+def _sealed_to_fit(request: Request, data: dict[str, Any], context: str) -> str:
+    """``data`` sealed for a cookie: when that is more than a browser keeps, the reason is cut to
+    the longest start that fits, then the list of keys, and ``cut`` says what each had (a kept
+    form the browser silently dropped would be work lost without a word)."""
+    keyring = _state(request).services.events.keyring
+
+    def seal(value: dict[str, Any]) -> str:
+        return keyring.encrypt(orjson.dumps(value).decode(), context)
+
+    sealed = seal(data)
+    cut: dict[str, int] = {}
+    for name in ("reason", "preset", "keys"):
+        whole = data.get(name)
+        if len(sealed) <= MAX_COOKIE_VALUE or not whole:
+            continue
+        cut[name] = len(whole)
+        # The longest start of this field that fits (sealing is cheap; a dozen tries at most).
+        low, high = 0, len(whole) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(seal({**data, name: whole[:middle], "cut": cut})) <= MAX_COOKIE_VALUE:
+                low = middle
+            else:
+                high = middle - 1
+        data = {**data, name: whole[:low], "cut": cut}
+        sealed = seal(data)
+    return sealed
+
+
+def cut_notice(shown: dict[str, Any]) -> str:
+    """What a kept or refused form lost to the cookie's size, for its page to say."""
+    cut = shown.get("cut")
+    if not isinstance(cut, dict):
+        return ""
+    said = []
+    if "reason" in cut:
+        said.append(
+            f"Only the first {len(str(shown.get('reason', '')))} of the {cut['reason']} characters of "
+            "your reason were kept; check it before sending."
+        )
+    if "keys" in cut:
+        said.append(f"Only {len(shown.get('keys') or [])} of the {cut['keys']} selected resources were kept.")
+    if "preset" in cut:
+        said.append("The preset reason was too long to keep; pick it again.")
+    return " ".join(said)
+
+
 def flash(request: Request, response: Response, session: Session, data: dict[str, Any]) -> None:
     """Give the page a redirect leads to something to show once: a short-lived cookie, sealed
     under the master key (so every worker opens it and the browser cannot read it)."""
-    keyring = _state(request).services.events.keyring
-    sealed = keyring.encrypt(orjson.dumps(data).decode(), _flash_context(session))
+    sealed = _sealed_to_fit(request, data, _flash_context(session))
     response.set_cookie(FLASH_COOKIE, sealed, max_age=FLASH_SECONDS, **cookie_args(request))
 
 
@@ -573,7 +621,7 @@ async def review_get(request: Request) -> Response:
         request,
         session,
         results=await _review_outcome(request),
-        error=str(shown.get("error", "")),
+        error=" ".join(p for p in (str(shown.get("error", "")), cut_notice(kept or shown)) if p),
         kept=kept or shown,
     )
     return offered_once(request, shown_once(request, page), kept)
@@ -594,8 +642,7 @@ async def _keep_for_login(request: Request, page: str, target: str, kept: dict[s
     response = RedirectResponse(_login_address(LoginRequired(target, expired=True)), status_code=303)
     if not any(kept.values()):
         return response
-    keyring = _state(request).services.events.keyring
-    sealed = keyring.encrypt(orjson.dumps({**kept, "page": page}).decode(), _KEPT_CONTEXT)
+    sealed = _sealed_to_fit(request, {**kept, "page": page}, _KEPT_CONTEXT)
     response.set_cookie(KEPT_COOKIE, sealed, max_age=KEPT_SECONDS, **cookie_args(request))
     return response
 
@@ -964,7 +1011,7 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
         under_review=resource["State"] == ResourceState.REVIEWING,
         reasons=state.reject_reasons,
         decided=shown.get("decided"),
-        error=str(shown.get("error", "")),
+        error=" ".join(p for p in (str(shown.get("error", "")), cut_notice(filled)) if p),
         reason=str(filled.get("reason", "")),
         preset=str(filled.get("preset", "")),
     )
