@@ -470,3 +470,15 @@ def test_a_refused_form_with_a_long_reason_still_says_why(server: RunningServer)
     assert sizes and max(sizes) <= _BROWSER_COOKIE_BYTES
     page = client.get(refused.headers["location"])
     assert "Select at least one resource." in page.text and "characters of your reason were kept" in page.text
+
+
+def test_a_page_past_the_end_of_the_queue_leads_back_to_its_last_page(server: RunningServer) -> None:
+    # As after deciding every item of the last page: the decision comes back to a page now empty.
+    tag = f"pastend{uuid.uuid4().hex[:6]}"
+    for n in range(3):
+        signed_request(server, "OpenCreateTts", {"Name": f"{tag}-{n}", "TtsTemplateContent": "hi"})
+    client, _ = login(server)
+    for page in (2, 20000):
+        shown = client.get("/console/review", params={"name": tag, "page": page})
+        assert shown.status_code == 200 and "No items on this page." in shown.text
+        assert f'href="/console/review?name={tag}" id="last-page"' in shown.text
