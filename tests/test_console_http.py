@@ -482,3 +482,38 @@ def test_a_page_past_the_end_of_the_queue_leads_back_to_its_last_page(server: Ru
         shown = client.get("/console/review", params={"name": tag, "page": page})
         assert shown.status_code == 200 and "No items on this page." in shown.text
         assert f'href="/console/review?name={tag}" id="last-page"' in shown.text
+
+
+def test_nul_characters_are_refused_by_the_admin_api_and_the_console_on_every_store(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    # PostgreSQL refuses NUL in text: unchecked, each of these was a 500.
+    running = console_server(tmp_path, database_url=database_url)
+    try:
+        admin = httpx.Client(base_url=running.url, headers=_ADMIN, timeout=30)
+        for path in (
+            "/admin/v1/review/queue/page?account=%00",
+            "/admin/v1/review/queue/page?name=a%00",
+            "/admin/v1/audit?resource_key=%00",
+            "/admin/v1/resources/%00",
+            "/admin/v1/keys?account=%00",
+        ):
+            answer = admin.get(path)
+            assert answer.status_code == 400 and "NUL" in answer.json()["detail"], path
+        for path, body in (
+            ("/admin/v1/operators", {"Name": "a\u0000b", "Role": "reviewer"}),
+            ("/admin/v1/review/reject", {"ResourceKeys": ["a" * 32], "Reason": "x\u0000y"}),
+        ):
+            answer = admin.post(path, json=body)
+            assert answer.status_code == 400 and "NUL" in answer.json()["detail"], path
+        client, _ = login(running)
+        for path in ("/console/review?account=%00", "/console/resources?keyword=%00"):
+            page = client.get(path)
+            assert page.status_code == 400 and "NUL" in page.text, path
+        csrf = csrf_of(client.get("/console/review").text)
+        sent = client.post("/console/review", data={"csrf": csrf, "one": "approve:\x00"})
+        assert sent.status_code == 400
+        # Still serving: nothing above broke the server.
+        assert admin.get("/admin/v1/review/queue/page").status_code == 200
+    finally:
+        running.stop()
