@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute
 
 from vmsres.protocol.records import ResourceState, ResourceType, labels
 from vmsres.protocol.request_ids import new_request_id
+from vmsres.server.admin.nul import RefuseNul, html_refusal
 from vmsres.server.admin.tokens import admin_token_matches, client_address
 from vmsres.server.console.ops import (
     MAX_MERGED_ROWS,
@@ -1273,6 +1274,7 @@ def create_console_app(
         routes=routes,
         exception_handlers=exception_handlers,
     )
+    app.add_middleware(RefuseNul, refusal=html_refusal)
     app.state.console = ConsoleState(services, token_sha256, tuple(reject_reasons), confirm_above)
     return app
 
