@@ -295,6 +295,8 @@ _FORCE = Param(
     "re-decide resources already decided (the audit says forced)",
     cli=CliArg("--force", "re-decide resources already decided (audited as forced)", switch=True),
 )
+# The store keeps counts and sizes as signed 64-bit integers (BIGINT); more overflows there.
+_MAX_STORED_INT = 2**63 - 1
 _RATE = '"N/s[:burst]", N/m, N/h or "off"'
 _RATE_CLI = "N/s[:burst], N/m, N/h, off or default"
 
@@ -789,7 +791,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
                 In.BODY,
                 None,
                 "-1: unlimited",
-                {"ge": -1},
+                {"ge": -1, "le": _MAX_STORED_INT},
                 cli=CliArg(
                     "--max-resources", "a count, -1 (unlimited) or default", convert=_count_or_default
                 ),
@@ -800,7 +802,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
                 In.BODY,
                 None,
                 "-1: unlimited",
-                {"ge": -1},
+                {"ge": -1, "le": _MAX_STORED_INT},
                 cli=CliArg(
                     "--max-storage-bytes", "bytes, -1 (unlimited) or default", convert=_count_or_default
                 ),
