@@ -203,13 +203,20 @@ def _server_default(text: str) -> str | None:
     return None if text == "default" else text
 
 
+# The store keeps counts and sizes as signed 64-bit integers (BIGINT); more overflows there.
+_MAX_STORED_INT = 2**63 - 1
+
+
 def _count_or_default(text: str) -> int | None:
     if text == "default":
         return None
     try:
-        return int(text)
+        count = int(text)
     except ValueError:
-        raise CliInputError(f"not a count: {text!r}") from None
+        count = None
+    if count is None or not -1 <= count <= _MAX_STORED_INT:
+        raise CliInputError(f"not a count: {text!r}")
+    return count
 
 
 def _json_file(path: str) -> Any:
@@ -295,8 +302,6 @@ _FORCE = Param(
     "re-decide resources already decided (the audit says forced)",
     cli=CliArg("--force", "re-decide resources already decided (audited as forced)", switch=True),
 )
-# The store keeps counts and sizes as signed 64-bit integers (BIGINT); more overflows there.
-_MAX_STORED_INT = 2**63 - 1
 _RATE = '"N/s[:burst]", N/m, N/h or "off"'
 _RATE_CLI = "N/s[:burst], N/m, N/h, off or default"
 
