@@ -172,6 +172,13 @@ def test_details_show_the_audit_trail_and_webhook_deliveries_and_escape_names(se
     deliveries = page.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
     assert "resource.created" in deliveries and "console-hook" in deliveries
     assert client.get("/console/resources/" + "0" * 32).status_code == 404
+    # A reviewer sees the record and its trail, not the deliveries: their URLs are the admin's
+    # (the admin API refuses a reviewer the webhook and its deliveries alike).
+    made = admin.post("/operators", json={"Name": f"rev-{uuid.uuid4().hex[:6]}", "Role": "reviewer"})
+    reviewer, _ = login(server, made.json()["Token"])
+    page = reviewer.get(f"/console/resources/{key}")
+    assert page.status_code == 200 and 'id="audit"' in page.text
+    assert 'id="deliveries"' not in page.text and "console-hook" not in page.text
 
 
 def test_a_decision_redirects_and_a_stale_one_shows_who_decided(server: RunningServer) -> None:
