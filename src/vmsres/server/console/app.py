@@ -45,7 +45,6 @@ from vmsres.server.console.ops import (
     waveform_svg,
 )
 from vmsres.server.console.session import (
-    BREAK_GLASS,
     COOKIE,
     DEFAULT_SESSION_SECONDS,
     LOGIN_COOKIE,
@@ -69,7 +68,7 @@ from vmsres.server.service.admin import (
 )
 from vmsres.server.service.events import Actor
 from vmsres.server.service.logins import CONSOLE_DOOR, WINDOW_SECONDS, LoginGuard, Verdict
-from vmsres.server.service.operators import ROLES
+from vmsres.server.service.operators import BREAK_GLASS, ROLES
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 from vmsres.server.settings import BULK_CONFIRM_ABOVE, DEFAULT_REJECT_REASONS, MAX_REASON_CHARS
