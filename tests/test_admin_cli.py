@@ -88,6 +88,12 @@ def test_limits_left_out_stay_and_default_returns_to_the_server_default(run: Run
         "MaxStorageBytes": None,
     }
     assert run("limits", "set", name, "--max-resources", "lots", status=1) == "vmsres: not a count: 'lots'"
+    # Beyond what the store holds (a 64-bit integer): refused in one line, locally and remotely alike.
+    huge = str(2**63)
+    assert (
+        run("limits", "set", name, "--max-storage-bytes", huge, status=1) == f"vmsres: not a count: '{huge}'"
+    )
+    assert run("limits", "set", name, "--max-resources", "-2", status=1) == "vmsres: not a count: '-2'"
 
 
 def test_leases_of_a_fixture_resource(run: Run, tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from tests.servers import RunningServer, start_server, wait_for
 from tests.wire_client import signed_request
 from vmsres.client import Client
 
+_ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
@@ -170,6 +172,13 @@ def test_details_show_the_audit_trail_and_webhook_deliveries_and_escape_names(se
     deliveries = page.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
     assert "resource.created" in deliveries and "console-hook" in deliveries
     assert client.get("/console/resources/" + "0" * 32).status_code == 404
+    # A reviewer sees the record and its trail, not the deliveries: their URLs are the admin's
+    # (the admin API refuses a reviewer the webhook and its deliveries alike).
+    made = admin.post("/operators", json={"Name": f"rev-{uuid.uuid4().hex[:6]}", "Role": "reviewer"})
+    reviewer, _ = login(server, made.json()["Token"])
+    page = reviewer.get(f"/console/resources/{key}")
+    assert page.status_code == 200 and 'id="audit"' in page.text
+    assert 'id="deliveries"' not in page.text and "console-hook" not in page.text
 
 
 def test_a_decision_redirects_and_a_stale_one_shows_who_decided(server: RunningServer) -> None:
@@ -353,3 +362,165 @@ def test_a_logout_sent_after_the_session_ended_keeps_nothing(server: RunningServ
     assert again.headers["location"].endswith("&expired=1")
     assert "vmsres_console_kept" not in again.headers.get("set-cookie", "")
     assert "Your session expired; log in to continue." in client.get(again.headers["location"]).text
+
+
+def test_an_item_button_without_a_key_decides_nothing(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    before = len(httpx.get(server.url + "/admin/v1/audit", headers=_ADMIN, params={"limit": 500}).json())
+    sent = client.post("/console/review?page=2", data={"csrf": csrf, "one": "approve:"})
+    assert sent.status_code == 303 and "refused=" not in sent.headers["location"]
+    page = client.get(sent.headers["location"])
+    assert "Select at least one resource." in page.text
+    # Nothing was tried: no audit row for an empty ResourceKey.
+    after = httpx.get(server.url + "/admin/v1/audit", headers=_ADMIN, params={"limit": 500}).json()
+    assert len(after) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/console/review?type=9", "type 9 is not one of 0 (audio), 1 (TTS), 2 (IVR)"),
+        ("/console/review?type=abc", "type &#39;abc&#39; is not one of 0 (audio), 1 (TTS), 2 (IVR)"),
+        ("/console/resources?type=-1", "type -1 is not one of"),
+        ("/console/resources?state=7", "state 7 is not one of 0 (under review)"),
+        ("/console/resources.csv?state=x", "state &#39;x&#39; is not one of"),
+    ],
+)
+def test_a_bad_type_or_state_in_the_address_says_which_and_what_is_allowed(
+    server: RunningServer, path: str, named: str
+) -> None:
+    client, _ = login(server)
+    page = client.get(path)
+    assert page.status_code == 400 and named in page.text
+
+
+def test_a_bulk_decision_is_confirmed_by_the_server_even_with_a_long_chinese_reason(
+    server: RunningServer,
+) -> None:
+    created = signed_request(
+        server, "OpenCreateTts", {"Name": f"bulk-{uuid.uuid4().hex[:6]}", "TtsTemplateContent": "hi"}
+    )
+    key = created.json()["Result"]["ResourceKey"]
+    # A page's worth of keys (one real, the rest unknown) and the longest reason allowed, in
+    # Chinese: nine bytes a character once in an address, far beyond the 8 KiB a target may have.
+    keys = [key] + [uuid.uuid4().hex for _ in range(49)]
+    reason = "录音里有杂音" * 333
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    form = {"csrf": csrf, "decision": "reject", "keys": keys, "reason": reason}
+    asked = client.post("/console/review?sort=newest", data=form)
+    if asked.status_code == 303:
+        asked = client.get(asked.headers["location"])
+    # The question, never an error: nothing is decided until it is answered.
+    assert asked.status_code == 200 and "Reject 50 resources?" in asked.text
+    assert reason in asked.text and asked.text.count('name="keys"') == 50
+    state = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()
+    assert state["Result"]["Records"][0]["State"] == 0
+    answered = client.post(
+        "/console/review?sort=newest", data={**form, "csrf": csrf_of(asked.text), "confirm": "yes"}
+    )
+    assert answered.status_code == 303 and f"decided={key}" in answered.headers["location"]
+    assert client.get(answered.headers["location"]).status_code == 200
+    state = signed_request(server, "QueryOpenGetResource", {"Type": 1, "Keyword": key}).json()
+    assert state["Result"]["Records"][0]["RejectReason"] == reason
+
+
+# Browsers drop a cookie whose name and value pass 4096 bytes: a form kept in a bigger one is lost
+# without a word.
+_BROWSER_COOKIE_BYTES = 4096
+
+
+def _cookie_sizes(response: httpx.Response, name: str) -> list[int]:
+    return [
+        len(h.split(";", 1)[0]) for h in response.headers.get_list("set-cookie") if h.startswith(name + "=")
+    ]
+
+
+def test_a_long_reason_kept_across_a_lost_session_fits_a_cookie_and_says_what_was_cut(
+    server: RunningServer,
+) -> None:
+    created = signed_request(
+        server, "OpenCreateTts", {"Name": f"longkept-{uuid.uuid4().hex[:6]}", "TtsTemplateContent": "hi"}
+    )
+    key = created.json()["Result"]["ResourceKey"]
+    keys = [key] + [uuid.uuid4().hex for _ in range(49)]  # a page of them ticked
+    reason = "录音里有杂音，" * 285  # 1995 characters, the most a reason may have
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    assert client.post("/console/logout", data={"csrf": csrf}).status_code == 303
+    sent = client.post(
+        "/console/review", data={"csrf": csrf, "keys": keys, "reason": reason, "decision": "reject"}
+    )
+    sizes = _cookie_sizes(sent, "vmsres_console_kept")
+    assert sizes and max(sizes) <= _BROWSER_COOKIE_BYTES
+    login_page = client.get(sent.headers["location"])
+    client.post(
+        "/console/login", data={"token": TOKEN, "csrf": csrf_of(login_page.text), "next": "/console/review"}
+    )
+    review = client.get("/console/review")
+    assert f'id="pick-{key}" checked' in review.text
+    kept = review.text.split('name="reason"', 1)[1].split('value="', 1)[1].split('"', 1)[0]
+    assert kept and reason.startswith(kept) and len(kept) < len(reason)
+    assert (
+        f"Only the first {len(kept)} of the {len(reason)} characters of your reason were kept" in review.text
+    )
+
+
+def test_a_refused_form_with_a_long_reason_still_says_why(server: RunningServer) -> None:
+    client, _ = login(server)
+    csrf = csrf_of(client.get("/console/review").text)
+    reason = "录音里有杂音，" * 285
+    # Nothing ticked: refused, and the page must say so even though the reason is long.
+    refused = client.post("/console/review", data={"csrf": csrf, "reason": reason, "decision": "reject"})
+    sizes = _cookie_sizes(refused, "vmsres_console_flash")
+    assert sizes and max(sizes) <= _BROWSER_COOKIE_BYTES
+    page = client.get(refused.headers["location"])
+    assert "Select at least one resource." in page.text and "characters of your reason were kept" in page.text
+
+
+def test_a_page_past_the_end_of_the_queue_leads_back_to_its_last_page(server: RunningServer) -> None:
+    # As after deciding every item of the last page: the decision comes back to a page now empty.
+    tag = f"pastend{uuid.uuid4().hex[:6]}"
+    for n in range(3):
+        signed_request(server, "OpenCreateTts", {"Name": f"{tag}-{n}", "TtsTemplateContent": "hi"})
+    client, _ = login(server)
+    for page in (2, 20000):
+        shown = client.get("/console/review", params={"name": tag, "page": page})
+        assert shown.status_code == 200 and "No items on this page." in shown.text
+        assert f'href="/console/review?name={tag}" id="last-page"' in shown.text
+
+
+def test_nul_characters_are_refused_by_the_admin_api_and_the_console_on_every_store(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    # PostgreSQL refuses NUL in text: unchecked, each of these was a 500.
+    running = console_server(tmp_path, database_url=database_url)
+    try:
+        admin = httpx.Client(base_url=running.url, headers=_ADMIN, timeout=30)
+        for path in (
+            "/admin/v1/review/queue/page?account=%00",
+            "/admin/v1/review/queue/page?name=a%00",
+            "/admin/v1/audit?resource_key=%00",
+            "/admin/v1/resources/%00",
+            "/admin/v1/keys?account=%00",
+        ):
+            answer = admin.get(path)
+            assert answer.status_code == 400 and "NUL" in answer.json()["detail"], path
+        for path, body in (
+            ("/admin/v1/operators", {"Name": "a\u0000b", "Role": "reviewer"}),
+            ("/admin/v1/review/reject", {"ResourceKeys": ["a" * 32], "Reason": "x\u0000y"}),
+        ):
+            answer = admin.post(path, json=body)
+            assert answer.status_code == 400 and "NUL" in answer.json()["detail"], path
+        client, _ = login(running)
+        for path in ("/console/review?account=%00", "/console/resources?keyword=%00"):
+            page = client.get(path)
+            assert page.status_code == 400 and "NUL" in page.text, path
+        csrf = csrf_of(client.get("/console/review").text)
+        sent = client.post("/console/review", data={"csrf": csrf, "one": "approve:\x00"})
+        assert sent.status_code == 400
+        # Still serving: nothing above broke the server.
+        assert admin.get("/admin/v1/review/queue/page").status_code == 200
+    finally:
+        running.stop()

@@ -309,3 +309,24 @@ def test_an_expired_lease_stops_counting_without_cleanup(make_server: Any) -> No
     assert records(server)[key]["InUse"] is False
     assert admin(server, "GET", "/leases") == []
     assert signed_request(server, "OpenDeleteResource", b"{}", query={"ResourceKey": key}).status_code == 200
+
+
+def test_an_account_limit_beyond_what_the_store_holds_is_refused_not_a_500(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    from tests.console_support import TOKEN, console_server
+
+    running = console_server(tmp_path, database_url=database_url)
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        for field in ("MaxResources", "MaxStorageBytes"):
+            answer = httpx.put(
+                running.url + "/admin/v1/accounts/default/limits", headers=headers, json={field: 2**63}
+            )
+            assert answer.status_code == 422, (field, answer.status_code, answer.text)
+            kept = httpx.put(
+                running.url + "/admin/v1/accounts/default/limits", headers=headers, json={field: 2**63 - 1}
+            )
+            assert kept.status_code == 200 and kept.json()[field] == 2**63 - 1
+    finally:
+        running.stop()

@@ -609,3 +609,17 @@ def test_bearer_throttling_counts_across_workers_with_redis(tmp_path: Path) -> N
         assert admin_api(running, "GET", "/accounts").status_code == 200
     finally:
         running.stop()
+
+
+def test_the_break_glass_admin_s_name_is_not_an_operator_s(server: RunningServer) -> None:
+    # The admin token's decisions read ReviewedBy reviewer:admin; an operator named so would be
+    # indistinguishable from it in every record.
+    for name in ("admin", "Admin", "ADMIN"):
+        answer = httpx.post(
+            server.url + "/admin/v1/operators",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            json={"Name": name, "Role": "reviewer"},
+        )
+        assert answer.status_code == 400 and "admin token" in answer.json()["detail"], name
+    refused = server.cli("operators", "create", "admin", "--role", "admin", check=False)
+    assert refused.returncode == 1 and "admin token" in refused.stderr

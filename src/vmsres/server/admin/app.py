@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, create_model
 
 from vmsres.protocol.records import Shape
+from vmsres.server.admin.nul import RefuseNul, json_refusal
 from vmsres.server.admin.operations import (
     ADMIN_RESOURCE,
     ADMIN_RESOURCE_NULLABLE,
@@ -226,4 +227,5 @@ def create_admin_app(services: Services, token_sha256: str) -> FastAPI:
 
     for outage in outages.OUTAGES:
         app.add_exception_handler(outage, dependency_failed)
+    app.add_middleware(RefuseNul, refusal=json_refusal)
     return app

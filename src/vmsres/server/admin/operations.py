@@ -203,13 +203,20 @@ def _server_default(text: str) -> str | None:
     return None if text == "default" else text
 
 
+# The store keeps counts and sizes as signed 64-bit integers (BIGINT); more overflows there.
+_MAX_STORED_INT = 2**63 - 1
+
+
 def _count_or_default(text: str) -> int | None:
     if text == "default":
         return None
     try:
-        return int(text)
+        count = int(text)
     except ValueError:
-        raise CliInputError(f"not a count: {text!r}") from None
+        count = None
+    if count is None or not -1 <= count <= _MAX_STORED_INT:
+        raise CliInputError(f"not a count: {text!r}")
+    return count
 
 
 def _json_file(path: str) -> Any:
@@ -789,7 +796,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
                 In.BODY,
                 None,
                 "-1: unlimited",
-                {"ge": -1},
+                {"ge": -1, "le": _MAX_STORED_INT},
                 cli=CliArg(
                     "--max-resources", "a count, -1 (unlimited) or default", convert=_count_or_default
                 ),
@@ -800,7 +807,7 @@ OPERATIONS: tuple[AdminOperation, ...] = (
                 In.BODY,
                 None,
                 "-1: unlimited",
-                {"ge": -1},
+                {"ge": -1, "le": _MAX_STORED_INT},
                 cli=CliArg(
                     "--max-storage-bytes", "bytes, -1 (unlimited) or default", convert=_count_or_default
                 ),

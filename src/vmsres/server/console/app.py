@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute
 
 from vmsres.protocol.records import ResourceState, ResourceType, labels
 from vmsres.protocol.request_ids import new_request_id
+from vmsres.server.admin.nul import RefuseNul, html_refusal
 from vmsres.server.admin.tokens import admin_token_matches, client_address
 from vmsres.server.console.ops import (
     MAX_MERGED_ROWS,
@@ -44,7 +45,6 @@ from vmsres.server.console.ops import (
     waveform_svg,
 )
 from vmsres.server.console.session import (
-    BREAK_GLASS,
     COOKIE,
     DEFAULT_SESSION_SECONDS,
     LOGIN_COOKIE,
@@ -68,7 +68,7 @@ from vmsres.server.service.admin import (
 )
 from vmsres.server.service.events import Actor
 from vmsres.server.service.logins import CONSOLE_DOOR, WINDOW_SECONDS, LoginGuard, Verdict
-from vmsres.server.service.operators import ROLES
+from vmsres.server.service.operators import BREAK_GLASS, ROLES
 from vmsres.server.service.records import china_time
 from vmsres.server.service.services import Services
 from vmsres.server.settings import BULK_CONFIRM_ABOVE, DEFAULT_REJECT_REASONS, MAX_REASON_CHARS
@@ -100,6 +100,9 @@ PAGE_SIZE = 20
 # Review queue items per page; also the most keys one decision POST or confirmation takes.
 QUEUE_PAGE_SIZE = 50
 QUEUE_LIMIT = 200
+# The longest address the bulk confirmation is redirected to; the transport refuses request
+# targets above 8 KiB (414), and the browser adds nothing, so this leaves room to spare.
+MAX_QUESTION_ADDRESS = 6 * 1024
 # What the queue's address may hold: its filters, sort and page (kept across pages and decisions).
 QUEUE_PARAMS = ("account", "type", "name", "older_than", "sort", "page")
 # Where a preset reject reason and free text meet when both are given.
@@ -111,6 +114,8 @@ STATES = labels(ResourceState)
 # CSS classes by State (state-reviewing, ...): the stylesheet names States, not wire numbers.
 STATE_CLASSES = {int(state): f"state-{state.name.lower()}" for state in ResourceState}
 MAX_FORM_BYTES = 256 * 1024
+# A sealed cookie's most bytes: browsers keep at most 4096 for a cookie's name and value.
+MAX_COOKIE_VALUE = 4000
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 # Pages are scripts and styles from this origin only; audio comes from the console's own routes.
 SECURITY_HEADERS = {
@@ -129,15 +134,18 @@ class LoginRequired(Exception):
         self.expired = expired
 
 
-def _int_or_none(value: str | None, allowed: dict[int, str]) -> int | None:
+def _int_or_none(value: str | None, allowed: dict[int, str], name: str) -> int | None:
     if value is None or value == "":
         return None
     try:
         number = int(value)
     except ValueError:
-        raise HTTPException(400, "not a number") from None
-    if number not in allowed:
-        raise HTTPException(400, "out of range")
+        number = None
+    if number is None or number not in allowed:
+        # Names the parameter and what it may be: the value came from an address someone edited.
+        choices = ", ".join(f"{k} ({label})" for k, label in allowed.items())
+        shown = str(number) if number is not None else repr(value[:32])
+        raise HTTPException(400, f"{name} {shown} is not one of {choices}")
     return number
 
 
@@ -273,11 +281,57 @@ def _flash_context(session: Session) -> str:
     return f"vmsres:console-flash:{session.sid}"
 
 
+def _sealed_to_fit(request: Request, data: dict[str, Any], context: str) -> str:
+    """``data`` sealed for a cookie: when that is more than a browser keeps, the reason is cut to
+    the longest start that fits, then the list of keys, and ``cut`` says what each had (a kept
+    form the browser silently dropped would be work lost without a word)."""
+    keyring = _state(request).services.events.keyring
+
+    def seal(value: dict[str, Any]) -> str:
+        return keyring.encrypt(orjson.dumps(value).decode(), context)
+
+    sealed = seal(data)
+    cut: dict[str, int] = {}
+    for name in ("reason", "preset", "keys"):
+        whole = data.get(name)
+        if len(sealed) <= MAX_COOKIE_VALUE or not whole:
+            continue
+        cut[name] = len(whole)
+        # The longest start of this field that fits (sealing is cheap; a dozen tries at most).
+        low, high = 0, len(whole) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(seal({**data, name: whole[:middle], "cut": cut})) <= MAX_COOKIE_VALUE:
+                low = middle
+            else:
+                high = middle - 1
+        data = {**data, name: whole[:low], "cut": cut}
+        sealed = seal(data)
+    return sealed
+
+
+def cut_notice(shown: dict[str, Any]) -> str:
+    """What a kept or refused form lost to the cookie's size, for its page to say."""
+    cut = shown.get("cut")
+    if not isinstance(cut, dict):
+        return ""
+    said = []
+    if "reason" in cut:
+        said.append(
+            f"Only the first {len(str(shown.get('reason', '')))} of the {cut['reason']} characters of "
+            "your reason were kept; check it before sending."
+        )
+    if "keys" in cut:
+        said.append(f"Only {len(shown.get('keys') or [])} of the {cut['keys']} selected resources were kept.")
+    if "preset" in cut:
+        said.append("The preset reason was too long to keep; pick it again.")
+    return " ".join(said)
+
+
 def flash(request: Request, response: Response, session: Session, data: dict[str, Any]) -> None:
     """Give the page a redirect leads to something to show once: a short-lived cookie, sealed
     under the master key (so every worker opens it and the browser cannot read it)."""
-    keyring = _state(request).services.events.keyring
-    sealed = keyring.encrypt(orjson.dumps(data).decode(), _flash_context(session))
+    sealed = _sealed_to_fit(request, data, _flash_context(session))
     response.set_cookie(FLASH_COOKIE, sealed, max_age=FLASH_SECONDS, **cookie_args(request))
 
 
@@ -464,7 +518,7 @@ class QueueView:
         page = q.get("page", "")
         return cls(
             q.get("account", ""),
-            _int_or_none(q.get("type"), TYPES),
+            _int_or_none(q.get("type"), TYPES, "type"),
             q.get("name", "").strip()[:128],
             q.get("older_than", "").strip()[:16],
             sort,
@@ -567,7 +621,7 @@ async def review_get(request: Request) -> Response:
         request,
         session,
         results=await _review_outcome(request),
-        error=str(shown.get("error", "")),
+        error=" ".join(p for p in (str(shown.get("error", "")), cut_notice(kept or shown)) if p),
         kept=kept or shown,
     )
     return offered_once(request, shown_once(request, page), kept)
@@ -588,8 +642,7 @@ async def _keep_for_login(request: Request, page: str, target: str, kept: dict[s
     response = RedirectResponse(_login_address(LoginRequired(target, expired=True)), status_code=303)
     if not any(kept.values()):
         return response
-    keyring = _state(request).services.events.keyring
-    sealed = keyring.encrypt(orjson.dumps({**kept, "page": page}).decode(), _KEPT_CONTEXT)
+    sealed = _sealed_to_fit(request, {**kept, "page": page}, _KEPT_CONTEXT)
     response.set_cookie(KEPT_COOKIE, sealed, max_age=KEPT_SECONDS, **cookie_args(request))
     return response
 
@@ -649,7 +702,7 @@ async def review_post(request: Request) -> Response:
     one = first(form, "one")
     if one:
         decision, _, key = one.partition(":")
-        keys = [key]
+        keys = [key] if key else []
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
     if len(keys) > QUEUE_LIMIT:
@@ -667,7 +720,14 @@ async def review_post(request: Request) -> Response:
         # Post/Redirect/Get to the question; what it asks about travels in its address.
         asked = [("decision", decision), ("keys", ",".join(keys))]
         asked += [(name, first(form, name)) for name in ("preset", "reason") if first(form, name)]
-        return RedirectResponse(_review_address(request, asked, "/review/confirm"), status_code=303)
+        question = _review_address(request, asked, "/review/confirm")
+        if len(question.encode()) <= MAX_QUESTION_ADDRESS:
+            return RedirectResponse(question, status_code=303)
+        # Too long for an address (a long reason in Chinese is nine bytes a character there): the
+        # question answers the POST itself. Asking decides nothing, so a reload only asks again.
+        return await _confirm_page(
+            request, session, decision, keys, first(form, "preset"), first(form, "reason")
+        )
     admin = _state(request).admin_for(session)
     # An operator decides under their own name (AdminOps enforces it); the break-glass admin
     # as "admin".
@@ -691,11 +751,18 @@ async def review_confirm(request: Request) -> Response:
     Only reads; its Confirm button sends the decision again with confirm=yes."""
     session = await session_of(request)
     q = request.query_params
-    decision = q.get("decision", "")
+    keys = q.get("keys", "").split(",")
+    return await _confirm_page(
+        request, session, q.get("decision", ""), keys, q.get("preset", ""), q.get("reason", "")
+    )
+
+
+async def _confirm_page(
+    request: Request, session: Session, decision: str, keys: list[str], preset: str, reason: str
+) -> Response:
     if decision not in ("approve", "reject"):
         raise HTTPException(400, "decision must be approve or reject")
-    keys = list(dict.fromkeys(k for k in q.get("keys", "").split(",") if RESOURCE_KEY.fullmatch(k)))
-    keys = keys[:QUEUE_LIMIT]
+    keys = list(dict.fromkeys(k for k in keys if RESOURCE_KEY.fullmatch(k)))[:QUEUE_LIMIT]
     if not keys:
         raise HTTPException(400, "no resources to decide")
     names = []
@@ -709,9 +776,9 @@ async def review_confirm(request: Request) -> Response:
         active="review",
         decision=decision,
         items=names,
-        preset=q.get("preset", ""),
-        reason=q.get("reason", ""),
-        combined=REASON_JOINER.join(p for p in (q.get("preset", ""), q.get("reason", "")) if p),
+        preset=preset,
+        reason=reason,
+        combined=REASON_JOINER.join(p for p in (preset, reason) if p),
         post_to=_review_address(request, []),
         back_to=_review_address(request, []),
     )
@@ -791,11 +858,11 @@ class SearchFilters:
     def of(cls, request: Request) -> SearchFilters:
         q = request.query_params
         # No type at all is the wire API's default (TTS); an empty one is "All types".
-        type_ = _int_or_none(q.get("type", "1"), TYPES)
+        type_ = _int_or_none(q.get("type", "1"), TYPES, "type")
         return cls(
             q.get("account", ""),
             type_,
-            _int_or_none(q.get("state"), STATES),
+            _int_or_none(q.get("state"), STATES, "state"),
             q.get("keyword", "").strip()[:128],
         )
 
@@ -907,9 +974,10 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
         raise HTTPException(404, f"No resource has the ResourceKey {resource_key}.")
     resource = admin_resource_view(row)
     trail = await state.reader.audit(resource_key=resource_key, limit=200)
+    # Deliveries name the account's webhook URL: admins' business, as in the admin API.
     deliveries = [
         d
-        for d in await state.reader.deliveries(resource["Account"], limit=1000)
+        for d in (await state.reader.deliveries(resource["Account"], limit=1000) if session.is_admin else [])
         if d["ResourceKey"] == resource_key
     ]
     preview_ms = None
@@ -944,7 +1012,7 @@ async def resource_detail(request: Request, resource_key: str) -> Response:
         under_review=resource["State"] == ResourceState.REVIEWING,
         reasons=state.reject_reasons,
         decided=shown.get("decided"),
-        error=str(shown.get("error", "")),
+        error=" ".join(p for p in (str(shown.get("error", "")), cut_notice(filled)) if p),
         reason=str(filled.get("reason", "")),
         preset=str(filled.get("preset", "")),
     )
@@ -1206,6 +1274,7 @@ def create_console_app(
         routes=routes,
         exception_handlers=exception_handlers,
     )
+    app.add_middleware(RefuseNul, refusal=html_refusal)
     app.state.console = ConsoleState(services, token_sha256, tuple(reject_reasons), confirm_above)
     return app
 

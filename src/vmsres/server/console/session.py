@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmsres.protocol.errors import AccessDenied
+from vmsres.server.service.operators import BREAK_GLASS
 from vmsres.server.service.tokens import make_token, read_token
 from vmsres.server.shared_state import SharedState
 
@@ -27,10 +28,6 @@ DEFAULT_SESSION_SECONDS = 8 * 60 * 60
 LOGIN_FORM_SECONDS = 30 * 60
 SECRET_NAME = "console_session_key"
 _REVOKED = "console:revoked:"
-
-
-# The name a session opened with the admin token (the break-glass admin) goes by.
-BREAK_GLASS = "admin"
 
 
 @dataclass(frozen=True, slots=True)

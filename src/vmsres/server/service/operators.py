@@ -31,6 +31,9 @@ TOKEN_PREFIX = "vmsop_"
 MIN_TOKEN_CHARS = 24
 MIN_TOKEN_DISTINCT = 8
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+# The name the admin token's console sessions and decisions go by (the break-glass admin); no
+# operator may take it, in any case, or their decisions would read as the admin token's.
+BREAK_GLASS = "admin"
 
 
 class OperatorError(AccountError):
@@ -100,6 +103,8 @@ class OperatorService:
             raise OperatorError(
                 "an operator name is 1-64 letters, digits and . _ @ - (starting with a letter or digit)"
             )
+        if name.lower() == BREAK_GLASS:
+            raise OperatorError(f"{name} is the name of the admin token's sessions; pick another")
         if role not in ROLES:
             raise OperatorError(f"a role is one of {', '.join(ROLES)}")
         token = new_token()
