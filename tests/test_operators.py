@@ -175,7 +175,7 @@ def test_admin_api_checks_the_role_of_an_operator_token(server: RunningServer) -
     )
     assert approved.status_code == 200 and approved.json()[0]["Ok"] is True
     record = admin_api(server, "GET", f"/resources/{key}").json()
-    assert record["ReviewedBy"] == "reviewer:api-reviewer"
+    assert record["ReviewedBy"] == "api-reviewer"
     rows = audit_rows(server, resource_key=key, action="Approve")
     assert [(r["Actor"], r["Outcome"]) for r in rows] == [("operator:api-reviewer", "ok")]
 
@@ -217,7 +217,7 @@ def test_a_reviewer_in_the_console_decides_under_their_name_and_is_refused_keys(
 
     decided = client.post("/console/review", data={"csrf": csrf, "decision": "approve", "keys": key})
     assert decided.status_code == 303 and f"decided={key}" in decided.headers["location"]
-    assert admin_api(server, "GET", f"/resources/{key}").json()["ReviewedBy"] == "reviewer:console-rev"
+    assert admin_api(server, "GET", f"/resources/{key}").json()["ReviewedBy"] == "console-rev"
     assert [r["Actor"] for r in audit_rows(server, resource_key=key, action="Approve")] == [
         "operator:console-rev"
     ]
@@ -229,7 +229,7 @@ def test_a_reviewer_in_the_console_decides_under_their_name_and_is_refused_keys(
         "/console/review", data={"csrf": csrf, "decision": "reject", "keys": key, "reason": "late"}
     )
     shown = client.get(stale.headers["location"])
-    assert "already decided</strong> by reviewer:console-rev at " in shown.text
+    assert "already decided</strong> by console-rev at " in shown.text
 
 
 def test_an_admin_operator_manages_keys_with_post_redirect_get(server: RunningServer) -> None:
@@ -623,3 +623,15 @@ def test_the_break_glass_admin_s_name_is_not_an_operator_s(server: RunningServer
         assert answer.status_code == 400 and "admin token" in answer.json()["detail"], name
     refused = server.cli("operators", "create", "admin", "--role", "admin", check=False)
     assert refused.returncode == 1 and "admin token" in refused.stderr
+
+
+def test_reviewed_by_is_the_operator_s_own_name_and_fixture_is_not_one(server: RunningServer) -> None:
+    # ReviewedBy of an operator's decision is the bare name; "fixture" is what fixtures' decisions
+    # say, so no operator may take it.
+    for name in ("fixture", "Fixture"):
+        answer = httpx.post(
+            server.url + "/admin/v1/operators",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            json={"Name": name, "Role": "reviewer"},
+        )
+        assert answer.status_code == 400 and "fixture" in answer.json()["detail"], name

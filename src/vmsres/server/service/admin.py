@@ -23,7 +23,7 @@ from vmsres.server.service.events import (
     check_webhook_url,
 )
 from vmsres.server.service.limits import UNLIMITED, LimitError, check_rate_text
-from vmsres.server.service.operators import operator_view
+from vmsres.server.service.operators import FIXTURE_REVIEWER, operator_view
 from vmsres.server.service.records import resource_record
 from vmsres.server.service.resources import AlreadyDecided, ReviewError, new_resource_key
 from vmsres.server.service.services import Services
@@ -416,8 +416,11 @@ class AdminOps:
             raise ReviewError("a rejection needs a reason")
         action = "Approve" if approve else "Reject"
         if self.actor.kind == "operator" and self.actor.name:
-            # An operator decides under their own name, whatever a client says.
-            reviewer = self.actor.name
+            # An operator decides under their own name, whatever a client says, and ReviewedBy is
+            # that name alone (operator names have no colon, so it reads apart from "auto:RULE").
+            reviewed_by = self.actor.name
+        else:
+            reviewed_by = f"reviewer:{reviewer}"
         actor = Actor(self.actor.kind, self.actor.account_name, None, self.actor.name)
         results: list[dict[str, Any]] = []
         for key in resource_keys:
@@ -425,7 +428,7 @@ class AdminOps:
             try:
                 # The "ok" audit row is written in the deciding transaction, only when it decided.
                 row = await self.services.resources.review(
-                    key, approve, reason, reviewer, force, AuditContext(actor, request_id, action)
+                    key, approve, reason, reviewed_by, force, AuditContext(actor, request_id, action)
                 )
             except Exception as error:
                 await self.services.events.audit(
@@ -589,7 +592,7 @@ async def _load_resource(services: Services, record: Mapping[str, Any], tx: Exec
         "tts_content": _field(record, "TtsTemplateContent", str, "" if type_ == ResourceType.TTS else None),
         "tts_options": _field(record, "TtsOptions", str, "{}" if type_ == ResourceType.TTS else None),
         "reject_reason": reason if state == ResourceState.REJECTED else None,
-        "reviewed_by": None if state == ResourceState.REVIEWING else "fixture",
+        "reviewed_by": None if state == ResourceState.REVIEWING else FIXTURE_REVIEWER,
         "reviewed_at": None if state == ResourceState.REVIEWING else now,
         "created_at": _field(record, "CreateTime", int, now),
     }

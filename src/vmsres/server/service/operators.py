@@ -34,6 +34,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # The name the admin token's console sessions and decisions go by (the break-glass admin); no
 # operator may take it, in any case, or their decisions would read as the admin token's.
 BREAK_GLASS = "admin"
+FIXTURE_REVIEWER = "fixture"
 
 
 class OperatorError(AccountError):
@@ -105,6 +106,9 @@ class OperatorService:
             )
         if name.lower() == BREAK_GLASS:
             raise OperatorError(f"{name} is the name of the admin token's sessions; pick another")
+        if name.lower() == FIXTURE_REVIEWER:
+            # A decision's ReviewedBy is the operator's name: this one would read as a fixture's.
+            raise OperatorError(f"{name} is what ReviewedBy says of fixtures; pick another")
         if role not in ROLES:
             raise OperatorError(f"a role is one of {', '.join(ROLES)}")
         token = new_token()

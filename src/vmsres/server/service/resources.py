@@ -382,7 +382,7 @@ class ResourceService:
         resource_key: str,
         approve: bool,
         reason: str | None,
-        reviewer: str,
+        reviewed_by: str,
         force: bool = False,
         audit: AuditContext | None = None,
     ) -> Row:
@@ -398,7 +398,6 @@ class ResourceService:
             raise ReviewError("a rejection needs a reason")
         state = ResourceState.APPROVED if approve else ResourceState.REJECTED
         reject_reason = None if approve else reason
-        reviewed_by = f"reviewer:{reviewer}"
         now = self._now()
         detail: str | None = None
         async with self.store.db.transaction() as tx:

@@ -67,7 +67,8 @@ resources = sa.Table(
     sa.Column("tts_content", sa.Text, nullable=True),
     sa.Column("tts_options", sa.Text, nullable=True),
     sa.Column("reject_reason", sa.Text, nullable=True),
-    # Who decided the State: "auto:<rule>" or "reviewer:<name>".
+    # Who decided the State: "auto:<rule>", an operator's name, "reviewer:<name>" (the admin
+    # token's decisions), "forced:admin" or "fixture".
     sa.Column("reviewed_by", sa.String(128), nullable=True),
     sa.Column("reviewed_at", sa.BigInteger, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
