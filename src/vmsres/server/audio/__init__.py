@@ -5,6 +5,7 @@ from vmsres.server.audio._ffmpeg import ENV_VAR as FFMPEG_ENV
 from vmsres.server.audio._ffmpeg import ffmpeg_available
 from vmsres.server.audio.analysis import MAX_AUDIO_BYTES, AudioInfo, analyze_audio, whole_seconds
 from vmsres.server.audio.levels import WAVEFORM_BUCKETS, AudioLevels, measure_levels
+from vmsres.server.audio.prepare import PreparedAudio, prepare_audio
 from vmsres.server.audio.rendition import (
     TELEPHONY_BYTES_PER_MS,
     TELEPHONY_CODEC,
@@ -26,12 +27,14 @@ __all__ = [
     "WAVEFORM_BUCKETS",
     "AudioInfo",
     "AudioLevels",
+    "PreparedAudio",
     "analyze_audio",
     "ffmpeg_available",
     "is_silent",
     "make_telephony_rendition",
     "measure_levels",
     "peak_dbfs",
+    "prepare_audio",
     "telephony_rendition_bytes",
     "whole_seconds",
 ]

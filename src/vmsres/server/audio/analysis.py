@@ -94,6 +94,9 @@ def _ffmpeg_decodes(data: bytes, demuxer: str) -> bool | None:
     return True
 
 
+_UNDECODABLE = "The MPEG audio frames do not decode."
+
+
 def _check_duration(samples: int, sample_rate: int, max_seconds: float | None) -> None:
     if max_seconds is not None and samples > max_seconds * sample_rate:
         raise AudioDurationOverLimit(
@@ -101,7 +104,7 @@ def _check_duration(samples: int, sample_rate: int, max_seconds: float | None) -
         )
 
 
-def _analyze_mp3(data: bytes, max_seconds: float | None) -> AudioInfo:
+def _analyze_mp3(data: bytes, max_seconds: float | None, decode: bool) -> AudioInfo:
     stream = _mpeg.walk(data)
     # Before the decode pass: a long file is refused without spending a decoder's time on it.
     _check_duration(stream.samples, stream.sample_rate, max_seconds)
@@ -113,8 +116,8 @@ def _analyze_mp3(data: bytes, max_seconds: float | None) -> AudioInfo:
         raise MalformedAudio("No MPEG stream header could be read.") from exc
     if (header.sample_rate, header.channels, header.layer) != (stream.sample_rate, stream.channels, 3):
         raise MalformedAudio("The MPEG stream header does not match its frames.")
-    if _ffmpeg_decodes(data, "mp3") is False:
-        raise MalformedAudio("The MPEG audio frames do not decode.")
+    if decode and _ffmpeg_decodes(data, "mp3") is False:
+        raise MalformedAudio(_UNDECODABLE)
     return _info(data, "mp3", "mp3", stream.sample_rate, stream.channels, stream.samples)
 
 
@@ -134,6 +137,22 @@ def analyze_audio(data: bytes, max_seconds: float | None = None) -> AudioInfo:
     AudioDurationOverLimit for audio longer than ``max_seconds`` (measured from the frames,
     before any decoding). No other exception escapes, whatever the input.
     """
+    return analyze_undecoded(data, max_seconds, decode=True)
+
+
+def decode_check_needed(info: AudioInfo) -> bool:
+    """Whether analyze_audio would have run ffmpeg's decode check on this audio (MP3 only)."""
+    return info.format == "mp3"
+
+
+def refuse_undecodable() -> FileAnalyseError:
+    """What analyze_audio raises for audio whose frames ffmpeg could not decode."""
+    return _reject(_UNDECODABLE)
+
+
+def analyze_undecoded(data: bytes, max_seconds: float | None = None, *, decode: bool = False) -> AudioInfo:
+    """analyze_audio without (by default) ffmpeg's decode check, for a caller whose own ffmpeg run
+    decodes every frame and stands in for it (see prepare.py)."""
     if not data:
         raise EmptyResourceBody()
     if len(data) > MAX_AUDIO_BYTES:
@@ -143,7 +162,7 @@ def analyze_audio(data: bytes, max_seconds: float | None = None) -> AudioInfo:
         if _riff.looks_like_wav(data):
             return _analyze_wav(data, max_seconds)
         if _mpeg.looks_like_mp3(data):
-            return _analyze_mp3(data, max_seconds)
+            return _analyze_mp3(data, max_seconds, decode)
     except MalformedAudio as exc:
         raise _reject(str(exc)) from None
     except AudioDurationOverLimit:

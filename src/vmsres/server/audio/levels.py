@@ -166,12 +166,21 @@ def _pure_python(data: bytes, info: AudioInfo) -> AudioLevels:
     )
 
 
+def levels_graph(info: AudioInfo, source: str = "[0:a:0]") -> str:
+    """The filter graph measuring levels of ``source``: its outputs are ``[e]`` (ebur128, to a
+    null output, its summary on stderr at the info level) and ``[w]`` (the 8 kHz copy, s16le)."""
+    peaks = "sample+true" if info.duration_seconds <= TRUE_PEAK_MAX_SECONDS else "sample"
+    return (
+        f"{source}asplit=2[a][b];[a]ebur128=peak={peaks}:framelog=verbose[e];"
+        f"[b]aresample={_ANALYSIS_RATE},aformat=sample_fmts=s16[w]"
+    )
+
+
 def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
     """The levels of audio that ``analyze_audio`` accepted (``info`` is its answer).
 
     Never raises: what cannot be measured is None, and ``complete`` says whether ffmpeg did it.
     """
-    peaks = "sample+true" if info.duration_seconds <= TRUE_PEAK_MAX_SECONDS else "sample"
     result = run_ffmpeg(
         [
             "-f",
@@ -183,8 +192,7 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
             "info",
             "-nostats",
             "-filter_complex",
-            f"[0:a:0]asplit=2[a][b];[a]ebur128=peak={peaks}:framelog=verbose[e];"
-            f"[b]aresample={_ANALYSIS_RATE},aformat=sample_fmts=s16[w]",
+            levels_graph(info),
             "-map",
             "[e]",
             "-f",
@@ -201,21 +209,31 @@ def measure_levels(data: bytes, info: AudioInfo) -> AudioLevels:
     )
     if result is None:
         if ffmpeg_path() is not None:
-            # ffmpeg is there but timed out or could not start: trying again would do the same.
-            return _finished(_pure_python(data, info))
+            return levels_after_failed_run(data, info)
         return _pure_python(data, info)
+    return levels_from_ffmpeg(data, info, result.returncode, result.stderr, result.stdout)
+
+
+def levels_after_failed_run(data: bytes, info: AudioInfo) -> AudioLevels:
+    """The levels when ffmpeg is there but timed out or could not start: what Python can read,
+    marked complete (trying again would do the same)."""
+    return _finished(_pure_python(data, info))
+
+
+def levels_from_ffmpeg(data: bytes, info: AudioInfo, returncode: int, stderr: str, pcm: bytes) -> AudioLevels:
+    """The levels from a run of levels_graph: its exit status, stderr and the ``[w]`` samples."""
     # ffmpeg may configure the filter graph more than once and each ebur128 instance prints a
     # summary when it closes: the one that saw the audio closes last.
-    summaries = list(_SUMMARY.finditer(result.stderr))
+    summaries = list(_SUMMARY.finditer(stderr))
     summary = summaries[-1] if summaries else None
-    samples = _pcm16(result.stdout)
-    if result.returncode != 0 or summary is None or not samples:
+    samples = _pcm16(pcm)
+    if returncode != 0 or summary is None or not samples:
         log.warning(
             "no levels measured for %s audio (sha256 %s): ffmpeg exited %d: %s",
             info.format,
             info.sha256,
-            result.returncode,
-            result.stderr[-500:],
+            returncode,
+            stderr[-500:],
         )
         # ffmpeg had its chance; what Python can read is all there will be.
         return _finished(_pure_python(data, info))

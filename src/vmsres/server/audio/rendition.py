@@ -30,6 +30,24 @@ TELEPHONY_BYTES_PER_MS = TELEPHONY_SAMPLE_RATE // 1000 * TELEPHONY_CHANNELS * TE
 RENDITION_TIMEOUT_SECONDS = 60.0
 
 
+# The output options that make the rendition's samples of a decoded stream (the output's name
+# follows them).
+RENDITION_OUTPUT = (
+    "-map_metadata",
+    "-1",
+    "-ac",
+    str(TELEPHONY_CHANNELS),
+    "-ar",
+    str(TELEPHONY_SAMPLE_RATE),
+    "-c:a",
+    TELEPHONY_CODEC,
+    # Raw samples, framed in a WAV by frame_telephony: ffmpeg writing WAV to a pipe cannot go
+    # back to fill in the chunk sizes and leaves placeholders that strict readers refuse.
+    "-f",
+    "s16le",
+)
+
+
 def telephony_rendition_bytes(duration_ms: int) -> int:
     """The size of the rendition of audio lasting ``duration_ms`` milliseconds."""
     return TELEPHONY_HEADER_BYTES + TELEPHONY_BYTES_PER_MS * duration_ms
@@ -42,27 +60,7 @@ def make_telephony_rendition(data: bytes, info: AudioInfo) -> bytes | None:
     failed or timed out on this input (logged). The resource stays valid either way.
     """
     result = run_ffmpeg(
-        [
-            "-f",
-            info.format,
-            "-i",
-            "pipe:0",
-            "-map",
-            "0:a:0",
-            "-map_metadata",
-            "-1",
-            "-ac",
-            str(TELEPHONY_CHANNELS),
-            "-ar",
-            str(TELEPHONY_SAMPLE_RATE),
-            "-c:a",
-            TELEPHONY_CODEC,
-            # Raw samples, framed in a WAV below: ffmpeg writing WAV to a pipe cannot go back to
-            # fill in the chunk sizes and leaves placeholders that strict readers refuse.
-            "-f",
-            "s16le",
-            "pipe:1",
-        ],
+        ["-f", info.format, "-i", "pipe:0", "-map", "0:a:0", *RENDITION_OUTPUT, "pipe:1"],
         data,
         RENDITION_TIMEOUT_SECONDS,
     )
@@ -77,10 +75,15 @@ def make_telephony_rendition(data: bytes, info: AudioInfo) -> bytes | None:
             result.stderr[-500:],
         )
         return None
+    return frame_telephony(result.stdout, info)
+
+
+def frame_telephony(pcm: bytes, info: AudioInfo) -> bytes:
+    """The rendition's WAV file from what ffmpeg wrote for RENDITION_OUTPUT."""
     # Resampling gives or takes a few samples; trimming or padding with silence to the exact
     # length makes the size a function of the duration (see TELEPHONY_BYTES_PER_MS).
     length = telephony_rendition_bytes(round(info.duration_seconds * 1000)) - TELEPHONY_HEADER_BYTES
-    pcm = result.stdout[:length].ljust(length, b"\0")
+    pcm = pcm[:length].ljust(length, b"\0")
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
         wav.setnchannels(TELEPHONY_CHANNELS)

@@ -30,13 +30,13 @@ from vmsres.protocol.errors import (
 )
 from vmsres.server.audio import (
     MAX_AUDIO_BYTES,
-    AudioInfo,
     AudioLevels,
     analyze_audio,
     ffmpeg_available,
     is_silent,
     make_telephony_rendition,
     measure_levels,
+    prepare_audio,
 )
 from vmsres.server.blobs import (
     BlobNotFound,
@@ -304,18 +304,12 @@ class IngestService:
         if len(data) > MAX_AUDIO_BYTES:
             raise ResourceSizeOverLimit()
         # Decoding and transcoding are CPU work and may run ffmpeg: keep them off the event loop.
-        info: AudioInfo = await asyncio.to_thread(analyze_audio, data, self.max_audio_seconds)
-        # Without ffmpeg the rendition waits (rendition_pending) and is made once ffmpeg is there.
-        rendition_pending = not ffmpeg_available()
-        # Two ffmpeg runs side by side (two cores halve the wait). Without ffmpeg loudness (at
-        # least) waits, as the rendition does: levels_pending.
-        levels_run = asyncio.create_task(asyncio.to_thread(measure_levels, data, info))
-        try:
-            rendition = (
-                None if rendition_pending else await asyncio.to_thread(make_telephony_rendition, data, info)
-            )
-        finally:
-            levels = await levels_run
+        # One ffmpeg run checks, converts and measures (prepare_audio). Without ffmpeg the
+        # rendition waits (rendition_pending), and loudness at least (levels_pending), and both
+        # are made once ffmpeg is there.
+        prepared = await asyncio.to_thread(prepare_audio, data, self.max_audio_seconds)
+        info, rendition, levels = prepared.info, prepared.rendition, prepared.levels
+        rendition_pending = prepared.rendition_pending
         now = self._now()
         resource_key = uuid.uuid4().hex
         prefix = f"accounts/{principal.account_id}/{now}-{resource_key}"
