@@ -623,14 +623,18 @@ class ResourceStore:
                 return cached
         params["limit"] = limit
         params["offset"] = offset
+        # A keyword's count (and page) costs as many steps as it has matches: such statements go
+        # where they cannot hold the event loop. The others cost a few index lookups and stay.
+        db = self.db.long_reads if where.keyword else self.db
         if offset == 0:
             # The first page, by far the most asked for, is one statement (a round trip saved
-            # on PostgreSQL); when it is empty there is nothing to count either.
-            rows = await self.db.fetch_all(_page_with_total(*shape), params)
+            # on PostgreSQL, and the Total and the page from one snapshot); when it is empty
+            # there is nothing to count either.
+            rows = await db.fetch_all(_page_with_total(*shape), params)
             return rows, int(rows[0]["total"] or 0) if rows else 0
         # Deeper pages count first: an Offset past the end must not walk the listing to find
         # out that the page is empty.
-        total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
+        total = int(await db.fetch_value(_count_statement(*shape), params) or 0)
         if offset >= total:
             return [], total
         if not where.keyword and offset >= DEEP_OFFSET:
@@ -638,7 +642,7 @@ class ResourceStore:
             if located is not None:
                 params["before"], params["offset"] = located
                 return await self.db.fetch_all(_page_statement(*shape, bounded=True), params), total
-        return await self.db.fetch_all(_page_statement(*shape), params), total
+        return await db.fetch_all(_page_statement(*shape), params), total
 
     async def _locate(self, params: dict[str, Any], has_state: bool, offset: int) -> tuple[int, int] | None:
         """(before, skip): the listing from ``created_at < before`` on, less ``skip`` rows, is
@@ -681,7 +685,7 @@ class ResourceStore:
                 if ids is None:
                     # The short-keyword compound yields (created_at, id); the others yield id alone.
                     index = 1 if shape[2] == "short" else 0
-                    found = await self.db.fetch_column(
+                    found = await self.db.long_reads.fetch_column(
                         _matching_ids(*shape), {**params, "cap": cache.entry_cap + 1}, index
                     )
                     if len(found) > cache.entry_cap:
