@@ -645,13 +645,19 @@ class ResourceStore:
             weakref.WeakValueDictionary()
         )
 
-    async def page(self, where: ListFilter, limit: int, offset: int, now: int) -> tuple[list[Row], int]:
-        """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total."""
+    async def page(
+        self, where: ListFilter, limit: int, offset: int, now: int, generation: int | None = None
+    ) -> tuple[list[Row], int]:
+        """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total.
+
+        ``generation``: the account's resources generation, when the caller has read it before
+        calling (with the key's check): a match list is tagged with it instead of reading it again.
+        """
         params = where.params()
         params["now"] = now
         shape = (self.db.dialect_name, *where.shape)
         if where.keyword and self.keyword_cache.enabled:
-            cached = await self._cached_keyword_page(where, shape, params, limit, offset)
+            cached = await self._cached_keyword_page(where, shape, params, limit, offset, generation)
             if cached is not None:
                 return cached
         params["limit"] = limit
@@ -703,15 +709,23 @@ class ResourceStore:
         return (int(found["block"]) + 1) << BLOCK_SHIFTS[-1], skip
 
     async def _cached_keyword_page(
-        self, where: ListFilter, shape: tuple[str, bool, str], params: dict[str, Any], limit: int, offset: int
+        self,
+        where: ListFilter,
+        shape: tuple[str, bool, str],
+        params: dict[str, Any],
+        limit: int,
+        offset: int,
+        generation: int | None,
     ) -> tuple[list[Row], int] | None:
         """The page from the account's cached match list (fetched first when stale or absent);
         None when there are too many matches to keep, so the caller counts and pages instead."""
         cache = self.keyword_cache
         key = (where.account_id, where.type, where.state, params["keyword_key"])
-        # Read before the matches: a write that lands in between leaves the list tagged with
-        # the older generation, so the next request fetches it again.
-        generation = (await self.generations(where.account_id))[0]
+        # Read before the matches (here, or by the caller with the key's check): a write that
+        # lands in between leaves the list tagged with the older generation, so the next
+        # request fetches it again.
+        if generation is None:
+            generation = (await self.generations(where.account_id))[0]
         ids = cache.get(key, generation)
         if ids is None:
             build = self._builds.get(key)
