@@ -17,7 +17,13 @@ async def query_open_get_resource(ctx: ActionContext, p: dict[str, Any]) -> Any:
 
     async def answer() -> dict[str, Any]:
         rows, total = await ctx.services.resources.query(
-            ctx.principal, p["Type"], p["State"], p["Keyword"], p["Limit"], p["Offset"]
+            ctx.principal,
+            p["Type"],
+            p["State"],
+            p["Keyword"],
+            p["Limit"],
+            p["Offset"],
+            None if ctx.listing_version is None else ctx.listing_version[0],
         )
         return RESULTS["QueryOpenGetResource"].build(
             Records=[resource_record(r) for r in rows], Total=total, Limit=p["Limit"], Offset=p["Offset"]

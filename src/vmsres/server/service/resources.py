@@ -127,9 +127,19 @@ class ResourceService:
         return principal.review_policy or self.default_policy
 
     async def query(
-        self, principal: Principal, type_: int, state: int | None, keyword: str, limit: int, offset: int
+        self,
+        principal: Principal,
+        type_: int,
+        state: int | None,
+        keyword: str,
+        limit: int,
+        offset: int,
+        generation: int | None = None,
     ) -> tuple[list[Row], int]:
-        return await self.search(principal.account_id, type_, state, keyword, limit, offset)
+        """``generation``: the account's resources generation as read with the key's check, if it
+        was (it was read before this query, so it may tag what the query reads)."""
+        where = ListFilter(principal.account_id, type_, state, keyword)
+        return await self.store.page(where, limit, offset, self._now(), generation)
 
     async def search(
         self, account_id: int, type_: int, state: int | None, keyword: str, limit: int, offset: int

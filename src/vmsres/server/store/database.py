@@ -23,7 +23,9 @@ import functools
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -179,6 +181,11 @@ class Executor(Protocol):
 class Database(Executor, Protocol):
     url: str
     dialect_name: str
+    # Where SELECTs run whose cost grows with the data (keyword counts and match lists): on
+    # SQLite a reader thread with its own connection, so the event loop keeps serving meanwhile;
+    # elsewhere the database itself (its statements never hold the loop). Never inside a
+    # transaction, and never for a statement whose answer must come from a transaction's view.
+    long_reads: Executor
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Executor]: ...
     async def check(self) -> None: ...
@@ -208,7 +215,8 @@ class SqliteDatabase:
     serves them all.
 
     Reads outside a transaction use a second connection: in WAL mode it sees only committed
-    transactions, never a batch that is still open (and might yet fail) on the writer.
+    transactions, never a batch that is still open (and might yet fail) on the writer. Reads
+    whose cost grows with the data go to a third, on a thread (``long_reads``, _SqliteReader).
     """
 
     dialect_name = "sqlite"
@@ -242,6 +250,7 @@ class SqliteDatabase:
         # group commit's size.
         self.batches = 0
         self.batched_units = 0
+        self.long_reads: Executor = _SqliteReader(self.path) if _is_file(self.path) else self
 
     def _run(self, stmt: ClauseElement, params: Params) -> sqlite3.Cursor:
         compiled = self._statements.get(stmt)
@@ -439,6 +448,8 @@ class SqliteDatabase:
         self._conn.execute("SELECT 1").fetchone()
 
     async def close(self) -> None:
+        if isinstance(self.long_reads, _SqliteReader):
+            self.long_reads.close()
         if self._committing is not None:
             await asyncio.shield(self._committing)
         self._conn.close()
@@ -474,6 +485,103 @@ _SQLITE_BUSY_SECONDS = 5.0
 _LOCK_POLL_FIRST = 0.0005
 _LOCK_POLL_MAX = 0.004
 _SQLITE_BUSY = 5
+
+
+def _is_file(path: str) -> bool:
+    # An in-memory database is private to its connection: a second connection would see another.
+    return path not in ("", ":memory:") and not path.startswith("file::memory:")
+
+
+def _sqlite_call(conn: sqlite3.Connection, compiled: CompiledStatement, params: Params) -> sqlite3.Cursor:
+    try:
+        return conn.execute(compiled.sql, compiled.arguments(params))
+    except sqlite3.DatabaseError as exc:
+        failure = _sqlite_failure(exc, changes_unknown=False)
+        if failure is not None:
+            raise failure from exc
+        raise
+
+
+class _SqliteReader:
+    """SELECTs on a thread of their own, over a read-only connection of their own.
+
+    In WAL mode readers never wait for the writer, and each statement here begins its own read
+    transaction when it starts and ends it when it has been read to the end, so it sees every
+    transaction committed before it began, from any connection or process (docs/search.md,
+    "Reader thread"). One thread: the slow statements of a worker queue behind each other, not
+    in front of the cheap ones, and the two cores are not oversubscribed further. The GIL is
+    released while SQLite steps, so the event loop runs Python meanwhile.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._uri = "file:" + urllib.parse.quote(path) + "?mode=ro"
+        self._statements = StatementCache(_dialect("sqlite://"))
+        # Made on first use, in the thread: a worker that never searches opens nothing.
+        self._threads: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=5000")
+            except sqlite3.DatabaseError as exc:
+                failure = _sqlite_failure(exc, changes_unknown=False)
+                if failure is not None:
+                    raise failure from exc
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def _in_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(1, thread_name_prefix="vmsres-sqlite-reader")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, lambda: work(self._connection())
+        )
+
+    async def fetch_all(self, stmt: ClauseElement, params: Params = _EMPTY) -> list[Row]:
+        compiled = self._statements.get(stmt)
+
+        def work(conn: sqlite3.Connection) -> list[Row]:
+            cursor = _sqlite_call(conn, compiled, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return await self._in_thread(work)
+
+    async def fetch_one(self, stmt: ClauseElement, params: Params = _EMPTY) -> Row | None:
+        rows = await self.fetch_all(stmt, params)
+        return rows[0] if rows else None
+
+    async def fetch_value(self, stmt: ClauseElement, params: Params = _EMPTY) -> Any:
+        compiled = self._statements.get(stmt)
+
+        def work(conn: sqlite3.Connection) -> Any:
+            # Read to the end, so the statement is reset and its read transaction ends.
+            rows = _sqlite_call(conn, compiled, params).fetchall()
+            return rows[0][0] if rows else None
+
+        return await self._in_thread(work)
+
+    async def fetch_column(self, stmt: ClauseElement, params: Params = _EMPTY, index: int = 0) -> list[Any]:
+        compiled = self._statements.get(stmt)
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return [row[index] for row in _sqlite_call(conn, compiled, params).fetchall()]
+
+        return await self._in_thread(work)
+
+    async def execute(self, stmt: ClauseElement, params: Params = _EMPTY) -> int:
+        raise TypeError("the reader connection is read-only")
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 _SQLITE_FULL = 13
@@ -587,13 +695,18 @@ class _PgExecutor:
 class PostgresDatabase:
     """An asyncpg pool, created on first use inside the running event loop.
 
+    Up to ``max_size`` connections, opened as requests need them: as many as the requests one
+    worker serves at once under load (a load generator's 32 connections over two workers), so a
+    request does not queue for a connection while the backend is idle; a quiet worker keeps
+    ``min_size``.
+
     asyncpg prepares each statement once per connection and caches it, so with the SQL text
     compiled once here a hot query costs one round trip of bind + execute.
     """
 
     dialect_name = "postgresql"
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 24) -> None:
         self.url = url
         self._dsn = asyncpg_dsn(url)
         self._statements = StatementCache(_dialect("postgresql+asyncpg://"))
@@ -601,6 +714,8 @@ class PostgresDatabase:
         self._max_size = max_size
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
+        # The backend runs every statement; the worker only waits for its answer.
+        self.long_reads: Executor = self
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -614,6 +729,11 @@ class PostgresDatabase:
                             min_size=self._min_size,
                             max_size=self._max_size,
                             reset=_keep_session,
+                            # Every statement we run, prepared once per connection: the shapes
+                            # of each query plus one rows-by-id statement per page size (up to
+                            # 100) exceed asyncpg's default of 100, and a statement pushed out
+                            # costs a prepare round trip the next time.
+                            statement_cache_size=_STATEMENT_CACHE_SIZE,
                             # A database that does not answer fails a request in seconds, not
                             # the driver's default minute.
                             timeout=_CONNECT_TIMEOUT_SECONDS,
@@ -715,6 +835,7 @@ class PostgresDatabase:
 
 
 _CONNECT_TIMEOUT_SECONDS = 5
+_STATEMENT_CACHE_SIZE = 1024
 
 
 async def _pg_control(step: Callable[[], Awaitable[Any]], *, changes_unknown: bool) -> None:

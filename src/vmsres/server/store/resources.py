@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import weakref
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
 
@@ -268,6 +270,37 @@ def _matching_ids(dialect: str, has_state: bool, keyword: str) -> Select[Any] | 
         .order_by(*_ORDER)
         .limit(sa.bindparam("cap"))
     )
+
+
+@cache
+def _one_row(dialect: str, has_state: bool, keyword: str, cap: bool) -> Select[Any]:
+    """For the SQLite reader thread: one row holding what would be many (``ids``, a JSON array of
+    ids in listing order; with ``cap`` False also the ``total``). Each row SQLite hands back costs
+    the reader thread the GIL again, which a busy event loop keeps for up to a switch interval,
+    so a statement of one row crosses over once. ``cap``: the match list (at most ``:cap`` ids);
+    else the page's ids (``:limit`` after ``:offset``) and the exact Total, from one snapshot."""
+    if cap:
+        matches = _matching_ids(dialect, has_state, keyword).subquery("matches")
+        return sa.select(sa.func.json_group_array(matches.c.id).label("ids"))
+    if keyword == "short":
+        page = (
+            sa.union_all(*_short_keyword_arms(has_state))
+            .order_by(sa.literal_column("created_at").desc(), sa.literal_column("id").desc())
+            .limit(sa.bindparam("limit"))
+            .offset(sa.bindparam("offset"))
+            .subquery("page")
+        )
+    else:
+        page = (
+            _where(sa.select(resources.c.id), dialect, has_state, keyword)
+            .order_by(*_ORDER)
+            .limit(sa.bindparam("limit"))
+            .offset(sa.bindparam("offset"))
+            .subquery("page")
+        )
+    ids = sa.select(sa.func.json_group_array(page.c.id)).scalar_subquery()
+    total = _count_statement(dialect, has_state, keyword).scalar_subquery()
+    return sa.select(total.label("total"), ids.label("ids"))
 
 
 @cache
@@ -612,25 +645,39 @@ class ResourceStore:
             weakref.WeakValueDictionary()
         )
 
-    async def page(self, where: ListFilter, limit: int, offset: int, now: int) -> tuple[list[Row], int]:
-        """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total."""
+    async def page(
+        self, where: ListFilter, limit: int, offset: int, now: int, generation: int | None = None
+    ) -> tuple[list[Row], int]:
+        """A page of matches (each row with ``in_use`` as of ``now``) and the exact Total.
+
+        ``generation``: the account's resources generation, when the caller has read it before
+        calling (with the key's check): a match list is tagged with it instead of reading it again.
+        """
         params = where.params()
         params["now"] = now
         shape = (self.db.dialect_name, *where.shape)
         if where.keyword and self.keyword_cache.enabled:
-            cached = await self._cached_keyword_page(where, shape, params, limit, offset)
+            cached = await self._cached_keyword_page(where, shape, params, limit, offset, generation)
             if cached is not None:
                 return cached
         params["limit"] = limit
         params["offset"] = offset
+        # A keyword's count (and page) costs as many steps as it has matches: such statements go
+        # where they cannot hold the event loop. The others cost a few index lookups and stay.
+        if where.keyword and shape[0] == "sqlite":
+            found = await self.db.long_reads.fetch_one(_one_row(*shape, cap=False), params)
+            assert found is not None
+            return await self._rows_by_ids(orjson.loads(found["ids"]), now), int(found["total"])
+        db = self.db.long_reads if where.keyword else self.db
         if offset == 0:
             # The first page, by far the most asked for, is one statement (a round trip saved
-            # on PostgreSQL); when it is empty there is nothing to count either.
-            rows = await self.db.fetch_all(_page_with_total(*shape), params)
+            # on PostgreSQL, and the Total and the page from one snapshot); when it is empty
+            # there is nothing to count either.
+            rows = await db.fetch_all(_page_with_total(*shape), params)
             return rows, int(rows[0]["total"] or 0) if rows else 0
         # Deeper pages count first: an Offset past the end must not walk the listing to find
         # out that the page is empty.
-        total = int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
+        total = int(await db.fetch_value(_count_statement(*shape), params) or 0)
         if offset >= total:
             return [], total
         if not where.keyword and offset >= DEEP_OFFSET:
@@ -638,7 +685,7 @@ class ResourceStore:
             if located is not None:
                 params["before"], params["offset"] = located
                 return await self.db.fetch_all(_page_statement(*shape, bounded=True), params), total
-        return await self.db.fetch_all(_page_statement(*shape), params), total
+        return await db.fetch_all(_page_statement(*shape), params), total
 
     async def _locate(self, params: dict[str, Any], has_state: bool, offset: int) -> tuple[int, int] | None:
         """(before, skip): the listing from ``created_at < before`` on, less ``skip`` rows, is
@@ -662,15 +709,23 @@ class ResourceStore:
         return (int(found["block"]) + 1) << BLOCK_SHIFTS[-1], skip
 
     async def _cached_keyword_page(
-        self, where: ListFilter, shape: tuple[str, bool, str], params: dict[str, Any], limit: int, offset: int
+        self,
+        where: ListFilter,
+        shape: tuple[str, bool, str],
+        params: dict[str, Any],
+        limit: int,
+        offset: int,
+        generation: int | None,
     ) -> tuple[list[Row], int] | None:
         """The page from the account's cached match list (fetched first when stale or absent);
         None when there are too many matches to keep, so the caller counts and pages instead."""
         cache = self.keyword_cache
         key = (where.account_id, where.type, where.state, params["keyword_key"])
-        # Read before the matches: a write that lands in between leaves the list tagged with
-        # the older generation, so the next request fetches it again.
-        generation = (await self.generations(where.account_id))[0]
+        # Read before the matches (here, or by the caller with the key's check): a write that
+        # lands in between leaves the list tagged with the older generation, so the next
+        # request fetches it again.
+        if generation is None:
+            generation = (await self.generations(where.account_id))[0]
         ids = cache.get(key, generation)
         if ids is None:
             build = self._builds.get(key)
@@ -679,21 +734,27 @@ class ResourceStore:
             async with build:
                 ids = cache.get(key, generation)  # built meanwhile by the request we waited for
                 if ids is None:
-                    # The short-keyword compound yields (created_at, id); the others yield id alone.
-                    index = 1 if shape[2] == "short" else 0
-                    found = await self.db.fetch_column(
-                        _matching_ids(*shape), {**params, "cap": cache.entry_cap + 1}, index
-                    )
+                    bounded = {**params, "cap": cache.entry_cap + 1}
+                    if shape[0] == "sqlite":
+                        listed = await self.db.long_reads.fetch_value(_one_row(*shape, cap=True), bounded)
+                        found = orjson.loads(listed)
+                    else:
+                        # The short-keyword compound yields (created_at, id); the others id alone.
+                        index = 1 if shape[2] == "short" else 0
+                        found = await self.db.long_reads.fetch_column(_matching_ids(*shape), bounded, index)
                     if len(found) > cache.entry_cap:
                         return None
                     ids = array("q", found)
                     cache.put(key, generation, ids)
-        wanted = ids[offset : offset + limit]
+        return await self._rows_by_ids(ids[offset : offset + limit], params["now"]), len(ids)
+
+    async def _rows_by_ids(self, wanted: Sequence[int], now: int) -> list[Row]:
+        """The listing rows of these ids, in listing order (primary-key lookups, on the loop)."""
         if not wanted:
-            return [], len(ids)
+            return []
         by_id: dict[str, Any] = {f"id{i}": value for i, value in enumerate(wanted)}
-        by_id["now"] = params["now"]
-        return await self.db.fetch_all(_rows_by_ids(len(wanted)), by_id), len(ids)
+        by_id["now"] = now
+        return await self.db.fetch_all(_rows_by_ids(len(wanted)), by_id)
 
     async def generations(self, account_id: int) -> tuple[int, int]:
         """(resources, leases) generation of the account; both change with every such write."""
