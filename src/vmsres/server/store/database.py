@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import re
 import sqlite3
 import time
@@ -240,8 +241,9 @@ class SqliteDatabase:
             self._conn.execute("PRAGMA synchronous=OFF")
             self._writer.execute("PRAGMA synchronous=OFF")
         self._durable = durable
-        # A COMMIT waiting for the disk on a thread; the next batch begins once it has returned.
-        self._committing: asyncio.Task[None] | None = None
+        # The WAL file, synced after each COMMIT (below); opened at the first one.
+        self._wal_fd: int | None = None
+        self._syncs: set[asyncio.Task[None]] = set()
         # The unit whose body is running now (bodies never suspend, so at most one).
         self._in_unit = False
         self._batch: _Batch | None = None
@@ -373,9 +375,6 @@ class SqliteDatabase:
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting without blocking the loop while another process writes."""
-        while self._committing is not None:
-            # The writer connection is busy with the last batch's COMMIT until it returns.
-            await asyncio.shield(self._committing)
         deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
         pause = _LOCK_POLL_FIRST
         while True:
@@ -406,23 +405,40 @@ class SqliteDatabase:
         self._batch = None
         self.batches += 1
         self.batched_units += batch.units
-        if batch.failure is None and self._durable:
-            # synchronous=FULL: the COMMIT waits for the WAL to reach the disk (an fsync,
-            # milliseconds). It runs on a thread, one hop per batch, so the worker keeps answering
-            # reads meanwhile; requests that write gather into the next batch.
-            self._committing = asyncio.get_running_loop().create_task(self._commit_on_thread(batch))
+        failure = batch.failure or self._commit_now()
+        if failure is None and self._durable:
+            # The COMMIT appended the batch to the WAL and released the write lock; the sync that
+            # puts it on the disk runs on a thread, outside the lock, so the other worker writes
+            # meanwhile and this one keeps serving. The batch is answered once the WAL is synced.
+            task = asyncio.get_running_loop().create_task(self._sync_then_settle(batch))
+            self._syncs.add(task)
+            task.add_done_callback(self._syncs.discard)
         else:
-            self._settle(batch, batch.failure or self._commit_now())
+            self._settle(batch, failure)
 
-    async def _commit_on_thread(self, batch: _Batch) -> None:
+    async def _sync_then_settle(self, batch: _Batch) -> None:
         failure: BaseException | None = DatabaseUnavailable(
-            "SQLite: the server stopped while a COMMIT was running", changes_unknown=True
+            "SQLite: the server stopped while the WAL was being synced", changes_unknown=True
         )
         try:
-            failure = await asyncio.to_thread(self._commit_now)
+            failure = await asyncio.to_thread(self._sync_wal)
         finally:
-            self._committing = None
             self._settle(batch, failure)
+
+    def _sync_wal(self) -> BaseException | None:
+        """fsync of the WAL file: every frame appended so far, this batch's included, is on the disk.
+
+        Frames a checkpoint has already copied into the database file were synced there by that
+        checkpoint (synchronous=NORMAL syncs the database after a checkpoint and before the WAL
+        is reused), so either way a returned sync means the batch survives a power loss.
+        """
+        try:
+            if self._wal_fd is None:
+                self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY)
+            os.fsync(self._wal_fd)
+        except OSError as exc:
+            return DatabaseUnavailable(f"SQLite: syncing the WAL failed: {exc}", changes_unknown=True)
+        return None
 
     def _commit_now(self) -> BaseException | None:
         try:
@@ -450,8 +466,10 @@ class SqliteDatabase:
     async def close(self) -> None:
         if isinstance(self.long_reads, _SqliteReader):
             self.long_reads.close()
-        if self._committing is not None:
-            await asyncio.shield(self._committing)
+        if self._syncs:
+            await asyncio.gather(*self._syncs, return_exceptions=True)
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
         self._conn.close()
         self._writer.close()
 
@@ -610,9 +628,10 @@ def sqlite_path(url: str) -> str:
 
 def configure_sqlite(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
-    # FULL: a returned COMMIT is on the disk, so an answer survives a power loss as well as the
-    # death of the process. Group commit pays the sync once per batch, not once per request.
-    conn.execute("PRAGMA synchronous=FULL")
+    # NORMAL: a COMMIT appends to the WAL without waiting for the disk, so the write lock is
+    # held only for the append. A durable store's worker then syncs the WAL itself, outside the
+    # lock, before it answers (SqliteDatabase._sync_wal): an answer survives a power loss.
+    conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA foreign_keys=ON")
 
