@@ -406,6 +406,12 @@ class SqliteDatabase:
         self.batches += 1
         self.batched_units += batch.units
         failure = batch.failure or self._commit_now()
+        if failure is not None and self._writer.in_transaction:
+            # Also after a failed COMMIT (a full disk): SQLite keeps that transaction open, and
+            # the next BEGIN on this connection would fail until it is rolled back. Only here:
+            # once the WAL sync below runs, the next batch may already be open on this connection.
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._writer.execute("ROLLBACK")
         if failure is None and self._durable:
             # The COMMIT appended the batch to the WAL and released the write lock; the sync that
             # puts it on the disk runs on a thread, outside the lock, so the other worker writes
@@ -450,11 +456,6 @@ class SqliteDatabase:
 
     def _settle(self, batch: _Batch, failure: BaseException | None) -> None:
         if failure is not None:
-            # Also after a failed COMMIT (a full disk): SQLite keeps that transaction open, and
-            # the next BEGIN on this connection would fail until it is rolled back.
-            if self._writer.in_transaction:
-                with contextlib.suppress(sqlite3.DatabaseError):
-                    self._writer.execute("ROLLBACK")
             batch.committed.set_exception(failure)
             batch.committed.exception()  # every unit raises it; none may go unretrieved
         else:
