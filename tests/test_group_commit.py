@@ -329,3 +329,20 @@ def test_a_batch_is_answered_after_its_wal_is_synced_off_the_loop(tmp_path: Path
             assert body["Result"]["Total"] == 10
 
     asyncio.run(run())
+
+
+def test_a_failed_unit_is_answered_after_its_batch_commits(tmp_path: Path) -> None:
+    """Ten first asks for one deployment-wide secret, in one batch: one insert wins, nine fail on
+    its UNIQUE row before it is committed. Each loser reads the winner's value back on the reading
+    connection, so it must not be answered before the batch commits; all ten agree on one value."""
+    database = tmp_path / "data" / "vmsres.db"
+
+    async def run() -> None:
+        async with application(tmp_path / "data", database) as app:
+            secrets = app.services.shared_secrets
+            values = await asyncio.gather(*(secrets.get("first-asked-together", 8) for _ in range(10)))
+            assert len(set(values)) == 1, values
+            assert len(values[0]) == 16 and int(values[0], 16) >= 0
+            assert await secrets.get("first-asked-together", 8) == values[0]
+
+    asyncio.run(run())

@@ -324,10 +324,17 @@ class SqliteDatabase:
         batch.units += 1
         try:
             yield self
-        except BaseException:
+        except BaseException as exc:
             self._in_unit = False
             self._savepoint("ROLLBACK TO unit", batch)
             self._savepoint("RELEASE unit", batch)
+            if isinstance(exc, Exception):
+                # A unit may fail on what an earlier unit of the batch wrote (a UNIQUE conflict
+                # with a row not yet committed). Its caller may read that row next, on the
+                # reading connection, which sees committed data only: so a failure, too, is
+                # answered only once the batch has ended.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(batch.committed)
             raise
         self._in_unit = False
         self._savepoint("RELEASE unit", batch)

@@ -6,7 +6,7 @@ import contextlib
 
 import sqlalchemy as sa
 
-from vmsres.server.store.database import Database, Executor, Row, UniqueViolation
+from vmsres.server.store.database import Database, DatabaseUnavailable, Executor, Row, UniqueViolation
 from vmsres.server.store.schema import accounts, server_secrets, uploads
 
 STATE_ISSUED = "issued"
@@ -137,8 +137,12 @@ class UploadStore:
         """The deployment-wide value of ``name``; the first process to ask stores ``candidate``."""
         existing = await self.db.fetch_value(_secret, {"name": name})
         if existing is None:
-            # Another process may win the race; its value is read back below.
+            # Another process or request may win the race; its value is read back below.
             with contextlib.suppress(UniqueViolation):
                 await self.db.execute(_insert_secret, {"name": name, "value": candidate})
             existing = await self.db.fetch_value(_secret, {"name": name})
+        if existing is None:
+            # Only if the winner's write failed after it had made this one's fail: nobody has
+            # a value yet, and none may be made up here (two values would split the deployment).
+            raise DatabaseUnavailable(f"the shared secret {name!r} could not be stored; try again")
         return str(existing)
