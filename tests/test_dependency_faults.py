@@ -494,3 +494,29 @@ def test_sqlite_locked_by_another_process_answers_503_and_recovers(tmp_path: Pat
         assert sorted(names_in_store(server, "lock-")) == ["lock-after", "lock-before"]
     finally:
         server.stop()
+
+
+def test_sqlite_table_missing_from_the_store_answers_503_and_recovers(tmp_path: Path) -> None:
+    """A table taken out of the store by someone else (here: renamed away, then back) makes the
+    requests that need it answer 503, with a log line naming the miss, and never 500; once the
+    table is back they succeed again without a restart."""
+    import sqlite3
+
+    server = start_server(tmp_path / "data")
+    try:
+        assert create_tts(server, "gone-before").status_code == 200
+        with contextlib.closing(sqlite3.connect(server.data_dir / "vmsres.db", isolation_level=None)) as other:
+            other.execute("PRAGMA busy_timeout=5000")
+            other.execute("ALTER TABLE resources RENAME TO resources_away")
+            try:
+                assert_unavailable(create_tts(server, "gone-during"))
+                assert_unavailable(list_tts(server))
+            finally:
+                other.execute("ALTER TABLE resources_away RENAME TO resources")
+        after = create_tts(server, "gone-after")
+        assert after.status_code == 200, after.text
+        assert list_tts(server).status_code == 200
+        assert sorted(names_in_store(server, "gone-")) == ["gone-after", "gone-before"]
+        assert any('"sqlite_schema_miss"' in line for line in server.log_lines())
+    finally:
+        server.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import re
 import sqlite3
@@ -31,6 +32,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -258,15 +260,10 @@ class SqliteDatabase:
         compiled = self._statements.get(stmt)
         conn = self._writer if self._in_unit else self._conn
         try:
-            return conn.execute(compiled.sql, compiled.arguments(params))
+            return _sqlite_call(conn, compiled, params)
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
                 raise UniqueViolation(str(exc)) from exc
-            raise
-        except sqlite3.DatabaseError as exc:
-            failure = _sqlite_failure(exc, changes_unknown=False)
-            if failure is not None:
-                raise failure from exc
             raise
 
     def _writes_alone(self, stmt: ClauseElement) -> bool:
@@ -519,8 +516,21 @@ def _is_file(path: str) -> bool:
 
 
 def _sqlite_call(conn: sqlite3.Connection, compiled: CompiledStatement, params: Params) -> sqlite3.Cursor:
+    arguments = compiled.arguments(params)
     try:
-        return conn.execute(compiled.sql, compiled.arguments(params))
+        try:
+            return conn.execute(compiled.sql, arguments)
+        except sqlite3.OperationalError as exc:
+            if not _schema_missing(exc):
+                raise
+            # Seen (rarely, under load) on a statement re-prepared just after another connection
+            # changed the schema: the table was there before and after. The statement did
+            # nothing, so it is prepared and run once more; a table that is really missing fails
+            # again and is an outage of the store (503), not a bug of the request.
+            logging.getLogger("vmsres").warning(
+                orjson.dumps({"event": "sqlite_schema_miss", "error": str(exc)}).decode()
+            )
+            return conn.execute(compiled.sql, arguments)
     except sqlite3.DatabaseError as exc:
         failure = _sqlite_failure(exc, changes_unknown=False)
         if failure is not None:
@@ -622,9 +632,17 @@ def _sqlite_failure(exc: sqlite3.DatabaseError, *, changes_unknown: bool) -> Exc
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code == _SQLITE_FULL:
         return DatabaseFull(str(exc))
-    if code in _SQLITE_UNAVAILABLE:
+    if code in _SQLITE_UNAVAILABLE or _schema_missing(exc):
         return DatabaseUnavailable(f"SQLite: {exc}", changes_unknown=changes_unknown)
     return None
+
+
+def _schema_missing(exc: sqlite3.DatabaseError) -> bool:
+    """A statement that could not be prepared because a table or column of the schema is not
+    there: the store is not what this version of vmsres migrated it to."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith(
+        ("no such table", "no such column")
+    )
 
 
 def sqlite_path(url: str) -> str:
