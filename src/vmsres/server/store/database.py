@@ -746,12 +746,21 @@ class PostgresDatabase:
     ``min_size``.
 
     asyncpg prepares each statement once per connection and caches it, so with the SQL text
-    compiled once here a hot query costs one round trip of bind + execute.
+    compiled once here a hot query costs one round trip of bind + execute. Keyword statements
+    (``long_reads``) use a second, smaller pool whose connections plan each execution anew.
     """
 
     dialect_name = "postgresql"
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 24) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 24,
+        long_read_size: int = 8,
+        custom_plans: bool = False,
+    ) -> None:
         self.url = url
         self._dsn = asyncpg_dsn(url)
         self._statements = StatementCache(_dialect("postgresql+asyncpg://"))
@@ -759,8 +768,23 @@ class PostgresDatabase:
         self._max_size = max_size
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
-        # The backend runs every statement; the worker only waits for its answer.
+        # JIT compiles a plan on each execution once its estimated cost passes a threshold:
+        # hundreds of ms spent on statements that run in one.
+        self._server_settings = {"jit": "off"}
         self.long_reads: Executor = self
+        self._long_reads: PostgresDatabase | None = None
+        if custom_plans:
+            # A prepared statement is planned for its own values for its first five runs, then
+            # PostgreSQL may switch to one generic plan for all values. For a keyword that plan
+            # cannot know how rare the pattern is: it walked every row of the account's Type
+            # (ResourceKey keywords: ~1 ms with their own plan, 10-200 ms with the generic one).
+            self._server_settings["plan_cache_mode"] = "force_custom_plan"
+        else:
+            # Keyword statements (whose cost depends on the pattern) on connections of their
+            # own that plan every execution for its values; the cheap statements keep their
+            # cached plans on the main pool.
+            self._long_reads = PostgresDatabase(url, min_size=0, max_size=long_read_size, custom_plans=True)
+            self.long_reads = self._long_reads
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -782,9 +806,7 @@ class PostgresDatabase:
                             # A database that does not answer fails a request in seconds, not
                             # the driver's default minute.
                             timeout=_CONNECT_TIMEOUT_SECONDS,
-                            # JIT compiles a plan on each execution once its estimated cost passes
-                            # a threshold: hundreds of ms spent on statements that run in one.
-                            server_settings={"jit": "off"},
+                            server_settings=self._server_settings,
                         )
                     except Exception as exc:
                         failure = _pg_failure(exc, changes_unknown=False)
@@ -874,6 +896,8 @@ class PostgresDatabase:
         await pool.fetchval("SELECT 1")
 
     async def close(self) -> None:
+        if self._long_reads is not None:
+            await self._long_reads.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
