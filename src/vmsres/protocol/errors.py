@@ -171,7 +171,8 @@ class ServiceUnavailable(VmsError):
     http_status = 503
     default_message = "The request has failed due to a temporary failure of the server."
     when = (
-        "The database or Redis (with rate limits on) cannot be reached right now, the database "
+        "The database or Redis (with rate limits on) cannot be reached right now, the SQLite "
+        "store lacks a table or column it needs (changed by hand), the database "
         "connection was lost while committing (the change may or may not have been made: retry "
         "with the same `ClientToken`), or a request with the same `ClientToken` is still running "
         "after the repeat waited for it. Sent with `Retry-After`; retrying later may succeed. "
