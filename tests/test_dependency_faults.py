@@ -505,7 +505,9 @@ def test_sqlite_table_missing_from_the_store_answers_503_and_recovers(tmp_path: 
     server = start_server(tmp_path / "data")
     try:
         assert create_tts(server, "gone-before").status_code == 200
-        with contextlib.closing(sqlite3.connect(server.data_dir / "vmsres.db", isolation_level=None)) as other:
+        with contextlib.closing(
+            sqlite3.connect(server.data_dir / "vmsres.db", isolation_level=None)
+        ) as other:
             other.execute("PRAGMA busy_timeout=5000")
             other.execute("ALTER TABLE resources RENAME TO resources_away")
             try:

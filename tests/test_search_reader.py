@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from tests.servers import insert_account, keyed_store
 from vmsres.server.store.database import SqliteDatabase
 from vmsres.server.store.migrate import upgrade
@@ -84,6 +86,41 @@ def test_the_reader_sees_every_write_committed_before_it_asks(tmp_path: Path) ->
                         assert (total, rows[0]["resource_key"]) == (expected, newest), (i, keyword)
                         deeper, total = await store.page(where, 5, 2, NOW)
                         assert total == expected and len(deeper) == max(0, min(5, expected - 2))
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def test_a_small_account_scans_its_rows_and_a_large_one_asks_the_trigram_index(tmp_path: Path) -> None:
+    """SQLite: a 3+ character keyword over at most ``scan_rows`` resources of the filter reads
+    them in order and checks each name; over more, it asks the FTS5 index shared by every account.
+    With that index emptied behind the store's back, only the scan still finds the matches: the
+    same keyword then answers the small filter in full and the large one with nothing."""
+    url, account_id = _store_url(tmp_path)
+
+    async def run() -> None:
+        db = SqliteDatabase(url, durable=False)
+        try:
+            await _fill(ResourceStore(db), account_id, 40)  # Type 0: 20 of 40 names hold "到期通"
+            for i in range(50):
+                values = {"resource_key": f"t1-{i:04d}", "account_id": account_id, "type": 1, "state": 1}
+                await ResourceStore(db).insert({**values, "name": f"会员到期通知 {i}", "created_at": NOW + i})
+            store = ResourceStore(db, KeywordMatchCache(0), scan_rows=45)
+            small, large = (
+                ListFilter(account_id, 0, None, "到期通"),
+                ListFilter(account_id, 1, None, "到期通"),
+            )
+            before = [await store.page(where, 5, 0, NOW) for where in (small, large)]
+            assert [total for _, total in before] == [20, 50]
+            await db.execute(sa.text("INSERT INTO resources_fts (resources_fts) VALUES ('delete-all')"))
+            rows, total = await store.page(small, 5, 0, NOW)
+            assert (total, rows) == (before[0][1], before[0][0])
+            assert await store.page(large, 5, 0, NOW) == ([], 0)
+            # The match lists are built the same way.
+            cached = ResourceStore(db, KeywordMatchCache.of_megabytes(1), scan_rows=45)
+            assert (await cached.page(small, 5, 15, NOW))[1] == 20
+            assert await cached.page(large, 5, 0, NOW) == ([], 0)
         finally:
             await db.close()
 

@@ -36,6 +36,11 @@ STATE_UNDER_REVIEW = 0
 # Trigram indexes answer substrings of at least this many characters; shorter keywords are
 # single grams of resource_grams (docs/search.md).
 TRIGRAM_MIN = 3
+# SQLite: a 3+ character keyword over at most this many resources of the account (for the
+# filter's Type and State) reads them in listing order and checks each name, instead of asking
+# the FTS5 index, which is shared by every account and whose candidates grow with the whole
+# store (docs/search.md, "Small accounts scan").
+SCAN_ROWS = 10_000
 
 # What a listing page needs (the wire record, plus id and created_at for merging pages of
 # several accounts): fewer columns than RECORD_COLUMNS is less to read and to convert per row.
@@ -147,7 +152,10 @@ class ListFilter:
 
     @property
     def shape(self) -> tuple[bool, str]:
-        """(has State, keyword mode): "" none, "short" (under 3 chars), "gram" (trigram-indexed)."""
+        """(has State, keyword mode): "" none, "short" (under 3 chars), "gram" (trigram-indexed).
+
+        The store may run a "gram" keyword as "scan" instead: the same rows, found by reading
+        the filter's rows in listing order (ResourceStore.keyword_mode)."""
         if not self.keyword:
             return (self.state is not None, "")
         folded = fold_name(self.keyword)
@@ -190,6 +198,8 @@ def _where(stmt: Select[Any], dialect: str, has_state: bool, keyword: str) -> Se
                 resources.c.name_folded.like(sa.bindparam("keyword_pattern"), escape="\\"),
             )
         )
+    # "scan": no index narrows the rows; the listing index gives the account's rows of the
+    # Type (and State) in order and the condition above is checked on each.
     if keyword == "gram" and dialect == "sqlite":
         # SQLite cannot use FTS5 from a LIKE on the base table, so the candidates are spelled
         # out: the row with that key, plus the rows whose name holds the phrase's trigrams.
@@ -636,8 +646,11 @@ class KeywordMatchCache(VersionedCache["array[int]"]):
 
 
 class ResourceStore:
-    def __init__(self, db: Database, keyword_cache: KeywordMatchCache | None = None) -> None:
+    def __init__(
+        self, db: Database, keyword_cache: KeywordMatchCache | None = None, scan_rows: int = SCAN_ROWS
+    ) -> None:
         self.db = db
+        self.scan_rows = scan_rows
         self.keyword_cache = keyword_cache or KeywordMatchCache(0)
         # One build of a match list at a time per key: concurrent requests for a keyword whose
         # list is missing wait for the first one's instead of each counting every match.
@@ -655,7 +668,7 @@ class ResourceStore:
         """
         params = where.params()
         params["now"] = now
-        shape = (self.db.dialect_name, *where.shape)
+        shape = await self._shape(where, params)
         if where.keyword and self.keyword_cache.enabled:
             cached = await self._cached_keyword_page(where, shape, params, limit, offset, generation)
             if cached is not None:
@@ -686,6 +699,17 @@ class ResourceStore:
                 params["before"], params["offset"] = located
                 return await self.db.fetch_all(_page_statement(*shape, bounded=True), params), total
         return await db.fetch_all(_page_statement(*shape), params), total
+
+    async def _shape(self, where: ListFilter, params: dict[str, Any]) -> tuple[str, bool, str]:
+        """(dialect, has State, keyword mode) of the statements that answer ``where``."""
+        has_state, mode = where.shape
+        dialect = self.db.dialect_name
+        if mode == "gram" and dialect == "sqlite":
+            # Exact, kept by triggers: one to three primary-key lookups.
+            rows = int(await self.db.fetch_value(_count_statement(dialect, has_state, ""), params) or 0)
+            if rows <= self.scan_rows:
+                mode = "scan"
+        return dialect, has_state, mode
 
     async def _locate(self, params: dict[str, Any], has_state: bool, offset: int) -> tuple[int, int] | None:
         """(before, skip): the listing from ``created_at < before`` on, less ``skip`` rows, is
