@@ -668,11 +668,11 @@ class ResourceStore:
         """
         params = where.params()
         params["now"] = now
-        shape = await self._shape(where, params)
         if where.keyword and self.keyword_cache.enabled:
-            cached = await self._cached_keyword_page(where, shape, params, limit, offset, generation)
+            cached = await self._cached_keyword_page(where, params, limit, offset, generation)
             if cached is not None:
                 return cached
+        shape = await self._shape(where, params)
         params["limit"] = limit
         params["offset"] = offset
         # A keyword's count (and page) costs as many steps as it has matches: such statements go
@@ -735,7 +735,6 @@ class ResourceStore:
     async def _cached_keyword_page(
         self,
         where: ListFilter,
-        shape: tuple[str, bool, str],
         params: dict[str, Any],
         limit: int,
         offset: int,
@@ -759,6 +758,7 @@ class ResourceStore:
                 ids = cache.get(key, generation)  # built meanwhile by the request we waited for
                 if ids is None:
                     bounded = {**params, "cap": cache.entry_cap + 1}
+                    shape = await self._shape(where, params)
                     if shape[0] == "sqlite":
                         listed = await self.db.long_reads.fetch_value(_one_row(*shape, cap=True), bounded)
                         found = orjson.loads(listed)
