@@ -155,7 +155,7 @@ class ListFilter:
         """(has State, keyword mode): "" none, "short" (under 3 chars), "gram" (trigram-indexed).
 
         The store may run a "gram" keyword as "scan" instead: the same rows, found by reading
-        the filter's rows in listing order (ResourceStore.keyword_mode)."""
+        the filter's rows in listing order (ResourceStore._shape, for small filters on SQLite)."""
         if not self.keyword:
             return (self.state is not None, "")
         folded = fold_name(self.keyword)
@@ -198,8 +198,8 @@ def _where(stmt: Select[Any], dialect: str, has_state: bool, keyword: str) -> Se
                 resources.c.name_folded.like(sa.bindparam("keyword_pattern"), escape="\\"),
             )
         )
-    # "scan": no index narrows the rows; the listing index gives the account's rows of the
-    # Type (and State) in order and the condition above is checked on each.
+    # ("scan" adds nothing more: the listing index gives the account's rows of the Type, and
+    # State, in order, and the condition above is checked on each.)
     if keyword == "gram" and dialect == "sqlite":
         # SQLite cannot use FTS5 from a LIKE on the base table, so the candidates are spelled
         # out: the row with that key, plus the rows whose name holds the phrase's trigrams.
