@@ -128,6 +128,59 @@ def test_malformed_authorization(header: str | None, error: type[Exception]) -> 
         signing.parse_authorization(header)
 
 
+def _outcome(read: Any, header: str | None) -> object:
+    try:
+        return read(header)
+    except Exception as error:  # the error type and message are the outcome to compare
+        return (type(error), str(error))
+
+
+# Headers in the SDK's form, with each field drawn from characters that break the form (a
+# space, '/', '=', ',', a tab, a no-break space): the quick reading of that form must agree
+# with the general one on every header, the ones it takes and the ones it hands over.
+_field = st.text(alphabet="Ax0-/=, \t\u00a0;", max_size=5)
+_signed = st.one_of(
+    _field,
+    st.lists(st.sampled_from(["x-date", "X-Date", "host", "content-type", "", " x-date"]), max_size=4).map(
+        ";".join
+    ),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    algorithm=st.sampled_from(["HMAC-SHA256", "hmac-sha256", " HMAC-SHA256"]),
+    credential=st.lists(st.one_of(st.just("AKLTx"), _field), min_size=3, max_size=5),
+    terminator=st.sampled_from(["request", "Request", "", "request "]),
+    signed=_signed,
+    signature=st.one_of(st.sampled_from(["ABCdef01", "ab"]), _field),
+    tail=st.sampled_from(["", " ", ", X=1", "\n"]),
+)
+def test_the_sdk_form_reads_as_the_general_reading_does(
+    algorithm: str, credential: list[str], terminator: str, signed: str, signature: str, tail: str
+) -> None:
+    scope = "/".join([*credential, terminator])
+    header = f"{algorithm} Credential={scope}, SignedHeaders={signed}, Signature={signature}{tail}"
+    assert _outcome(signing.parse_authorization, header) == _outcome(signing.read_authorization, header)
+
+
+def test_the_sdk_form_is_read_quickly_and_exactly() -> None:
+    header = (
+        "HMAC-SHA256 Credential=AKLTabc/20250101/cn-north-1/vms/request, "
+        "SignedHeaders=Content-Type;host;X-Content-Sha256;x-date, Signature=ABCDEF0123"
+    )
+    auth = signing.parse_authorization(header)
+    assert auth == signing.read_authorization(header)
+    assert auth == signing.Authorization(
+        "AKLTabc",
+        "20250101",
+        "cn-north-1",
+        "vms",
+        ("content-type", "host", "x-content-sha256", "x-date"),
+        "abcdef0123",
+    )
+
+
 def test_host_default_ports_are_dropped() -> None:
     canonical = signing.canonical_request("POST", "/", [], {"host": "example.com:443"}, ["host"], "x")
     assert "host:example.com\n" in canonical

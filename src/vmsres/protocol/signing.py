@@ -208,7 +208,29 @@ class Authorization:
     signature: str
 
 
+# The form every official SDK sends. A header of exactly this form parses to the same fields
+# as through the general reading below, in one C-level match instead of a dozen string calls.
+_SDK_AUTHORIZATION = re.compile(
+    ALGORITHM
+    + r" Credential=([^/,\s=]+)/([^/,\s=]+)/([^/,\s=]+)/([^/,\s=]+)/"
+    + SCOPE_TERMINATOR
+    + r", SignedHeaders=([^,\s=]+), Signature=([^,\s=]+)"
+).fullmatch
+
+
 def parse_authorization(header: str | None) -> Authorization:
+    if header is not None:
+        sdk_form = _SDK_AUTHORIZATION(header)
+        if sdk_form is not None:
+            access_key, date, region, service, signed, signature = sdk_form.groups()
+            signed_headers = tuple(signed.lower().split(";"))
+            if "x-date" in signed_headers:
+                return Authorization(access_key, date, region, service, signed_headers, signature.lower())
+    return read_authorization(header)
+
+
+def read_authorization(header: str | None) -> Authorization:
+    """The general reading of an Authorization header (any spacing, any order of its fields)."""
     if header is None or not header.strip():
         raise MissingAuthenticationToken()
     algorithm, _, rest = header.strip().partition(" ")
