@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import TextualSelect
 
 Row = dict[str, Any]
 _T = TypeVar("_T")
@@ -164,7 +165,7 @@ class StatementCache:
             return hit[1]
         compiled = stmt.compile(dialect=self.dialect)
         names = tuple(getattr(compiled, "positiontup", None) or ())
-        reads_only = isinstance(stmt, sa.Select | sa.CompoundSelect)
+        reads_only = isinstance(stmt, sa.Select | sa.CompoundSelect | TextualSelect)
         entry = CompiledStatement(str(compiled), names, dict(compiled.params), reads_only)
         # Keeping the statement alive pins its id, so a recycled id can never alias another.
         self._cache[id(stmt)] = (stmt, entry)

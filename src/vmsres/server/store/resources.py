@@ -13,6 +13,7 @@ from typing import Any, Literal
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
+from sqlalchemy.sql.selectable import TextualSelect
 
 from vmsres.protocol.records import ResourceState
 from vmsres.server.store.database import Database, Executor, Row, insert_unless_present
@@ -354,6 +355,47 @@ def _block_locator(has_state: bool) -> Select[Any]:
         .order_by(ranked.c.block.desc())
         .limit(1)
     )
+
+
+@cache
+def _block_walk(has_state: bool) -> TextualSelect:
+    """PostgreSQL: every level of ``_block_locator`` in one statement, a recursive walk down the
+    levels, so a deep page costs one round trip here instead of one per level. Its last row is
+    (block, skip) of the finest level; no row when a level finds nothing."""
+    spans = ", ".join(
+        f"({level}, {1 << (shift - BLOCK_SHIFTS[level + 1]) if level + 1 < len(BLOCK_SHIFTS) else 1})"
+        for level, shift in enumerate(BLOCK_SHIFTS)
+    )
+    state = "AND state = :state" if has_state else ""
+    return sa.text(
+        f"""
+        WITH RECURSIVE spans(level, span) AS (VALUES {spans}),
+        walk(level, lo, hi, skip, block) AS (
+            SELECT -1, {-(2**62)}::bigint, {2**62}::bigint, CAST(:skip AS bigint), NULL::bigint
+            UNION ALL
+            SELECT w.level + 1, f.block * s.span, f.block * s.span + s.span - 1,
+                   w.skip - (f.cum - f.n), f.block
+            FROM walk w
+            JOIN spans s ON s.level = w.level + 1
+            CROSS JOIN LATERAL (
+                SELECT block, n, cum FROM (
+                    SELECT block, n, (sum(n) OVER (ORDER BY block DESC))::bigint AS cum
+                    FROM (
+                        SELECT block, sum(n)::bigint AS n FROM resource_blocks
+                        WHERE account_id = :account_id AND type = :type AND level = w.level + 1
+                          AND block BETWEEN w.lo AND w.hi {state}
+                        GROUP BY block
+                    ) per_block
+                ) ranked
+                WHERE cum > w.skip
+                ORDER BY block DESC
+                LIMIT 1
+            ) f
+            WHERE w.level < {len(BLOCK_SHIFTS) - 1}
+        )
+        SELECT block, skip FROM walk WHERE level = {len(BLOCK_SHIFTS) - 1}
+        """
+    ).columns(sa.column("block", sa.BigInteger), sa.column("skip", sa.BigInteger))
 
 
 @cache
@@ -715,6 +757,11 @@ class ResourceStore:
         """(before, skip): the listing from ``created_at < before`` on, less ``skip`` rows, is
         the listing less ``offset`` rows. A few block lookups instead of walking ``offset`` rows:
         each level narrows the block the row lies in to one of 32 blocks of the next level."""
+        if self.db.dialect_name == "postgresql":
+            walked = await self.db.fetch_one(_block_walk(has_state), {**params, "skip": offset})
+            if walked is None:
+                return None  # the blocks disagree with the count: walk the listing instead
+            return (int(walked["block"]) + 1) << BLOCK_SHIFTS[-1], int(walked["skip"])
         locator = _block_locator(has_state)
         skip, lo, hi = offset, -(2**62), 2**62
         found = None
