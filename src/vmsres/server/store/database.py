@@ -38,7 +38,6 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.elements import ClauseElement
-from sqlalchemy.sql.selectable import TextualSelect
 
 Row = dict[str, Any]
 _T = TypeVar("_T")
@@ -165,7 +164,7 @@ class StatementCache:
             return hit[1]
         compiled = stmt.compile(dialect=self.dialect)
         names = tuple(getattr(compiled, "positiontup", None) or ())
-        reads_only = isinstance(stmt, sa.Select | sa.CompoundSelect | TextualSelect)
+        reads_only = isinstance(stmt, sa.Select | sa.CompoundSelect)
         entry = CompiledStatement(str(compiled), names, dict(compiled.params), reads_only)
         # Keeping the statement alive pins its id, so a recycled id can never alias another.
         self._cache[id(stmt)] = (stmt, entry)

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.sql import CompoundSelect, Select
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.sql import ColumnElement, CompoundSelect, FromClause, Select
 
 from vmsres.protocol.records import ResourceState
 from vmsres.server.store.database import Database, Executor, Row, insert_unless_present
@@ -326,76 +325,88 @@ _generations = sa.select(resource_generations.c.gen, resource_generations.c.leas
 )
 
 
-@cache
-def _block_locator(has_state: bool) -> Select[Any]:
+def _level_lookup(
+    has_state: bool,
+    level: ColumnElement[Any],
+    lo: ColumnElement[Any],
+    hi: ColumnElement[Any],
+    skip: ColumnElement[Any],
+    within: FromClause | None = None,
+) -> Select[Any]:
     """The newest-first block of one level in which the ``skip``-th row lies: (block, n, cum),
-    where cum counts the rows of that block and every newer one."""
+    where cum counts the rows of that block and every newer one; ``lo``-``hi`` bounds the blocks.
+    ``within``: the walk whose columns the bounds are (correlated, never joined in again)."""
     b = resource_blocks
     sums = (
-        sa.select(b.c.block, sa.func.sum(b.c.n).label("n"))
+        sa.select(b.c.block, sa.cast(sa.func.sum(b.c.n), sa.BigInteger).label("n"))
         .where(
             b.c.account_id == sa.bindparam("account_id"),
             b.c.type == sa.bindparam("type"),
-            b.c.level == sa.bindparam("level"),
-            b.c.block.between(sa.bindparam("lo"), sa.bindparam("hi")),
+            b.c.level == level,
+            b.c.block.between(lo, hi),
         )
         .group_by(b.c.block)
     )
     if has_state:
         sums = sums.where(b.c.state == sa.bindparam("state"))
+    if within is not None:
+        sums = sums.correlate(within)
     per_block = sums.subquery("per_block")
-    ranked = sa.select(
-        per_block.c.block,
-        per_block.c.n,
-        sa.func.sum(per_block.c.n).over(order_by=per_block.c.block.desc()).label("cum"),
-    ).subquery("ranked")
+    cum = sa.func.sum(per_block.c.n).over(order_by=per_block.c.block.desc())
+    ranked = sa.select(per_block.c.block, per_block.c.n, sa.cast(cum, sa.BigInteger).label("cum")).subquery(
+        "ranked"
+    )
     return (
         sa.select(ranked.c.block, ranked.c.n, ranked.c.cum)
-        .where(ranked.c.cum > sa.bindparam("skip"))
+        .where(ranked.c.cum > skip)
         .order_by(ranked.c.block.desc())
         .limit(1)
     )
 
 
 @cache
-def _block_walk(has_state: bool) -> TextualSelect:
-    """PostgreSQL: every level of ``_block_locator`` in one statement, a recursive walk down the
-    levels, so a deep page costs one round trip here instead of one per level. Its last row is
-    (block, skip) of the finest level; no row when a level finds nothing."""
-    spans = ", ".join(
-        f"({level}, {1 << (shift - BLOCK_SHIFTS[level + 1]) if level + 1 < len(BLOCK_SHIFTS) else 1})"
-        for level, shift in enumerate(BLOCK_SHIFTS)
+def _block_locator(has_state: bool) -> Select[Any]:
+    """One level's lookup, the level and its bounds given as parameters (SQLite: one statement
+    per level, each an in-process call)."""
+    level, lo, hi, skip = (sa.bindparam(name, type_=sa.BigInteger) for name in ("level", "lo", "hi", "skip"))
+    return _level_lookup(has_state, level, lo, hi, skip)
+
+
+@cache
+def _block_walk(has_state: bool) -> Select[Any]:
+    """PostgreSQL: every level's lookup in one statement, a recursive walk down the levels in which
+    each level looks inside the block the level above found (``LATERAL``), so a deep page costs
+    one round trip here instead of one per level. One row, (block, skip) of the finest level; no
+    row when a level finds nothing."""
+    last = len(BLOCK_SHIFTS) - 1
+    # Blocks of the next level within one block of each level (the finest: itself).
+    spans = sa.values(sa.column("level", sa.Integer), sa.column("span", sa.BigInteger), name="spans").data(
+        [(i, 1 << (BLOCK_SHIFTS[i] - BLOCK_SHIFTS[i + 1]) if i < last else 1) for i in range(last + 1)]
     )
-    state = "AND state = :state" if has_state else ""
-    return sa.text(
-        f"""
-        WITH RECURSIVE spans(level, span) AS (VALUES {spans}),
-        walk(level, lo, hi, skip, block) AS (
-            SELECT -1, {-(2**62)}::bigint, {2**62}::bigint, CAST(:skip AS bigint), NULL::bigint
-            UNION ALL
-            SELECT w.level + 1, f.block * s.span, f.block * s.span + s.span - 1,
-                   w.skip - (f.cum - f.n), f.block
-            FROM walk w
-            JOIN spans s ON s.level = w.level + 1
-            CROSS JOIN LATERAL (
-                SELECT block, n, cum FROM (
-                    SELECT block, n, (sum(n) OVER (ORDER BY block DESC))::bigint AS cum
-                    FROM (
-                        SELECT block, sum(n)::bigint AS n FROM resource_blocks
-                        WHERE account_id = :account_id AND type = :type AND level = w.level + 1
-                          AND block BETWEEN w.lo AND w.hi {state}
-                        GROUP BY block
-                    ) per_block
-                ) ranked
-                WHERE cum > w.skip
-                ORDER BY block DESC
-                LIMIT 1
-            ) f
-            WHERE w.level < {len(BLOCK_SHIFTS) - 1}
+    start = sa.select(
+        sa.literal(-1, sa.Integer).label("level"),
+        sa.literal(-(2**62), sa.BigInteger).label("lo"),
+        sa.literal(2**62, sa.BigInteger).label("hi"),
+        sa.cast(sa.bindparam("skip"), sa.BigInteger).label("skip"),
+        sa.cast(sa.null(), sa.BigInteger).label("block"),
+    ).cte("walk", recursive=True)
+    above = start.alias("above")
+    found = _level_lookup(
+        has_state, above.c.level + 1, above.c.lo, above.c.hi, above.c.skip, within=above
+    ).lateral("found")
+    step = (
+        sa.select(
+            above.c.level + 1,
+            found.c.block * spans.c.span,
+            found.c.block * spans.c.span + spans.c.span - 1,
+            above.c.skip - (found.c.cum - found.c.n),
+            found.c.block,
         )
-        SELECT block, skip FROM walk WHERE level = {len(BLOCK_SHIFTS) - 1}
-        """
-    ).columns(sa.column("block", sa.BigInteger), sa.column("skip", sa.BigInteger))
+        .select_from(above.join(spans, spans.c.level == above.c.level + 1).join(found, sa.true()))
+        .where(above.c.level < last)
+    )
+    walk = start.union_all(step)
+    return sa.select(walk.c.block, walk.c.skip).where(walk.c.level == last)
 
 
 @cache
