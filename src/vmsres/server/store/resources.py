@@ -39,7 +39,7 @@ TRIGRAM_MIN = 3
 # SQLite: a 3+ character keyword over at most this many resources of the account (for the
 # filter's Type and State) reads them in listing order and checks each name, instead of asking
 # the FTS5 index, which is shared by every account and whose candidates grow with the whole
-# store (docs/search.md, "Small accounts scan").
+# store (docs/search.md, "SQLite, small accounts scan").
 SCAN_ROWS = 10_000
 
 # What a listing page needs (the wire record, plus id and created_at for merging pages of
