@@ -130,10 +130,14 @@ def click_and_load(driver: Any, element: Any) -> None:
     Without this a wait for an element that both pages have (a results table, say) can find the
     old page's copy, which then goes stale under the test.
     """
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-
     old_page = driver.find_element("tag name", "html")
     element.click()
+    wait_until_replaced(driver, old_page, "the click did not load a new page")
+
+
+def wait_until_replaced(driver: Any, old_page: Any, message: str) -> None:
+    """Wait until `old_page` (the `html` element found before an action) is no longer shown."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     def old_page_gone(_: Any) -> bool:
         try:
@@ -147,7 +151,7 @@ def click_and_load(driver: Any, element: Any) -> None:
             raise
         return False
 
-    wait(driver, old_page_gone, "the click did not load a new page")
+    wait(driver, old_page_gone, message)
 
 
 def visible(selector: str) -> Any:

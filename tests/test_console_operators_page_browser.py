@@ -28,6 +28,7 @@ from tests.test_console_browser import (
     screenshot,
     visible,
     wait,
+    wait_until_replaced,
 )
 from tests.test_console_layout_browser import DESK, PHONE, in_view, sideways_overflow, viewport
 from tests.test_console_operators_browser import _new_driver
@@ -77,16 +78,7 @@ def act(driver: Any, label: str, accept: bool = True) -> None:
         dialog.dismiss()
         return
     dialog.accept()
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    def reloaded(_: Any) -> bool:
-        try:
-            old_page.is_enabled()
-        except StaleElementReferenceException:
-            return True
-        return False
-
-    wait(driver, reloaded, f"{label} did not load a page")
+    wait_until_replaced(driver, old_page, f"{label} did not load a page")
 
 
 def row_text(driver: Any, name: str) -> str:
