@@ -3,6 +3,7 @@ lists) staying coherent with writes made by other processes, on both databases."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
@@ -26,7 +27,14 @@ from tests.servers import (
     start_server,
     wait_for,
 )
-from vmsres.server.store.resources import BLOCK_SHIFTS, DEEP_OFFSET
+from vmsres.server.store.database import open_database
+from vmsres.server.store.resources import (
+    BLOCK_SHIFTS,
+    DEEP_OFFSET,
+    WRITTEN_LIMITS,
+    ListFilter,
+    ResourceStore,
+)
 
 # More rows in one (Type, State) than DEEP_OFFSET, so the block lookups are what answers.
 ROWS = DEEP_OFFSET + 1200
@@ -87,6 +95,7 @@ def _check_deep_pages(server: RunningServer, rng: random.Random) -> None:
         expected = _scan(server, state)
         assert len(expected) > DEEP_OFFSET
         offsets = [DEEP_OFFSET, DEEP_OFFSET + 1, len(expected) - 1, len(expected) - 3, len(expected)]
+        offsets += [len(expected) + 1, len(expected) + 10**6]
         offsets += [rng.randrange(DEEP_OFFSET, len(expected)) for _ in range(6)]
         for offset in offsets:
             assert _page(vms, state, offset) == (expected[offset : offset + 7], len(expected)), (
@@ -133,6 +142,53 @@ def test_deep_offsets_match_a_full_scan_through_writes(fresh_server: RunningServ
         fresh_server.sql("DELETE FROM resources WHERE resource_key = :k", {"k": key})
     _check_blocks(fresh_server)
     _check_deep_pages(fresh_server, rng)
+
+
+def test_deep_offsets_walk_the_listing_when_the_blocks_say_nothing(fresh_server: RunningServer) -> None:
+    """Blocks that disagree with the count (here: none at all) make a deep page walk the listing
+    from its start: slower, never wrong."""
+    rng = random.Random(8)
+    _insert_rows(fresh_server.store_url, rng, ROWS)
+    fresh_server.sql("DELETE FROM resource_blocks")
+    _check_deep_pages(fresh_server, rng)
+
+
+def test_pages_of_every_size_match_a_full_scan(fresh_server: RunningServer) -> None:
+    """Page sizes written into the SQL (up to WRITTEN_LIMITS) and larger ones bound (the
+    console's merged pages ask for those), at Offsets before, at and past DEEP_OFFSET and the
+    end, straight from the store: each page and Total is the full scan's."""
+    rng = random.Random(9)
+    _insert_rows(fresh_server.store_url, rng, ROWS)
+    account_id = int(fresh_server.sql("SELECT id FROM accounts WHERE name = 'default'")[0][0])
+    expected = {state: _scan(fresh_server, state) for state in (None, 1)}
+
+    async def pages() -> None:
+        db = open_database(fresh_server.store_url, durable=False)
+        try:
+            store = ResourceStore(db)
+            for state, listing in expected.items():
+                where = ListFilter(account_id, 0, state, "")
+                for limit in (1, 7, WRITTEN_LIMITS, WRITTEN_LIMITS + 1, 1500):
+                    for offset in (
+                        0,
+                        3,
+                        700,
+                        DEEP_OFFSET - 1,
+                        DEEP_OFFSET + 17,
+                        len(listing) - 2,
+                        len(listing) + 5,
+                    ):
+                        rows, total = await store.page(where, limit, offset, 0)
+                        got = [row["resource_key"] for row in rows]
+                        assert (got, total) == (listing[offset : offset + limit], len(listing)), (
+                            state,
+                            limit,
+                            offset,
+                        )
+        finally:
+            await db.close()
+
+    asyncio.run(pages())
 
 
 def _listed(vms: Any, keyword: str, state: int | None = None) -> tuple[list[str], int]:

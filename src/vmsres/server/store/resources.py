@@ -240,10 +240,29 @@ def _short_keyword_arms(has_state: bool) -> tuple[Select[Any], Select[Any]]:
     return by_gram, by_key
 
 
+# Page sizes up to the wire API's largest Limit are written into the SQL (``_written_limit``);
+# larger ones (the console's merged pages) stay bound, so the statements stay few.
+WRITTEN_LIMITS = 100
+
+
+def _written_limit(limit: int | None) -> ColumnElement[Any]:
+    """A page size written into the SQL instead of bound. PostgreSQL plans a prepared statement
+    for each execution (0.2-0.5 ms here) for as long as a plan for any values looks dearer than
+    one for the values at hand, and a bound LIMIT or OFFSET is a guess (a tenth of the rows) to
+    the former: with the size written in (one statement per size, at most 100) and no Offset
+    it can know, a connection plans the statement once and keeps the plan."""
+    if limit is None:
+        return sa.bindparam("limit")
+    return sa.literal_column(str(int(limit)))
+
+
 @cache
-def _page_statement(dialect: str, has_state: bool, keyword: str, bounded: bool = False) -> Select[Any]:
+def _page_statement(
+    dialect: str, has_state: bool, keyword: str, bounded: bool = False, first_page_of: int | None = None
+) -> Select[Any]:
     """A page of the listing; ``bounded`` adds ``created_at < :before`` (deep Offsets start their
-    walk at a block boundary found through resource_blocks)."""
+    walk at a block boundary found through resource_blocks); ``first_page_of``: the first page
+    of that many rows, the size written into the SQL (``_written_limit``), no Offset."""
     if keyword == "short":
         # ORDER BY on the compound itself: SQLite then merges the two ordered arms (MERGE
         # (UNION ALL)) and PostgreSQL plans a Merge Append, so a page reads Offset + Limit
@@ -262,7 +281,10 @@ def _page_statement(dialect: str, has_state: bool, keyword: str, bounded: bool =
     ids = _where(sa.select(resources.c.id), dialect, has_state, keyword)
     if bounded:
         ids = ids.where(resources.c.created_at < sa.bindparam("before"))
-    ids = ids.order_by(*_ORDER).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+    if first_page_of is None:
+        ids = ids.order_by(*_ORDER).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+    else:
+        ids = ids.order_by(*_ORDER).limit(_written_limit(first_page_of))
     return sa.select(*LISTING_COLUMNS, IN_USE).where(resources.c.id.in_(ids)).order_by(*_ORDER)
 
 
@@ -375,8 +397,8 @@ def _block_locator(has_state: bool) -> Select[Any]:
 @cache
 def _block_walk(has_state: bool) -> Select[Any]:
     """PostgreSQL: every level's lookup in one statement, a recursive walk down the levels in which
-    each level looks inside the block the level above found (``LATERAL``), so a deep page costs
-    one round trip here instead of one per level. One row, (block, skip) of the finest level; no
+    each level looks inside the block the level above found (``LATERAL``), so that a deep page
+    finds its block within its own statement (_offset_page) instead of a round trip per level. One row, (block, skip) of the finest level; no
     row when a level finds nothing."""
     last = len(BLOCK_SHIFTS) - 1
     # Blocks of the next level within one block of each level (the finest: itself).
@@ -410,6 +432,34 @@ def _block_walk(has_state: bool) -> Select[Any]:
 
 
 @cache
+def _offset_page(has_state: bool, limit: int | None) -> Select[Any]:
+    """PostgreSQL, no keyword: a page at any Offset with its Total, in one statement (one round
+    trip and one snapshot instead of a count, a walk and a page). The walk's block bounds the
+    page and its skip is the page's OFFSET; when the blocks disagree with the count (no walk
+    row) the page walks the listing from the start, as ``_locate`` would have it. An Offset at
+    or past the Total reads no listing at all: that condition is a one-time filter. The page
+    size is written into the SQL (``_written_limit``); the OFFSET, a subquery's value, is a
+    guess to every plan alike, so the plan kept is as good as one made for the values."""
+    total = _count_statement("postgresql", has_state, "").scalar_subquery()
+    located = _block_walk(has_state).cte("located")
+    block = sa.select(located.c.block).scalar_subquery()
+    skip = sa.select(located.c.skip).scalar_subquery()
+    before = sa.func.coalesce((block + 1) * (1 << BLOCK_SHIFTS[-1]), 2**62)
+    ids = (
+        _where(sa.select(resources.c.id), "postgresql", has_state, "")
+        .where(sa.bindparam("offset", type_=sa.BigInteger) < total, resources.c.created_at < before)
+        .order_by(*_ORDER)
+        .limit(_written_limit(limit))
+        .offset(sa.func.coalesce(skip, sa.bindparam("offset", type_=sa.BigInteger)))
+    )
+    return (
+        sa.select(*LISTING_COLUMNS, IN_USE, total.label("total"))
+        .where(resources.c.id.in_(ids))
+        .order_by(*_ORDER)
+    )
+
+
+@cache
 def _count_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
     if not keyword:
         # Kept exact by triggers (migration 0004_scale); one to three primary-key lookups.
@@ -428,10 +478,12 @@ def _count_statement(dialect: str, has_state: bool, keyword: str) -> Select[Any]
 
 
 @cache
-def _page_with_total(dialect: str, has_state: bool, keyword: str) -> Select[Any]:
+def _page_with_total(
+    dialect: str, has_state: bool, keyword: str, first_page_of: int | None = None
+) -> Select[Any]:
     # The count is uncorrelated, so both databases evaluate it once per statement, not per row.
     total = _count_statement(dialect, has_state, keyword).scalar_subquery().label("total")
-    return _page_statement(dialect, has_state, keyword).add_columns(total)
+    return _page_statement(dialect, has_state, keyword, first_page_of=first_page_of).add_columns(total)
 
 
 _insert = resources.insert().values({c: sa.bindparam(c) for c in INSERT_COLUMNS})
@@ -734,6 +786,19 @@ class ResourceStore:
             found = await self.db.long_reads.fetch_one(_one_row(*shape, cap=False), params)
             assert found is not None
             return await self._rows_by_ids(orjson.loads(found["ids"]), now), int(found["total"])
+        if not where.keyword and shape[0] == "postgresql":
+            # One statement and one round trip whatever the Offset, each planned once per
+            # connection: on PostgreSQL those, not the index steps, are what a page costs.
+            written = limit if limit <= WRITTEN_LIMITS else None
+            if offset == 0:
+                statement = _page_with_total(*shape, first_page_of=written)
+            else:
+                statement = _offset_page(shape[1], written)
+            rows = await self.db.fetch_all(statement, {**params, "skip": offset})
+            if rows or offset == 0:
+                return rows, int(rows[0]["total"]) if rows else 0
+            # An empty page: past the end, whose Total is one more lookup.
+            return [], int(await self.db.fetch_value(_count_statement(*shape), params) or 0)
         db = self.db.long_reads if where.keyword else self.db
         if offset == 0:
             # The first page, by far the most asked for, is one statement (a round trip saved
@@ -767,12 +832,8 @@ class ResourceStore:
     async def _locate(self, params: dict[str, Any], has_state: bool, offset: int) -> tuple[int, int] | None:
         """(before, skip): the listing from ``created_at < before`` on, less ``skip`` rows, is
         the listing less ``offset`` rows. A few block lookups instead of walking ``offset`` rows:
-        each level narrows the block the row lies in to one of 32 blocks of the next level."""
-        if self.db.dialect_name == "postgresql":
-            walked = await self.db.fetch_one(_block_walk(has_state), {**params, "skip": offset})
-            if walked is None:
-                return None  # the blocks disagree with the count: walk the listing instead
-            return (int(walked["block"]) + 1) << BLOCK_SHIFTS[-1], int(walked["skip"])
+        each level narrows the block the row lies in to one of 32 blocks of the next level.
+        SQLite only: PostgreSQL walks the levels inside the page's own statement (_offset_page)."""
         locator = _block_locator(has_state)
         skip, lo, hi = offset, -(2**62), 2**62
         found = None
