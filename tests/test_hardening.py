@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,18 @@ def test_a_leased_resource_cannot_be_renamed_or_deleted(make_server: Any) -> Non
     admin(server, "DELETE", f"/resources/{key}/lease")
     assert records(server)[key]["InUse"] is False
     assert signed_request(server, "OpenDeleteResource", b"{}", query={"ResourceKey": key}).status_code == 200
+
+
+def test_a_lease_lasts_at_least_its_seconds(make_server: Any) -> None:
+    """Expiries are whole seconds: rounded down, a one-second lease taken late in a second
+    would end within a few milliseconds."""
+    server = make_server()
+    keys = [create_tts(server, f"short lease {i}").json()["Result"]["ResourceKey"] for i in range(5)]
+    for key in keys:
+        asked = time.time()
+        lease = admin(server, "POST", f"/resources/{key}/lease", {"Seconds": 1})
+        assert lease["ExpiresAt"] >= asked + 1, (lease["ExpiresAt"], asked)
+        assert lease["ExpiresAt"] <= time.time() + 2
 
 
 def test_an_expired_lease_stops_counting_without_cleanup(make_server: Any) -> None:

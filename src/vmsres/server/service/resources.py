@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -351,20 +352,26 @@ class ResourceService:
         audit: AuditContext | None = None,
         tx: Executor | None = None,
     ) -> Row:
-        """Mark the resource in use until now + ``seconds`` (a new lease replaces the old one).
+        """Mark the resource in use for at least ``seconds`` (a new lease replaces the old one).
+
+        The expiry is a whole second, rounded up: a lease counts while the clock's whole second
+        is before it, so an expiry rounded down would end a lease up to a second early (a
+        one-second lease taken at 12:00:00.9 would end at 12:00:01.0).
 
         The resource row is held (shared) while the lease is written, so a concurrent delete
         either removed it first (NotFoundError) or waits and then sees the lease.
         """
-        now = self._now()
+        taken = self.clock()
+        now = int(taken)
+        expires_at = math.ceil(taken) + seconds
         async with self._within(tx) as tx:
             row = await self.store.admin_get(resource_key, tx, lock="share")
             if row is None:
                 raise NotFoundError(f"no resource {resource_key}")
-            await self.hardening.lease(resource_key, row["account_id"], holder, now, now + seconds, tx)
+            await self.hardening.lease(resource_key, row["account_id"], holder, now, expires_at, tx)
             await self._audit(tx, audit, resource_key)
         self._audited(audit)
-        return {**row, "expires_at": now + seconds}
+        return {**row, "expires_at": expires_at}
 
     async def _audit(
         self,
