@@ -163,3 +163,25 @@ def test_one_json_log_line_per_request_without_secrets(fresh_process_server: Any
     assert fresh_server.secret_key not in log_text
     signature = ok.request.headers["Authorization"].split("Signature=")[1]
     assert signature not in log_text
+
+
+def test_a_postgresql_server_without_autovacuum_is_named_once_at_start(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """docs/deploy.md: the counters every write updates need vacuum. One warning at start when
+    the PostgreSQL server runs without autovacuum, none when it runs with it, none on SQLite."""
+    off = False
+    if database_url is not None:
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            off = any(
+                conn.execute(f"SHOW {name}").fetchone() != ("on",) for name in ("autovacuum", "track_counts")
+            )
+    server = start_server(tmp_path / "data", database_url=database_url)
+    try:
+        warned = [line for line in server.log_lines() if "without autovacuum" in line]
+        assert len(warned) == (1 if off else 0), warned
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+    finally:
+        server.stop()

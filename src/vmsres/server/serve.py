@@ -220,6 +220,8 @@ def serve(settings: Settings) -> None:
     warn_if_ffmpeg_missing()
     with migrate.startup_lock(settings.resolved_database_url()):
         created = asyncio.run(bootstrap(settings))
+    for warning in migrate.maintenance_warnings(settings.resolved_database_url()):
+        logging.getLogger("vmsres").warning("vmsres: warning: %s", warning)
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as error:

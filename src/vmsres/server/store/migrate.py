@@ -212,6 +212,39 @@ def startup_lock(url: str) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_ID,))
 
 
+def maintenance_warnings(url: str) -> list[str]:
+    """Settings of the PostgreSQL server under which the store slows down as it is used.
+
+    Every write updates a few rows in place (its account's counts, blocks and generations),
+    and every write adds name grams. Without autovacuum the dead versions of those rows and the
+    planner's statistics are left as they were, so counts and pages slow down as the tables
+    grow. SQLite stores have no such setting.
+    """
+    if url.startswith("sqlite:///"):
+        return []
+    import psycopg
+
+    from vmsres.server.store.database import asyncpg_dsn
+
+    try:
+        with psycopg.connect(asyncpg_dsn(url), autocommit=True) as conn:
+            off = [
+                name
+                for name in ("autovacuum", "track_counts")
+                if (row := conn.execute(f"SHOW {name}").fetchone()) is not None and row[0] != "on"
+            ]
+    except psycopg.Error:
+        return []  # the server answers the same question with /readyz once it runs
+    if not off:
+        return []
+    return [
+        f"PostgreSQL runs without autovacuum ({', '.join(f'{name} = off' for name in off)}): the "
+        "rows that every write updates and the planner's statistics are never cleaned up, so "
+        "pages and counts slow down as the store is written to. Turn autovacuum on, or run "
+        "VACUUM ANALYZE on a schedule (docs/deploy.md)."
+    ]
+
+
 def store_revision(url: str) -> str | None:
     """The schema revision of the store at ``url``; None when there is no vmsres store there.
 
