@@ -246,11 +246,14 @@ WRITTEN_LIMITS = 100
 
 
 def _written_limit(limit: int | None) -> ColumnElement[Any]:
-    """A page size written into the SQL instead of bound. PostgreSQL plans a prepared statement
-    for each execution (0.2-0.5 ms here) for as long as a plan for any values looks dearer than
-    one for the values at hand, and a bound LIMIT or OFFSET is a guess (a tenth of the rows) to
-    the former: with the size written in (one statement per size, at most 100) and no Offset
-    it can know, a connection plans the statement once and keeps the plan."""
+    """A page size written into the SQL instead of bound (None: bound).
+
+    PostgreSQL keeps one plan for a prepared statement only while that plan looks no dearer
+    than the plans it makes for each execution's values. To the kept plan a bound LIMIT or
+    OFFSET is unknown and costed as a tenth of the rows, so it never looked cheap enough and
+    every execution was planned again (0.2-0.5 ms, more than running it). With the size
+    written in (one statement per size) and no OFFSET known to one plan only, each connection
+    plans the statement once (docs/benchmarks.md, "PostgreSQL: a page planned once")."""
     if limit is None:
         return sa.bindparam("limit")
     return sa.literal_column(str(int(limit)))
@@ -397,9 +400,9 @@ def _block_locator(has_state: bool) -> Select[Any]:
 @cache
 def _block_walk(has_state: bool) -> Select[Any]:
     """PostgreSQL: every level's lookup in one statement, a recursive walk down the levels in which
-    each level looks inside the block the level above found (``LATERAL``), so that a deep page
-    finds its block within its own statement (_offset_page) instead of a round trip per level. One row, (block, skip) of the finest level; no
-    row when a level finds nothing."""
+    each level looks inside the block the level above found (``LATERAL``), so that a page finds
+    its block within its own statement (_offset_page) instead of a round trip per level. One
+    row, (block, skip) of the finest level; no row when a level finds nothing."""
     last = len(BLOCK_SHIFTS) - 1
     # Blocks of the next level within one block of each level (the finest: itself).
     spans = sa.values(sa.column("level", sa.Integer), sa.column("span", sa.BigInteger), name="spans").data(
